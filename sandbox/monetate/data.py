@@ -1,0 +1,230 @@
+"""Monetate's Data API rules: schema definitions, row validation and record storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+NAMED_IDENTIFIER = re.compile(r"^\w+$")
+SCHEMA_TYPES = (
+    "agil_one", "attribute", "behavioral_trigger", "custom_list", "customer_data_privacy",
+    "email_metadata", "event", "inventory", "product", "product_recommendation", "purchase",
+)
+DATA_TYPES = ("STRING", "MULTI_STRING", "BOOLEAN", "DATETIME", "NUMBER", "GOOGLE_PRODUCT_CATEGORY")
+FIELD_FLAGS = ("identifier", "unique_key", "event_time", "required")
+MAX_FIELDS = 40
+MAX_NAME_LENGTH = 64
+
+
+def error(message: str, field_name: str | None = None, row: int | None = None) -> dict[str, Any]:
+    """One item of ``meta.errors`` (row-level shape: {row, field, message})."""
+    item: dict[str, Any] = {}
+    if row is not None:
+        item["row"] = row
+    if field_name is not None:
+        item["field"] = field_name
+    item["message"] = message
+    return item
+
+
+def validate_fields(fields: Any, existing: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Errors in a ``fields`` object, alone (create) or added to ``existing`` (patch)."""
+    if not isinstance(fields, dict) or not fields:
+        return [error("fields must be an object with at least one field", "fields")]
+    errors = []
+    for name, spec in fields.items():
+        where = f"fields.{name}"
+        if existing and name in existing:
+            errors.append(error("a field with this name already exists", where))
+            continue
+        if not isinstance(spec, dict):
+            errors.append(error("a field must be an object with a data_type", where))
+            continue
+        if spec.get("data_type") not in DATA_TYPES:
+            errors.append(error(f"data_type must be one of {', '.join(DATA_TYPES)}", where + ".data_type"))
+        for flag in FIELD_FLAGS:
+            if flag in spec and not isinstance(spec[flag], bool):
+                errors.append(error(f"{flag} must be true or false", f"{where}.{flag}"))
+        if spec.get("identifier") and spec.get("data_type") != "STRING":
+            errors.append(error("the identifier field must be a STRING", where))
+        if spec.get("unique_key") and spec.get("data_type") != "STRING":
+            errors.append(error("the unique_key field must be a STRING", where))
+        if spec.get("event_time") and spec.get("data_type") != "DATETIME":
+            errors.append(error("the event_time field must be a DATETIME", where))
+    merged = {**(existing or {}), **fields}
+    if len(merged) > MAX_FIELDS:
+        errors.append(error(f"a schema has at most {MAX_FIELDS} fields", "fields"))
+    return errors
+
+
+def validate_schema(body: Any, existing_names: set[str]) -> list[dict[str, Any]]:
+    """Errors in a ``POST /schema/`` body."""
+    if not isinstance(body, dict):
+        return [error("the body must be a JSON object")]
+    errors = []
+    name = body.get("name")
+    if not isinstance(name, str) or not SCHEMA_NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+        errors.append(error("name must start with a letter, hold only letters, digits and _, "
+                            f"and be at most {MAX_NAME_LENGTH} characters", "name"))
+    elif name in existing_names:
+        errors.append(error(f"a schema named {name} already exists", "name"))
+    schema_type = body.get("type", "attribute")
+    if schema_type not in SCHEMA_TYPES:
+        errors.append(error(f"type must be one of {', '.join(SCHEMA_TYPES)}", "type"))
+    ni = body.get("named_identifier")
+    if ni is not None and (not isinstance(ni, str) or not NAMED_IDENTIFIER.match(ni)):
+        errors.append(error("named_identifier must be letters, digits and _", "named_identifier"))
+    field_errors = validate_fields(body.get("fields"))
+    errors.extend(field_errors)
+    if not field_errors:
+        fields = body["fields"]
+        identifiers = [n for n, f in fields.items() if f.get("identifier")]
+        if len(identifiers) != 1:
+            errors.append(error("exactly one field must be the identifier", "fields"))
+        if len([n for n, f in fields.items() if f.get("unique_key")]) > 1:
+            errors.append(error("at most one field may be the unique_key", "fields"))
+        event_times = [n for n, f in fields.items() if f.get("event_time")]
+        if schema_type == "event" and len(event_times) != 1:
+            errors.append(error("an event schema needs exactly one event_time field", "fields"))
+    return errors
+
+
+@dataclass
+class Dataset:
+    """A schema and the records posted to it."""
+
+    id: int
+    name: str
+    type: str
+    fields: dict[str, dict[str, Any]]
+    created_date: str
+    named_identifier: str | None = None
+    by_key: dict[str, dict[str, Any]] = field(default_factory=dict)  # with a unique key
+    appended: list[dict[str, Any]] = field(default_factory=list)  # without one
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def identifier(self) -> str:
+        return next(n for n, f in self.fields.items() if f.get("identifier"))
+
+    @property
+    def unique_key(self) -> str | None:
+        return next((n for n, f in self.fields.items() if f.get("unique_key")), None)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.by_key) + len(self.appended)
+
+    def describe(self, row_count: bool = False, latest_upload: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "fields": self.fields,
+            "created_date": self.created_date,
+        }
+        if self.named_identifier:
+            out["named_identifier"] = self.named_identifier
+        if row_count:
+            out["row_count"] = self.row_count
+        if latest_upload:
+            out["latest_upload"] = self.uploads[0] if self.uploads else None
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self.by_key.values()) + list(self.appended)
+
+    def store(self, rows: list[dict[str, Any]]) -> None:
+        key = self.unique_key
+        for row in rows:
+            full = {name: row.get(name) for name in self.fields}  # absent fields become null
+            if key:
+                self.by_key[row[key]] = full
+            else:
+                self.appended.append(full)
+
+    def find(self, record_id: str) -> list[dict[str, Any]]:
+        key = self.unique_key
+        if key:
+            return [self.by_key[record_id]] if record_id in self.by_key else []
+        ident = self.identifier
+        return [r for r in self.appended if r.get(ident) == record_id]
+
+    def record_upload(self, status: str, when: dt.datetime, errors: list[str]) -> None:
+        stamp = when.isoformat()
+        self.uploads.insert(0, {
+            "status": status,
+            "upload_time": stamp,
+            "import_start_time": stamp,
+            "import_end_time": stamp,
+            "validation_errors": errors,
+            "validation_warnings": [],
+        })
+
+
+def validate_rows(dataset: Dataset, rows: list[Any]) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    """Valid rows, and the errors of the others keyed by their index in the request."""
+    valid, bad = [], {}
+    must_have = {n for n, f in dataset.fields.items() if f.get("identifier") or f.get("unique_key") or f.get("required")}
+    for i, row in enumerate(rows):
+        errors = _row_errors(dataset.fields, must_have, row, i)
+        if errors:
+            bad[i] = errors
+        else:
+            valid.append(row)
+    return valid, bad
+
+
+def _row_errors(fields: dict[str, dict[str, Any]], must_have: set[str], row: Any, i: int) -> list[dict[str, Any]]:
+    if not isinstance(row, dict):
+        return [error("a row must be a JSON object", row=i)]
+    errors = [error("unknown field", name, i) for name in row if name not in fields]
+    for name in must_have:
+        if row.get(name) is None:
+            errors.append(error("this field is required", name, i))
+    for name, value in row.items():
+        if name in fields and value is not None:
+            message = _value_error(fields[name]["data_type"], value)
+            if message:
+                errors.append(error(message, name, i))
+    return errors
+
+
+def _value_error(data_type: str, value: Any) -> str | None:
+    if data_type in ("STRING", "GOOGLE_PRODUCT_CATEGORY"):
+        if not isinstance(value, str) or not value:
+            return "must be a non-empty string"
+        if value != value.strip():
+            return "must not have leading or trailing whitespace"
+    elif data_type == "MULTI_STRING":
+        if not isinstance(value, str) or not value.strip():
+            return "must be a non-empty comma-separated string"
+    elif data_type == "NUMBER":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "must be a number"
+    elif data_type == "BOOLEAN":
+        if not isinstance(value, bool):
+            return "must be true or false"
+    elif data_type == "DATETIME":
+        if not isinstance(value, str) or not is_iso_datetime(value):
+            return "must be an ISO-8601 date-time"
+    return None
+
+
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+)
+
+
+def is_iso_datetime(value: str) -> bool:
+    if not _ISO.match(value):
+        return False
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
