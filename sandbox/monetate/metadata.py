@@ -86,7 +86,8 @@ def generate(sizes: MetadataSizes) -> dict[str, dict[int, dict[str, Any]]]:
                 "preview_token": f"6.3.{rnd.getrandbits(64):016x}", "integration_type": integration,
             }
             split_ids.append(variant_id)
-            variant_splits.append({"id": variant_id, "variant": letter, "split": ratios[s], "label": f"Variant {letter}"})
+            # No "label": the published schema types it boolean while its example shows text.
+            variant_splits.append({"id": variant_id, "variant": letter, "split": ratios[s]})
             variant_id += 1
         day = 1 + i % 28
         experiences[experience_id] = {
