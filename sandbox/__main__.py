@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in info["credentials"].items():
                 print(f"  {name}: {value}")
         print("inspection: <url>/_sandbox/{requests,stats,state,faults,clock,reset}; Ctrl-C stops", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly under `kill` too
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

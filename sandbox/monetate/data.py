@@ -135,24 +135,28 @@ class Dataset:
             out["latest_upload"] = self.uploads[0] if self.uploads else None
         return out
 
+    def _full(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {name: row.get(name) for name in self.fields}  # absent fields read as null
+
     def records(self) -> list[dict[str, Any]]:
-        return list(self.by_key.values()) + list(self.appended)
+        return [self._full(r) for r in (*self.by_key.values(), *self.appended)]
 
     def store(self, rows: list[dict[str, Any]]) -> None:
+        """Keep rows as sent (validated); nulls for absent fields are filled on reading."""
         key = self.unique_key
-        for row in rows:
-            full = {name: row.get(name) for name in self.fields}  # absent fields become null
-            if key:
-                self.by_key[row[key]] = full
-            else:
-                self.appended.append(full)
+        if key:
+            self.by_key.update((row[key], row) for row in rows)
+        else:
+            self.appended.extend(rows)
 
     def find(self, record_id: str) -> list[dict[str, Any]]:
         key = self.unique_key
         if key:
-            return [self.by_key[record_id]] if record_id in self.by_key else []
-        ident = self.identifier
-        return [r for r in self.appended if r.get(ident) == record_id]
+            found = [self.by_key[record_id]] if record_id in self.by_key else []
+        else:
+            ident = self.identifier
+            found = [r for r in self.appended if r.get(ident) == record_id]
+        return [self._full(r) for r in found]
 
     def record_upload(self, status: str, when: dt.datetime, errors: list[str]) -> None:
         stamp = when.isoformat()
@@ -168,10 +172,25 @@ class Dataset:
 
 def validate_rows(dataset: Dataset, rows: list[Any]) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """Valid rows, and the errors of the others keyed by their index in the request."""
+    checkers = {name: _CHECKERS[spec["data_type"]] for name, spec in dataset.fields.items()}
+    known = checkers.keys()
+    must_have = [n for n, f in dataset.fields.items() if f.get("identifier") or f.get("unique_key") or f.get("required")]
     valid, bad = [], {}
-    must_have = {n for n, f in dataset.fields.items() if f.get("identifier") or f.get("unique_key") or f.get("required")}
     for i, row in enumerate(rows):
-        errors = _row_errors(dataset.fields, must_have, row, i)
+        if type(row) is not dict:
+            bad[i] = [error("a row must be a JSON object", row=i)]
+            continue
+        errors = None
+        if not known >= row.keys():
+            errors = [error("unknown field", name, i) for name in row if name not in known]
+        for name in must_have:
+            if row.get(name) is None:
+                errors = (errors or []) + [error("this field is required", name, i)]
+        for name, value in row.items():
+            if value is not None and name in checkers:
+                message = checkers[name](value)
+                if message:
+                    errors = (errors or []) + [error(message, name, i)]
         if errors:
             bad[i] = errors
         else:
@@ -179,40 +198,41 @@ def validate_rows(dataset: Dataset, rows: list[Any]) -> tuple[list[dict[str, Any
     return valid, bad
 
 
-def _row_errors(fields: dict[str, dict[str, Any]], must_have: set[str], row: Any, i: int) -> list[dict[str, Any]]:
-    if not isinstance(row, dict):
-        return [error("a row must be a JSON object", row=i)]
-    errors = [error("unknown field", name, i) for name in row if name not in fields]
-    for name in must_have:
-        if row.get(name) is None:
-            errors.append(error("this field is required", name, i))
-    for name, value in row.items():
-        if name in fields and value is not None:
-            message = _value_error(fields[name]["data_type"], value)
-            if message:
-                errors.append(error(message, name, i))
-    return errors
-
-
-def _value_error(data_type: str, value: Any) -> str | None:
-    if data_type in ("STRING", "GOOGLE_PRODUCT_CATEGORY"):
-        if not isinstance(value, str) or not value:
-            return "must be a non-empty string"
-        if value != value.strip():
-            return "must not have leading or trailing whitespace"
-    elif data_type == "MULTI_STRING":
-        if not isinstance(value, str) or not value.strip():
-            return "must be a non-empty comma-separated string"
-    elif data_type == "NUMBER":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return "must be a number"
-    elif data_type == "BOOLEAN":
-        if not isinstance(value, bool):
-            return "must be true or false"
-    elif data_type == "DATETIME":
-        if not isinstance(value, str) or not is_iso_datetime(value):
-            return "must be an ISO-8601 date-time"
+# One checker per data type: None when the value is fine, else what is wrong with it.
+def _check_string(value: Any) -> str | None:
+    if type(value) is not str or not value:
+        return "must be a non-empty string"
+    if value[0].isspace() or value[-1].isspace():
+        return "must not have leading or trailing whitespace"
     return None
+
+
+def _check_multi_string(value: Any) -> str | None:
+    if type(value) is not str or not value.strip():
+        return "must be a non-empty comma-separated string"
+    return None
+
+
+def _check_number(value: Any) -> str | None:
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return None
+    return "must be a number"
+
+
+def _check_boolean(value: Any) -> str | None:
+    return None if type(value) is bool else "must be true or false"
+
+
+def _check_datetime(value: Any) -> str | None:
+    if type(value) is str and is_iso_datetime(value):
+        return None
+    return "must be an ISO-8601 date-time"
+
+
+_CHECKERS = {
+    "STRING": _check_string, "GOOGLE_PRODUCT_CATEGORY": _check_string, "MULTI_STRING": _check_multi_string,
+    "NUMBER": _check_number, "BOOLEAN": _check_boolean, "DATETIME": _check_datetime,
+}
 
 
 _ISO = re.compile(

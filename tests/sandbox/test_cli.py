@@ -1,0 +1,64 @@
+"""`python -m sandbox` starts the sandboxes and prints where they are and how to log in."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import jwt
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def run_cli(*args, env=None):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--json", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        line = process.stdout.readline()
+        assert line, "the sandbox printed nothing"
+        yield json.loads(line)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_all_three_start_and_their_printed_credentials_work(tmp_path):
+    with run_cli("--key-dir", str(tmp_path)) as info:
+        assert set(info) == {"monetate", "optimove", "mona"}
+        monetate = info["monetate"]
+        private_key = Path(monetate["credentials"]["private_key_file"]).read_text()
+        assertion = jwt.encode({"username": monetate["credentials"]["api_user"], "iat": int(time.time())},
+                               private_key, algorithm="RS256")
+        assert requests.get(monetate["auth_url"], headers={"Authorization": f"JWT {assertion}"}).status_code == 200
+
+        optimove = info["optimove"]
+        headers = {"x-api-key": optimove["credentials"]["api_key"], "x-brand-key": optimove["credentials"]["brand_key"]}
+        assert requests.get(f"{optimove['base_url']}/connections", headers=headers).status_code == 200
+
+        mona = info["mona"]
+        login = requests.post(mona["auth_api_token_url"], json={"clientId": mona["credentials"]["client_id"],
+                                                                "secret": mona["credentials"]["secret"]})
+        assert login.status_code == 200
+
+
+def test_one_vendor_on_a_given_port_with_credentials_from_the_environment():
+    port = free_port()
+    env = {"SANDBOX_OPTIMOVE_API_KEY": "key-from-env", "SANDBOX_OPTIMOVE_BRAND_KEY": "brand-from-env"}
+    with run_cli("optimove", "--port", str(port), "--rate-500", "1", env=env) as info:
+        assert list(info) == ["optimove"] and info["optimove"]["url"] == f"http://127.0.0.1:{port}"
+        headers = {"x-api-key": "key-from-env", "x-brand-key": "brand-from-env"}
+        assert requests.get(f"{info['optimove']['base_url']}/connections", headers=headers).status_code == 500
