@@ -1,29 +1,50 @@
-# `make test` and `make run` install what they need into .venv on first use.
+# `make test`, `make run` and `make serve` install what they need on first use:
+# .venv for the code and tests, .venv-sam for aws-sam-cli (it pins boto3 exactly).
 PYTHON ?= python3.11
 VENV ?= .venv
+SAM_VENV ?= .venv-sam
 PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
 INSTALLED := $(VENV)/.installed
+SAM_INSTALLED := $(SAM_VENV)/.installed
+REGION ?= us-east-1
 
-.PHONY: install test run sandbox bench clean
+.PHONY: install test unit template run serve sandbox bench clean
 
-$(INSTALLED): requirements-dev.txt
+$(INSTALLED): requirements-dev.txt layers/shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(INSTALLED)
+$(SAM_INSTALLED): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
 
-test: install
+install: $(INSTALLED) $(SAM_INSTALLED)
+
+test: unit template
+
+unit: $(INSTALLED)
 	$(PY) -m pytest
 
-run: sandbox
+template: $(SAM_INSTALLED)
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(REGION)
+	SAM_CLI_TELEMETRY=0 $(SAM) build --region $(REGION) --build-dir .aws-sam/build
 
-sandbox: install
+run: $(INSTALLED)
+	$(PY) -m sandbox.local run
+
+serve: $(INSTALLED)
+	$(PY) -m sandbox.local serve
+
+sandbox: $(INSTALLED)
 	$(PY) -m sandbox
 
-bench: install
+bench: $(INSTALLED)
 	$(PY) bench/sandbox_throughput.py
 
 clean:
-	rm -rf $(VENV) .sandbox
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .sandbox

@@ -1,0 +1,135 @@
+"""Monetate posting function.
+
+Triggers: files dropped at ``monetate/<schema>/<file>`` (S3 -> SQS), and
+``POST /monetate/{schema}/records`` with ``{"records": [...]}`` (API Gateway).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.streaming import S3Object
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from martech import monetate_delivery as delivery
+from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
+from martech.monetate_auth import AuthUnavailable, MonetateAuthError
+from martech.s3_events import dropped_files
+from martech.settings import Settings
+
+settings = Settings.from_env()
+settings.require("inbox_bucket", "idempotency_table", "monetate_data_url", "monetate_secret_name")
+logger = Logger(service="monetate")
+metrics = Metrics(namespace="MarketingBundle", service="monetate")
+tracer = Tracer(service="monetate")
+api = APIGatewayRestResolver()
+processor = BatchProcessor(event_type=EventType.SQS)
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
+once_per_version = IdempotencyConfig(event_key_jmespath="id",
+                                     expires_after_seconds=settings.idempotency_expiry_days * 86400)
+
+
+@cache
+def s3() -> Any:
+    return boto3.client("s3")
+
+
+@cache
+def monetate() -> MonetateClient:
+    return MonetateClient(settings)
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+# -- files -------------------------------------------------------------------------------------
+@idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)
+def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
+    """Deliver one object version; a repeated event gets the stored report, not a second delivery."""
+    stream = S3Object(dropped["bucket"], dropped["key"], dropped["version_id"], boto3_client=s3())
+    report = delivery.deliver_file(s3(), stream, dropped["bucket"], dropped["key"], dropped["version_id"],
+                                   monetate(), settings)
+    return report.as_dict()
+
+
+@tracer.capture_method
+def handle_message(record: SQSRecord) -> None:
+    for dropped in dropped_files(record.body):
+        logger.set_correlation_id(dropped.key)
+        # S3 names the version in events of versioned buckets; where it does not, pin the current one.
+        version = dropped.version_id or s3().head_object(Bucket=dropped.bucket, Key=dropped.key).get("VersionId")
+        pinned = {"bucket": dropped.bucket, "key": dropped.key, "version_id": version}
+        report = deliver_once(dropped={"id": f"{dropped.bucket}/{dropped.key}@{version}", **pinned})
+        logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
+                                                                                 "failed", "unknown", "seconds")}})
+        for name, field in (("RecordsRead", "read"), ("RecordsSent", "sent"), ("RecordsRejected", "rejected"),
+                            ("RecordsFailed", "failed"), ("Batches", "batches"), ("TokenRefreshes", "token_refreshes")):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
+
+
+# -- webhook -----------------------------------------------------------------------------------
+@api.post("/monetate/<schema>/records")
+@tracer.capture_method
+def post_records(schema: str) -> Response:
+    event = api.current_event
+    raw = event.body or ""
+    if len(raw.encode()) > settings.webhook_max_bytes:
+        return json_response(413, {"message": f"the body is over {settings.webhook_max_bytes} bytes; drop a file instead"})
+    try:
+        body = event.json_body
+    except ValueError:
+        return json_response(400, {"message": "the body is not valid JSON"})
+    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        return json_response(400, {"message": 'the body must be {"records": [ {...}, ... ]}'})
+    partial = (event.query_string_parameters or {}).get("partial") == "true"
+    try:
+        results, sent = deliver_webhook(schema, body["records"], partial)
+    except UnknownSchema as exc:
+        return json_response(404, {"message": str(exc)})
+    except MonetateAuthError as exc:  # KeyRevoked included: no retry can help
+        return json_response(502, {"message": f"{exc}; nothing was sent"})
+    except (TransientFailure, AuthUnavailable) as exc:
+        return json_response(503, {"message": f"Monetate is unavailable ({exc}); retry later"})
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("accepted", "rejected", "unknown", "not_sent")}
+    metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=counts["accepted"])
+    metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=counts["rejected"])
+    return json_response(200 if sent else 400, {**counts, "results": results})
+
+
+def deliver_webhook(schema_name: str, records: list[Any], partial: bool) -> tuple[list[dict[str, Any]], bool]:
+    """Per-record results, and whether anything was sent.
+
+    Every record is validated first; unless ``partial``, one invalid record means nothing is sent.
+    """
+    schema = monetate().schema(schema_name)
+    results, ready = delivery.validate_records(records, schema, settings)
+    if len(ready) < len(records) and not partial:
+        held = [{"index": r["index"], "status": "not_sent", "reasons": ["valid, but not sent: other records are invalid"]}
+                if r["status"] == "accepted" else r for r in results]
+        return held, False
+    return delivery.deliver_records(results, ready, schema, monetate(), settings), True
+
+
+# -- entry point -------------------------------------------------------------------------------
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    once_per_version.register_lambda_context(context)
+    if "httpMethod" in event:
+        logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
+        return api.resolve(event, context)
+    return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)

@@ -1,0 +1,63 @@
+"""One place that makes HTTP sessions: timeouts, pooling and retries.
+
+Retries come from urllib3's ``Retry``: 429/500/502/503/504 and connection errors, with
+exponential backoff and jitter, ``Retry-After`` honoured, a bounded number of attempts.
+A POST is retried only when told it is safe: a vendor write without an idempotency key
+may have landed even though its answer was lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from martech.settings import Settings
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Answers that mean the server refused before doing anything, so any request may be resent.
+REFUSED_BEFORE_PROCESSING = frozenset({429, 503})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class _TimeoutSession(requests.Session):
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, **kwargs)
+
+
+def make_retry(settings: Settings, *, posts_are_safe: bool) -> Retry:
+    """The retry policy; ``posts_are_safe`` says whether a POST whose answer was lost may be resent."""
+    attempts = max(1, settings.http_max_attempts)
+    return Retry(
+        total=attempts - 1,
+        connect=attempts - 1,  # the request never reached the server: always safe
+        read=attempts - 1 if posts_are_safe else 0,
+        status=attempts - 1,
+        other=0,
+        status_forcelist=RETRY_STATUSES if posts_are_safe else REFUSED_BEFORE_PROCESSING,
+        allowed_methods=IDEMPOTENT_METHODS | {"POST", "PATCH"},
+        backoff_factor=settings.http_backoff_factor,
+        backoff_max=settings.http_backoff_max,
+        backoff_jitter=settings.http_backoff_factor,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the caller reads the last answer and decides
+    )
+
+
+def make_session(settings: Settings, *, posts_are_safe: bool = True) -> requests.Session:
+    session = _TimeoutSession((settings.http_connect_timeout, settings.http_read_timeout))
+    adapter = HTTPAdapter(
+        max_retries=make_retry(settings, posts_are_safe=posts_are_safe),
+        pool_connections=settings.http_pool_size,
+        pool_maxsize=settings.http_pool_size,
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

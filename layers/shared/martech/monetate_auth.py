@@ -1,0 +1,140 @@
+"""The Monetate token provider.
+
+Credentials ``{"username", "private_key", "algorithm"?}`` come from Secrets Manager through
+Powertools Parameters (cached). A JWT with ``username`` and ``iat``, signed with the
+private key, is traded at the Auth API for a token, which is cached in memory until
+``expires_at`` minus a margin. One refresh runs at a time across threads. A 401 from the
+Auth API re-reads the secret past the cache once, so a rotated key is picked up; a 403
+means the key was deactivated and stops everything with :class:`KeyRevoked`.
+
+Example::
+
+    tokens = MonetateTokenProvider(settings, session)
+    session.get(url, headers={"Authorization": f"Token {tokens.token()}"})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+
+from martech.settings import Settings
+
+ALGORITHMS = ("RS256", "RS384", "RS512")
+
+
+class MonetateAuthError(Exception):
+    """Monetate refused the credentials: check the secret's username and private key."""
+
+
+class KeyRevoked(MonetateAuthError):
+    """Monetate answered 403: the API key was deactivated. Upload a new public key and update the secret."""
+
+
+class AuthUnavailable(Exception):
+    """The Auth API could not be reached or kept failing; worth retrying later."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    private_key: Any  # a loaded key object: parsing the PEM on every JWT costs ~50x
+    algorithm: str
+
+
+def _default_fetch(name: str, force: bool, max_age: int) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.get_secret(name, transform="json", force_fetch=force, max_age=max_age)  # type: ignore[return-value]
+
+
+_KEY_CACHE: dict[str, Any] = {}
+
+
+def load_credentials(secret: Any) -> Credentials:
+    """Credentials from the secret's JSON; the message never contains the key itself."""
+    if not isinstance(secret, dict):
+        raise MonetateAuthError("the Monetate secret must be JSON: {\"username\": ..., \"private_key\": ...}")
+    username, pem = secret.get("username"), secret.get("private_key")
+    algorithm = secret.get("algorithm") or "RS256"
+    if not username or not pem:
+        raise MonetateAuthError("the Monetate secret needs both 'username' and 'private_key'")
+    if algorithm not in ALGORITHMS:
+        raise MonetateAuthError(f"the Monetate secret's algorithm must be one of {', '.join(ALGORITHMS)}")
+    digest = hashlib.sha256(pem.encode()).hexdigest()
+    key = _KEY_CACHE.get(digest)
+    if key is None:
+        try:
+            key = serialization.load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError):
+            raise MonetateAuthError("the Monetate secret's private_key is not a readable unencrypted PEM key") from None
+        _KEY_CACHE[digest] = key
+    return Credentials(username, key, algorithm)
+
+
+class MonetateTokenProvider:
+    def __init__(self, settings: Settings, session: requests.Session,
+                 fetch_secret: Callable[[str, bool, int], Any] = _default_fetch,
+                 clock: Callable[[], float] = time.time) -> None:
+        settings.require("monetate_secret_name")
+        self._settings = settings
+        self._session = session
+        self._fetch = fetch_secret
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self.refreshes = 0
+
+    def token(self) -> str:
+        token = self._token
+        if token and self._clock() < self._expires_at - self._settings.monetate_token_margin:
+            return token
+        with self._lock:  # one refresh at a time; the others wait and reuse it
+            if self._token and self._clock() < self._expires_at - self._settings.monetate_token_margin:
+                return self._token
+            return self._refresh()
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` after a 401, unless another thread already replaced it."""
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _refresh(self) -> str:
+        credentials = self._credentials(force=False)
+        answer = self._ask(credentials)
+        if answer.status_code == 401:  # maybe the key was rotated: read the secret past the cache
+            credentials = self._credentials(force=True)
+            answer = self._ask(credentials)
+        if answer.status_code == 403:
+            raise KeyRevoked(f"Monetate answered 403 for API user {credentials.username}: the key is deactivated")
+        if answer.status_code == 401:
+            raise MonetateAuthError(f"Monetate refused the JWT of API user {credentials.username} (401): "
+                                    "check the username and that its public key is uploaded and active")
+        if answer.status_code != 200:
+            raise AuthUnavailable(f"the Monetate Auth API answered {answer.status_code}")
+        data = answer.json()["data"]
+        self._token, self._expires_at = data["token"], float(data["expires_at"])
+        self.refreshes += 1
+        return self._token
+
+    def _credentials(self, force: bool) -> Credentials:
+        secret = self._fetch(self._settings.monetate_secret_name or "", force, self._settings.secret_cache_seconds)
+        return load_credentials(secret)
+
+    def _ask(self, credentials: Credentials) -> requests.Response:
+        assertion = jwt.encode({"username": credentials.username, "iat": int(time.time())},
+                               credentials.private_key, algorithm=credentials.algorithm)
+        try:
+            return self._session.get(self._settings.monetate_auth_url, params={"ttl": self._settings.monetate_token_ttl},
+                                     headers={"Authorization": f"JWT {assertion}"})
+        except requests.RequestException as exc:
+            raise AuthUnavailable(f"the Monetate Auth API could not be reached: {type(exc).__name__}") from None

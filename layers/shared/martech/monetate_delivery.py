@@ -1,0 +1,155 @@
+"""Delivering records to a Monetate dataset, from a dropped file or a webhook body.
+
+A file is streamed: read, converted row by row, posted in batches; bad rows go to the
+rejected rows with their line and reasons, never sinking the file. The run ends in a
+report. Failures are sorted into two kinds: :class:`RetryLater` (the file should come
+back through its queue) and everything else, which ends in the report.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+from martech.batching import batched
+from martech.monetate import FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
+from martech.monetate_auth import AuthUnavailable, MonetateAuthError
+from martech.monetate_rows import RowConverter, Schema
+from martech.readers import Record, UnreadableFile, read_records
+from martech.reports import RejectedRows, RunReport
+from martech.settings import Settings
+
+KEY_PREFIX = "monetate/"
+
+
+class RetryLater(Exception):
+    """A transient failure: the whole file should be tried again later."""
+
+
+def schema_from_key(key: str) -> str:
+    """``monetate/<schema>/<file>`` -> ``<schema>``; ValueError for any other key."""
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] + "/" != KEY_PREFIX or not parts[1] or not parts[-1]:
+        raise ValueError(f"{key}: Monetate files go to monetate/<schema>/<file>")
+    return parts[1]
+
+
+def _row_size(row: dict[str, Any]) -> int:
+    # An estimate of the row's JSON size, cheaper than encoding it.
+    return sum(len(k) + len(str(v)) + 6 for k, v in row.items()) + 2
+
+
+def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | None,
+                 client: MonetateClient, settings: Settings) -> RunReport:
+    """Deliver one dropped file; raises RetryLater for transient failures."""
+    report = RunReport(bucket, key, version_id, destination="monetate")
+    rejected = RejectedRows(s3, bucket, key)
+    refreshes_before = client.tokens.refreshes
+    try:
+        schema = client.schema(schema_from_key(key))
+        _post_all(_convertible(read_records(stream, key), RowConverter(schema, settings.unknown_columns),
+                               report, rejected), schema, client, settings, report, rejected)
+        report.finish("complete" if not (report.failed or report.unknown) else "partial")
+    except (TransientFailure, AuthUnavailable) as exc:
+        report.errors.append(f"transient: {exc}")
+        report.finish("retrying")
+        raise RetryLater(str(exc)) from exc
+    except (ValueError, UnknownSchema, UnreadableFile, MonetateAuthError) as exc:
+        report.errors.append(str(exc))
+        report.failed += max(0, report.read - report.sent - report.rejected - report.unknown)
+        report.finish("failed")
+    finally:
+        report.token_refreshes = client.tokens.refreshes - refreshes_before
+        report.rejected = rejected.count
+        report.rejected_rows = rejected.upload()
+        report.write(s3)
+    return report
+
+
+def _convertible(records: Iterable[Record], converter: RowConverter, report: RunReport,
+                 rejected: RejectedRows) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """(line, row to send, original record) for every record that converts; the rest are rejected."""
+    for record in records:
+        report.read += 1
+        if record.error:
+            rejected.add(record.line, [record.error])
+            continue
+        row, reasons = converter.convert(record.data or {})
+        if reasons:
+            rejected.add(record.line, reasons, record.data)
+        else:
+            yield record.line, row, record.data  # type: ignore[misc]
+
+
+def _post_all(rows: Iterable[tuple[int, dict[str, Any], Any]], schema: Schema, client: MonetateClient,
+              settings: Settings, report: RunReport, rejected: RejectedRows) -> None:
+    for batch in batched(rows, settings.monetate_batch_size, settings.monetate_batch_bytes,
+                         size=lambda item: _row_size(item[1])):
+        report.batches += 1
+        for line, reasons, original in post_batch(client, schema, batch, report):
+            rejected.add(line, reasons, original)
+
+
+def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, dict[str, Any], Any]],
+               report: RunReport) -> list[tuple[int, list[str], Any]]:
+    """Post one batch; the rows Monetate refused come back as (line, reasons, original).
+
+    When Monetate refuses a batch for some of its rows, those are set aside and the rest is
+    posted again, once.
+    """
+    try:
+        client.post_rows(schema, [row for _, row, _ in batch])
+        report.sent += len(batch)
+        return []
+    except FateUnknown as exc:
+        report.unknown += len(batch)
+        report.errors.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc}")
+        return []
+    except RowsRejected as exc:
+        by_row: dict[int, list[str]] = {}
+        for error in exc.errors:
+            if isinstance(error, dict) and isinstance(error.get("row"), int) and 0 <= error["row"] < len(batch):
+                by_row.setdefault(error["row"], []).append(f"{error.get('field', 'row')}: {error.get('message', 'refused')}")
+        if not by_row:  # the refusal names no row: the whole batch is refused for the same reason
+            reason = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in exc.errors)
+            return [(line, [f"refused by Monetate: {reason}"], original) for line, _, original in batch]
+        refused = [(batch[i][0], reasons, batch[i][2]) for i, reasons in sorted(by_row.items())]
+        rest = [item for i, item in enumerate(batch) if i not in by_row]
+        if rest:
+            refused += post_batch(client, schema, rest, report)
+        return refused
+
+
+def validate_records(records: list[Any], schema: Schema, settings: Settings
+                     ) -> tuple[list[dict[str, Any]], list[tuple[int, dict[str, Any], Any]]]:
+    """Webhook validation: one result per record, and the (index, row, record) ready to post."""
+    converter = RowConverter(schema, settings.unknown_columns)
+    results: list[dict[str, Any]] = []
+    ready = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            results.append({"index": index, "status": "rejected", "reasons": ["a record must be a JSON object"]})
+            continue
+        row, reasons = converter.convert(record)
+        if reasons:
+            results.append({"index": index, "status": "rejected", "reasons": reasons})
+        else:
+            results.append({"index": index, "status": "accepted"})
+            ready.append((index, row, record))
+    return results, ready
+
+
+def deliver_records(results: list[dict[str, Any]], ready: list[tuple[int, dict[str, Any], Any]], schema: Schema,
+                    client: MonetateClient, settings: Settings) -> list[dict[str, Any]]:
+    """Post the validated records; their results become rejected (by Monetate) or unknown where so."""
+    report = RunReport("", "", None, destination="monetate")
+    for batch in batched(ready, settings.monetate_batch_size, settings.monetate_batch_bytes,
+                         size=lambda item: _row_size(item[1])):
+        unknown_before = report.unknown
+        for index, reasons, _ in post_batch(client, schema, batch, report):
+            results[index] = {"index": index, "status": "rejected", "reasons": reasons}
+        if report.unknown > unknown_before:  # the answer was lost: the caller decides whether to resend
+            for index, _, _ in batch:
+                if results[index]["status"] == "accepted":
+                    results[index] = {"index": index, "status": "unknown",
+                                      "reasons": ["sent, but Monetate's answer was lost"]}
+    return results

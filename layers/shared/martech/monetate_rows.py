@@ -1,0 +1,187 @@
+"""Turning a file's or webhook's record into a Monetate ``schema_rows`` row.
+
+Each value is converted by its field's ``data_type`` to what the Data API accepts, so a
+row is either sent as Monetate wants it or set aside with every reason at once.
+
+Example::
+
+    converter = RowConverter(schema, unknown_columns="reject")
+    row, reasons = converter.convert({"customer_id": " c1 ", "vip": "yes"})
+    # row == {"customer_id": "c1", "vip": True}, reasons == []
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
+# Dates people write, tried in order after ISO-8601; day-first forms use dots to stay unambiguous.
+DATETIME_FORMATS = (
+    "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
+    "%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p",
+    "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
+    "%Y%m%dT%H%M%SZ", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d, %Y",
+)
+
+
+class InvalidValue(ValueError):
+    """The value cannot be converted; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    data_type: str
+    identifier: bool = False
+    unique_key: bool = False
+    required: bool = False
+
+    @property
+    def must_have(self) -> bool:
+        return self.identifier or self.unique_key or self.required
+
+
+@dataclass(frozen=True)
+class Schema:
+    name: str
+    fields: dict[str, Field]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> "Schema":
+        fields = {
+            name: Field(name, spec.get("data_type", "STRING"), bool(spec.get("identifier")),
+                        bool(spec.get("unique_key")), bool(spec.get("required")))
+            for name, spec in data.get("fields", {}).items()
+        }
+        return cls(data["name"], fields)
+
+    @property
+    def unique_key(self) -> str | None:
+        return next((f.name for f in self.fields.values() if f.unique_key), None)
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def to_string(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise InvalidValue("expected text, found a JSON " + ("object" if isinstance(value, dict) else "list"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value).strip()
+    if not text:
+        raise InvalidValue("expected non-empty text")
+    return text
+
+
+def to_multi_string(value: Any) -> str:
+    items = value if isinstance(value, list) else str(value).split(",")
+    parts = [to_string(item) for item in items if not _is_blank(item)]
+    if not parts:
+        raise InvalidValue("expected one or more comma-separated values")
+    if any("," in part for part in parts):
+        raise InvalidValue("a list item must not itself contain a comma")
+    return ",".join(parts)
+
+
+def to_number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise InvalidValue("expected a number, found true/false")
+    if isinstance(value, (int, float)):
+        number = value
+    else:
+        text = str(value).strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise InvalidValue(f"expected a number, found {text!r}") from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise InvalidValue("expected a finite number")
+    return number
+
+
+def to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise InvalidValue(f"expected true/false, 1/0 or yes/no, found {value!r}")
+
+
+def to_datetime(value: Any) -> str:
+    """ISO-8601 text from ISO-8601, common date formats, or Unix seconds/milliseconds."""
+    if isinstance(value, bool):
+        raise InvalidValue("expected a date or date-time, found true/false")
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if abs(value) >= 1e11 else value
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
+    text = str(value).strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        parsed = None
+        for fmt in DATETIME_FORMATS:
+            try:
+                parsed = dt.datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if parsed is None:
+            raise InvalidValue(f"expected a date or date-time (ISO-8601 or a common format), found {text!r}") from None
+    if len(text) == 10 and parsed.hour == parsed.minute == parsed.second == 0 and "T" not in text:
+        return parsed.date().isoformat()
+    return parsed.isoformat()
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "STRING": to_string,
+    "GOOGLE_PRODUCT_CATEGORY": to_string,
+    "MULTI_STRING": to_multi_string,
+    "NUMBER": to_number,
+    "BOOLEAN": to_boolean,
+    "DATETIME": to_datetime,
+}
+
+
+class RowConverter:
+    """Converts records for one schema. ``unknown_columns``: ``reject`` the row or ``drop`` the column."""
+
+    def __init__(self, schema: Schema, unknown_columns: str = "reject") -> None:
+        self.schema = schema
+        self.drop_unknown = unknown_columns == "drop"
+        self._converters = {name: CONVERTERS.get(f.data_type, to_string) for name, f in schema.fields.items()}
+        self._must_have = [f.name for f in schema.fields.values() if f.must_have]
+
+    def convert(self, record: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+        """The row to send, or None and every reason it cannot be sent."""
+        row: dict[str, Any] = {}
+        reasons: list[str] = []
+        converters = self._converters
+        for name, value in record.items():
+            name = name.strip() if isinstance(name, str) else name
+            convert = converters.get(name)
+            if convert is None:
+                if not self.drop_unknown:
+                    reasons.append(f"{name}: not a field of schema {self.schema.name}")
+                continue
+            if _is_blank(value):
+                continue  # absent: Monetate stores null
+            try:
+                row[name] = convert(value)
+            except InvalidValue as exc:
+                reasons.append(f"{name}: {exc}")
+        for name in self._must_have:
+            if name not in row and not any(r.startswith(f"{name}:") for r in reasons):
+                reasons.append(f"{name}: required (identifier or unique key) but empty or missing")
+        return (None, reasons) if reasons else (row, [])

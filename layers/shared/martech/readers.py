@@ -1,0 +1,201 @@
+"""Streaming record readers: CSV with a header, a JSON array, JSON Lines; gzip or not.
+
+A reader takes a binary stream (an S3 object body, a file) and yields one
+:class:`Record` at a time, so memory stays flat however large the file. Each record
+carries the line it starts on; a record that cannot be read carries the reason instead
+of data, and reading goes on with the next one.
+
+Example::
+
+    for record in read_records(stream, "monetate/customers/2024-05-01.csv.gz"):
+        if record.error:
+            reject(record.line, record.error)
+        else:
+            use(record.data)
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from dataclasses import dataclass
+from typing import IO, Any, Iterator
+
+CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
+_EXTENSIONS = {".csv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
+_GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 16
+
+
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read (unknown format, broken gzip, not UTF-8, no header)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    line: int
+    data: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def detect_format(key: str) -> tuple[str, bool]:
+    """(format, gzip) from an object key such as ``a/b/file.jsonl.gz``."""
+    name = key.lower()
+    gzipped = name.endswith(".gz")
+    if gzipped:
+        name = name[:-3]
+    for extension, fmt in _EXTENSIONS.items():
+        if name.endswith(extension):
+            return fmt, gzipped
+    raise UnreadableFile(f"{key}: unknown file type; use .csv, .json, .jsonl or .ndjson, optionally .gz")
+
+
+def read_records(stream: IO[bytes], key: str) -> Iterator[Record]:
+    fmt, gzipped = detect_format(key)
+    raw = _maybe_gunzip(stream, gzipped)
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is dropped if present
+    readers = {CSV: _csv_records, JSON_LINES: _json_lines_records, JSON_ARRAY: _json_array_records}
+    try:
+        yield from readers[fmt](text)
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{key}: not UTF-8 text ({exc.reason} at byte {exc.start} of a chunk)") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise UnreadableFile(f"{key}: cannot decompress: {exc}") from None
+
+
+def _maybe_gunzip(stream: IO[bytes], gzipped: bool) -> IO[bytes]:
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(_Readable(stream), _CHUNK)
+    if gzipped or buffered.peek(2)[:2] == _GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
+
+
+class _Readable(io.RawIOBase):
+    """Adapts any object with ``read(n)`` (a botocore StreamingBody, say) to io.RawIOBase."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+
+def _csv_records(text: IO[str]) -> Iterator[Record]:
+    reader = csv.reader(text, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        raise UnreadableFile(f"the CSV header cannot be read: {exc}") from None
+    header = [name.strip() for name in header]
+    if not any(header) or len(set(header)) != len(header):
+        raise UnreadableFile("the CSV header must name every column once")
+    width = len(header)
+    line = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield Record(line, error=f"malformed CSV: {exc}")
+            line = reader.line_num + 1
+            continue
+        if not row or row == [""]:
+            pass  # blank line
+        elif len(row) != width:
+            yield Record(line, error=f"expected {width} columns as in the header, found {len(row)}")
+        else:
+            yield Record(line, dict(zip(header, row)))
+        line = reader.line_num + 1
+
+
+def _json_lines_records(text: IO[str]) -> Iterator[Record]:
+    for line, content in enumerate(text, start=1):
+        content = content.strip()
+        if not content:
+            continue
+        try:
+            value = json.loads(content)
+        except ValueError as exc:
+            yield Record(line, error=f"invalid JSON: {exc}")
+            continue
+        yield _object_record(line, value)
+
+
+def _object_record(line: int, value: Any) -> Record:
+    if isinstance(value, dict):
+        return Record(line, value)
+    return Record(line, error=f"expected a JSON object, found {type(value).__name__}")
+
+
+def _json_array_records(text: IO[str]) -> Iterator[Record]:
+    """Elements of a top-level JSON array, decoded one at a time from a sliding buffer."""
+    decoder = json.JSONDecoder()
+    buffer, pos, line, eof = "", 0, 1, False
+
+    def fill() -> bool:
+        nonlocal buffer, pos, eof
+        chunk = text.read(_CHUNK)
+        if not chunk:
+            eof = True
+            return False
+        buffer = buffer[pos:] + chunk
+        pos = 0
+        return True
+
+    def skip_blank() -> None:
+        nonlocal pos, line
+        while True:
+            while pos < len(buffer) and buffer[pos] in " \t\r\n":
+                if buffer[pos] == "\n":
+                    line += 1
+                pos += 1
+            if pos < len(buffer) or not fill():
+                return
+
+    skip_blank()
+    if pos >= len(buffer):
+        return
+    if buffer[pos] != "[":
+        raise UnreadableFile(f"line {line}: a .json file must hold one JSON array of objects")
+    pos += 1
+    expect_item = True
+    while True:
+        skip_blank()
+        if pos >= len(buffer):
+            raise UnreadableFile(f"line {line}: the JSON array is not closed")
+        char = buffer[pos]
+        if char == "]" and expect_item is not None:
+            return
+        if expect_item is False:
+            if char != ",":
+                raise UnreadableFile(f"line {line}: expected ',' or ']' between array items")
+            pos += 1
+            expect_item = None  # an item must follow a comma
+            continue
+        start_line = line
+        while True:
+            try:
+                value, end = decoder.raw_decode(buffer, pos)
+                if end < len(buffer) or eof:
+                    break  # a value ending at the buffer's edge may be cut short: read on
+            except ValueError:
+                if eof:
+                    raise UnreadableFile(f"line {start_line}: invalid JSON in the array") from None
+            if not fill():
+                if eof and pos >= len(buffer):
+                    raise UnreadableFile(f"line {start_line}: the JSON array is not closed")
+        line += buffer.count("\n", pos, end)
+        pos = end
+        yield _object_record(start_line, value)
+        expect_item = False

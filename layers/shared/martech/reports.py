@@ -1,0 +1,85 @@
+"""What a file run leaves behind: ``reports/<key>.json`` and ``rejected/<key>.jsonl``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+REPORTS_PREFIX = "reports/"
+REJECTED_PREFIX = "rejected/"
+_SPOOL_BYTES = 8 * 1024 * 1024  # rejected rows stay in memory up to this, then spill to /tmp
+
+
+def report_key(source_key: str) -> str:
+    return f"{REPORTS_PREFIX}{source_key}.json"
+
+
+def rejected_key(source_key: str) -> str:
+    return f"{REJECTED_PREFIX}{source_key}.jsonl"
+
+
+class RejectedRows:
+    """Rejected rows of one run, each with its line and reasons, uploaded when the run ends."""
+
+    def __init__(self, s3: Any, bucket: str, source_key: str) -> None:
+        self._s3, self._bucket, self.key = s3, bucket, rejected_key(source_key)
+        self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+        self.count = 0
+
+    def add(self, line: int, reasons: list[str], record: Any = None) -> None:
+        entry = {"line": line, "reasons": reasons, "record": record}
+        self._file.write(json.dumps(entry, default=str).encode() + b"\n")
+        self.count += 1
+
+    def upload(self) -> str | None:
+        """The key written, or None when nothing was rejected."""
+        try:
+            if not self.count:
+                return None
+            self._file.seek(0)
+            self._s3.upload_fileobj(self._file, self._bucket, self.key,
+                                    ExtraArgs={"ContentType": "application/x-ndjson"})
+            return self.key
+        finally:
+            self._file.close()
+
+
+@dataclass
+class RunReport:
+    """Counts, timings and outcome of one file run. ``failed`` counts records not delivered."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    destination: str
+    status: str = "running"
+    read: int = 0
+    sent: int = 0
+    rejected: int = 0
+    failed: int = 0
+    unknown: int = 0  # sent, but the answer was lost: may or may not have landed
+    batches: int = 0
+    token_refreshes: int = 0
+    rejected_rows: str | None = None
+    errors: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    def finish(self, status: str) -> None:
+        self.status = status
+        self.finished_at = time.time()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["seconds"] = round((self.finished_at or time.time()) - self.started_at, 3)
+        return out
+
+    def write(self, s3: Any) -> str:
+        key = report_key(self.key)
+        s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(self.as_dict(), indent=2).encode(),
+                      ContentType="application/json")
+        return key

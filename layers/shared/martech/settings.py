@@ -1,0 +1,86 @@
+"""Settings, read once from the environment into one typed object.
+
+Every vendor URL is a setting, so the same code runs against the vendor or a sandbox.
+Secrets are never settings: only the names of the Secrets Manager entries that hold them.
+
+Example::
+
+    settings = Settings.from_env()          # raises SettingsError naming every problem
+    settings.require("monetate_secret_name")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names each one and what it wants."""
+
+
+def _env(name: str, kind: type = str, default: Any = None, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"env": name, "kind": kind, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # AWS resources (from the template)
+    inbox_bucket: str | None = _env("INBOX_BUCKET")
+    idempotency_table: str | None = _env("IDEMPOTENCY_TABLE")
+    # Monetate
+    retailer: str | None = _env("RETAILER_SHORTNAME")
+    monetate_auth_url: str = _env("MONETATE_AUTH_URL", default="https://api.monetate.net/api/auth/v0/refresh/")
+    monetate_data_url: str | None = _env("MONETATE_DATA_URL")
+    monetate_metadata_url: str | None = _env("MONETATE_METADATA_URL")
+    monetate_secret_name: str | None = _env("MONETATE_SECRET_NAME")
+    monetate_token_ttl: int = _env("MONETATE_TOKEN_TTL", int, 3600)
+    monetate_token_margin: int = _env("MONETATE_TOKEN_MARGIN", int, 120)
+    monetate_batch_size: int = _env("MONETATE_BATCH_SIZE", int, 500)
+    monetate_batch_bytes: int = _env("MONETATE_BATCH_BYTES", int, 4_000_000)
+    monetate_schema_cache_seconds: int = _env("MONETATE_SCHEMA_CACHE_SECONDS", int, 300)
+    unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
+    # HTTP
+    http_connect_timeout: float = _env("HTTP_CONNECT_TIMEOUT", float, 5.0)
+    http_read_timeout: float = _env("HTTP_READ_TIMEOUT", float, 30.0)
+    http_max_attempts: int = _env("HTTP_MAX_ATTEMPTS", int, 5)
+    http_backoff_factor: float = _env("HTTP_BACKOFF_FACTOR", float, 0.5)
+    http_backoff_max: float = _env("HTTP_BACKOFF_MAX", float, 20.0)
+    http_pool_size: int = _env("HTTP_POOL_SIZE", int, 10)
+    # Secrets and webhooks
+    secret_cache_seconds: int = _env("SECRET_CACHE_SECONDS", int, 300)
+    webhook_max_bytes: int = _env("WEBHOOK_MAX_BYTES", int, 6_000_000)
+    idempotency_expiry_days: int = _env("IDEMPOTENCY_EXPIRY_DAYS", int, 30)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        values, problems = {}, []
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            kind, choices = f.metadata["kind"], f.metadata["choices"]
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}")
+                continue
+            if choices and value not in choices:
+                problems.append(f"{f.metadata['env']}={raw!r} must be one of {', '.join(choices)}")
+            elif kind in (int, float) and value <= 0:
+                problems.append(f"{f.metadata['env']}={raw!r} must be greater than 0")
+            else:
+                values[f.name] = value
+        if problems:
+            raise SettingsError("malformed settings: " + "; ".join(problems))
+        return cls(**values)
+
+    def require(self, *names: str) -> None:
+        """Raise SettingsError naming the environment variables a caller needs but lacks."""
+        by_name = {f.name: f for f in dataclasses.fields(self)}
+        missing = [by_name[n].metadata["env"] for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise SettingsError(f"missing settings: set {', '.join(missing)} in the function's environment")

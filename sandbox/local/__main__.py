@@ -1,0 +1,121 @@
+"""Run the bundle locally on the embedded default: no AWS account, no Docker.
+
+    python -m sandbox.local run     # start, drop the samples in events/, call the webhooks, summarise, stop
+    python -m sandbox.local serve   # start and keep running, for curl and `aws --endpoint-url`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sandbox.local.stack import ROOT, LocalStack
+
+EVENTS = ROOT / "events"
+DATA_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson", ".gz")
+
+
+def sample_files(vendor: str) -> list[Path]:
+    """Data files of events/<vendor>/, not schemas or webhook bodies."""
+    folder = EVENTS / vendor
+    return sorted(p for p in folder.glob("*") if p.name.endswith(DATA_SUFFIXES)
+                  and not p.name.endswith(".schema.json") and not p.name.startswith("webhook-"))
+
+
+def prepare_vendors(stack: LocalStack) -> None:
+    """What a retailer sets up in the vendors' UIs before using the bundle."""
+    for schema_file in sorted((EVENTS / "monetate").glob("*.schema.json")):
+        stack.monetate.create_schema(json.loads(schema_file.read_text()))
+
+
+def drop_samples(stack: LocalStack) -> list[str]:
+    keys = []
+    for path in sample_files("monetate"):
+        schema = path.name.split(".")[0]
+        key = f"monetate/{schema}/{path.name}"
+        stack.s3.upload_file(str(path), stack.bucket, key)
+        keys.append(key)
+    return keys
+
+
+def call_webhooks(stack: LocalStack) -> list[tuple[str, int, dict[str, Any]]]:
+    calls = []
+    for path in sorted((EVENTS / "monetate").glob("webhook-*.json")):
+        route = f"/monetate/{path.stem.removeprefix('webhook-')}/records"
+        answer = requests.post(stack.api.url + route, data=path.read_bytes(),
+                               headers={"x-api-key": stack.api.api_key, "Content-Type": "application/json"})
+        calls.append((route, answer.status_code, answer.json()))
+    return calls
+
+
+def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, dict[str, Any]]]) -> tuple[str, bool]:
+    lines, ok = ["", "Files"], True
+    for key in keys:
+        report = stack.report(key)
+        if report is None:
+            lines.append(f"  {key}: no report")
+            ok = False
+            continue
+        ok &= report["status"] == "complete"
+        lines.append(f"  {key}: {report['status']} - read {report['read']}, sent {report['sent']}, "
+                     f"rejected {report['rejected']}, failed {report['failed']}, {report['seconds']} s")
+        lines.append(f"      report   s3://{stack.bucket}/reports/{key}.json")
+        if report["rejected_rows"]:
+            lines.append(f"      rejected s3://{stack.bucket}/{report['rejected_rows']}")
+        for error in report["errors"]:
+            lines.append(f"      error    {error}")
+    lines += ["", "Webhooks"]
+    for route, status, body in calls:
+        ok &= status == 200
+        counts = ", ".join(f"{k} {v}" for k, v in body.items() if k != "results")
+        lines.append(f"  POST {route}: {status} - {counts or body}")
+    lines += ["", "Records held by the vendors"]
+    for schema, count in stack.monetate.state()["schemas"].items():
+        lines.append(f"  monetate dataset {schema}: {count}")
+    dead = {q: n for q, n in stack.dead_letters().items() if n}
+    if dead:
+        ok = False
+        lines.append(f"\nDead-letter queues: {dead}")
+    return "\n".join(lines), ok
+
+
+def endpoints(stack: LocalStack) -> str:
+    return "\n".join([
+        "The bundle is running locally:",
+        f"  inbox bucket   s3://{stack.bucket}   (aws --endpoint-url {stack.aws_endpoint} s3 cp FILE s3://{stack.bucket}/monetate/customers/)",
+        f"  webhooks       {stack.api.url}   (header x-api-key: {stack.api.api_key})",
+        f"  monetate       {stack.monetate_server.url}   (inspect: {stack.monetate_server.url}/_sandbox/state)",
+        f"  AWS (moto)     {stack.aws_endpoint}   (AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "serve"])
+    args = parser.parse_args(argv)
+    with LocalStack() as stack:
+        prepare_vendors(stack)
+        if args.command == "serve":
+            print(endpoints(stack), "\nCtrl-C stops.", flush=True)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                return 0
+        keys = drop_samples(stack)
+        calls = call_webhooks(stack)
+        stack.wait_idle()
+        text, ok = summary(stack, keys, calls)
+        print(f"Ran the bundle locally: moto at {stack.aws_endpoint}, Monetate sandbox at {stack.monetate_server.url}"
+              f"\n{text}\n\n`make serve` keeps it running for curl and `aws --endpoint-url`.", flush=True)
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The whole bundle on one machine: moto in server mode for AWS, the vendor sandboxes,
+the template's resources made in moto, and the functions fed as AWS would feed them.
+
+Example::
+
+    with LocalStack() as stack:
+        stack.s3.upload_file("customers.csv", stack.bucket, "monetate/customers/customers.csv")
+        stack.wait_idle()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from sandbox.faults import Faults
+from sandbox.keys import generate_key_pair
+from sandbox.local.api import LocalApi
+from sandbox.local.functions import LocalFunction
+from sandbox.local.queues import QueuePoller
+from sandbox.local.template import PSEUDO, Template
+from sandbox.monetate import MetadataSizes, MonetateSandbox, MonetateSettings
+from sandbox.server import SandboxServer
+
+ROOT = Path(__file__).resolve().parents[2]
+MONETATE_API_USER = "api-1-local"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalStack:
+    def __init__(self, root: Path = ROOT, monetate_faults: Faults | None = None,
+                 metadata: MetadataSizes | None = None, retry_after: int = 1) -> None:
+        self.root = root
+        self.monetate_faults = monetate_faults
+        self.metadata = metadata or MetadataSizes(customtargets=300, pageevents=300, experiences=200)
+        self.retry_after = retry_after
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[QueuePoller] = []
+        self.queue_urls: dict[str, str] = {}
+
+    # -- start and stop --------------------------------------------------------------------
+    def start(self) -> "LocalStack":
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+        port = free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.moto.start()
+        self.aws_endpoint = f"http://127.0.0.1:{port}"
+        os.environ.update({
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": PSEUDO["AWS::Region"], "AWS_REGION": PSEUDO["AWS::Region"],
+            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+        })
+        self.s3 = boto3.client("s3")
+        self.sqs = boto3.client("sqs")
+
+        self.monetate = MonetateSandbox(MonetateSettings(metadata=self.metadata), faults=self.monetate_faults)
+        self.monetate_server = SandboxServer(self.monetate).start()
+
+        self.template = Template(self.root / "template.yaml", {
+            "RetailerShortname": self.monetate.settings.retailer,
+            "MonetateBaseUrl": self.monetate_server.url,
+            "LogLevel": "WARNING",
+        })
+        self._make_resources()
+        self.api = LocalApi(api_key=secrets.token_urlsafe(24), stage=self.template.parameters["Environment"])
+        for spec in self.template.functions():
+            function = LocalFunction(spec)
+            self.functions[spec.logical_id] = function
+            for queue, batch_size in spec.queues:
+                self.pollers.append(QueuePoller(self.sqs, self.queue_urls[queue], self.template.physical[queue]["Arn"],
+                                                function, batch_size, self.retry_after).start())
+            for method, path in spec.routes:
+                self.api.add(method, path, function)
+        self.api.start()
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.api.stop()
+        self.monetate_server.stop()
+        self.moto.stop()
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- the template's resources in moto ------------------------------------------------------
+    def _make_resources(self) -> None:
+        t = self.template
+        queues = t.of_type("AWS::SQS::Queue")
+        for logical_id in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
+            self._make_queue(logical_id, queues[logical_id].get("Properties", {}))
+        dynamodb = boto3.client("dynamodb")
+        for logical_id, resource in t.of_type("AWS::DynamoDB::Table").items():
+            props = resource["Properties"]
+            name = f"{PSEUDO['AWS::StackName']}-{logical_id}"
+            dynamodb.create_table(TableName=name, KeySchema=props["KeySchema"],
+                                  AttributeDefinitions=props["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+            t.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:dynamodb:{PSEUDO['AWS::Region']}:"
+                                                           f"{PSEUDO['AWS::AccountId']}:table/{name}"}
+        for logical_id, resource in t.of_type("AWS::S3::Bucket").items():
+            self._make_bucket(logical_id, resource["Properties"])
+        self._make_secrets()
+
+    def _make_queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        t = self.template
+        name = f"{PSEUDO['AWS::StackName']}-{logical_id}"
+        attributes = {"VisibilityTimeout": "30"}  # the template's hours are for Lambda timeouts, not local runs
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(t.resolve(props["RedrivePolicy"]))
+        url = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        t.physical[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name}
+        self.queue_urls[logical_id] = url
+
+    def _make_bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        t = self.template
+        name = t.resolve(props["BucketName"])
+        self.s3.create_bucket(Bucket=name)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        t.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+        configs = []
+        for n in t.notifications(logical_id):
+            rules = [{"Name": k, "Value": v} for k, v in (("prefix", n.prefix), ("suffix", n.suffix)) if v]
+            configs.append({"QueueArn": t.physical[n.queue]["Arn"], "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {"Key": {"FilterRules": rules}}})
+        if configs:
+            self.s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"QueueConfigurations": configs})
+            for queue in {n.queue for n in t.notifications(logical_id)}:  # S3's test event, as on AWS
+                self.sqs.purge_queue(QueueUrl=self.queue_urls[queue])
+        self.bucket = name
+
+    def _make_secrets(self) -> None:
+        """The Monetate credentials: a key pair whose public half the sandbox knows."""
+        private_pem, public_pem = generate_key_pair()
+        self.monetate.register_key(MONETATE_API_USER, public_pem)
+        boto3.client("secretsmanager").create_secret(
+            Name=self.template.parameters["MonetateSecretName"],
+            SecretString=json.dumps({"username": MONETATE_API_USER, "private_key": private_pem}),
+        )
+
+    # -- waiting ---------------------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Return once every queue is empty and no function is running (twice in a row)."""
+        deadline, quiet = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline:
+            pending = 0
+            for url in self.queue_urls.values():
+                attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                pending += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+            busy = any(p.busy for p in self.pollers)
+            quiet = quiet + 1 if not pending and not busy else 0
+            if quiet >= 2:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the local stack was still busy after {timeout} s")
+
+    def dead_letters(self) -> dict[str, int]:
+        """Messages in each dead-letter queue."""
+        counts = {}
+        for logical_id, url in self.queue_urls.items():
+            if "DeadLetter" in logical_id:
+                attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+                counts[logical_id] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        return counts
+
+    def report(self, key: str) -> dict[str, Any] | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=f"reports/{key}.json")["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        return json.loads(body)
