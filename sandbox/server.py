@@ -181,9 +181,10 @@ class SandboxApp:
             self._count(request, str(status), None)
             self._remember(request, response, fault="injected")
             return response
-        response = self._dispatch(self.vendor_routes, request, record=True)
-        if fault == DROP_AFTER:
+        response = self._dispatch(self.vendor_routes, request, record=fault != DROP_AFTER)
+        if fault == DROP_AFTER:  # processed, but the client never hears the answer
             self._count(request, "dropped-after", None)
+            self._remember(request, response, fault="dropped-after")
             raise Dropped()
         return response
 

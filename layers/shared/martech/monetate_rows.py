@@ -183,5 +183,5 @@ class RowConverter:
                 reasons.append(f"{name}: {exc}")
         for name in self._must_have:
             if name not in row and not any(r.startswith(f"{name}:") for r in reasons):
-                reasons.append(f"{name}: required (identifier or unique key) but empty or missing")
+                reasons.append(f"{name}: required but empty or missing")
         return (None, reasons) if reasons else (row, [])

@@ -1,0 +1,91 @@
+"""Settings, batching, S3 notifications and the retry policy."""
+
+import json
+
+import pytest
+import requests
+
+from martech.batching import batched
+from martech.http import make_session
+from martech.s3_events import dropped_files
+from martech.settings import Settings, SettingsError
+
+
+# -- settings ------------------------------------------------------------------------------
+def test_settings_read_and_convert_the_environment():
+    settings = Settings.from_env({"MONETATE_BATCH_SIZE": "250", "UNKNOWN_COLUMNS": "drop", "HTTP_READ_TIMEOUT": "2.5"})
+    assert (settings.monetate_batch_size, settings.unknown_columns, settings.http_read_timeout) == (250, "drop", 2.5)
+
+
+def test_malformed_settings_are_all_named_in_one_error():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"MONETATE_BATCH_SIZE": "many", "UNKNOWN_COLUMNS": "keep", "HTTP_MAX_ATTEMPTS": "0"})
+    message = str(raised.value)
+    assert "MONETATE_BATCH_SIZE='many'" in message and "UNKNOWN_COLUMNS='keep'" in message
+    assert "HTTP_MAX_ATTEMPTS='0'" in message
+
+
+def test_require_names_the_missing_environment_variables():
+    with pytest.raises(SettingsError, match="MONETATE_SECRET_NAME, INBOX_BUCKET"):
+        Settings.from_env({}).require("monetate_secret_name", "inbox_bucket")
+
+
+# -- batching ------------------------------------------------------------------------------
+def test_batches_by_count():
+    assert list(batched(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_batches_by_size_and_an_oversized_item_goes_alone():
+    items = ["a" * 10, "b" * 10, "c" * 50, "d"]
+    assert list(batched(items, 100, max_bytes=30, size=len)) == [["a" * 10, "b" * 10], ["c" * 50], ["d"]]
+
+
+# -- S3 notifications ----------------------------------------------------------------------
+def notification(key, event="ObjectCreated:Put", version="v1"):
+    obj = {"key": key, "size": 10, "eTag": "e"}
+    if version:
+        obj["versionId"] = version
+    return json.dumps({"Records": [{"eventName": event, "s3": {"bucket": {"name": "inbox"}, "object": obj}}]})
+
+
+def test_keys_are_url_decoded_with_plus_as_space():
+    files = dropped_files(notification("monetate/customers/May+file%2B1.csv"))
+    assert files[0].key == "monetate/customers/May file+1.csv" and files[0].version_id == "v1"
+
+
+def test_s3_test_events_and_other_event_names_name_no_files():
+    assert dropped_files(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "inbox"})) == []
+    assert dropped_files(notification("a.csv", event="ObjectRemoved:Delete")) == []
+
+
+# -- retries -------------------------------------------------------------------------------
+def test_get_is_retried_on_429_and_5xx_honouring_retry_after(monetate_sandbox):
+    requests.put(f"{monetate_sandbox.url}/_sandbox/faults", json={"script": ["429", "500", "503"]})
+    session = make_session(Settings(http_backoff_factor=0.01))
+    answer = session.get(f"{monetate_sandbox.url}/api/data/v1/sandbox/production/schema/")
+    assert answer.status_code == 401  # reached the handler after three injected failures
+    assert monetate_sandbox.app.stats()["by_status"] == {"429": 1, "500": 1, "503": 1, "401": 1}
+
+
+def test_attempts_are_bounded(monetate_sandbox):
+    requests.put(f"{monetate_sandbox.url}/_sandbox/faults", json={"rate_500": 1.0})
+    session = make_session(Settings(http_backoff_factor=0.01, http_max_attempts=3))
+    assert session.get(f"{monetate_sandbox.url}/api/data/v1/sandbox/production/schema/").status_code == 500
+    assert monetate_sandbox.app.stats()["by_status"] == {"500": 3}
+
+
+def test_unsafe_posts_are_resent_only_when_refused_before_processing(monetate_sandbox):
+    requests.put(f"{monetate_sandbox.url}/_sandbox/faults", json={"script": ["503", "500"]})
+    session = make_session(Settings(http_backoff_factor=0.01), posts_are_safe=False)
+    url = f"{monetate_sandbox.url}/api/data/v1/sandbox/production/data/x/"
+    assert session.post(url, json={}).status_code == 500  # 503 resent, 500 not
+    assert monetate_sandbox.app.stats()["by_status"] == {"503": 1, "500": 1}
+
+
+def test_an_unsafe_post_whose_answer_is_lost_is_not_resent(monetate_sandbox):
+    requests.put(f"{monetate_sandbox.url}/_sandbox/faults", json={"script": ["drop-after"]})
+    session = make_session(Settings(http_backoff_factor=0.01), posts_are_safe=False)
+    with pytest.raises(requests.ConnectionError):
+        session.post(f"{monetate_sandbox.url}/api/data/v1/sandbox/production/data/x/", json={})
+    assert monetate_sandbox.app.stats()["by_status"] == {"dropped-after": 1}
+    assert len(monetate_sandbox.app.received()) == 1

@@ -1,0 +1,155 @@
+"""Streaming readers: formats, compression, encodings, line numbers, bad records."""
+
+import gzip
+import io
+import json
+import tracemalloc
+
+import pytest
+
+from martech.readers import Record, UnreadableFile, detect_format, read_records
+
+
+def read(data: bytes, key: str) -> list[Record]:
+    return list(read_records(io.BytesIO(data), key))
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("monetate/s/a.csv", ("csv", False)), ("a.CSV.GZ", ("csv", True)), ("a.json", ("json", False)),
+    ("a.jsonl", ("jsonl", False)), ("a.ndjson.gz", ("jsonl", True)),
+])
+def test_format_comes_from_the_key(key, expected):
+    assert detect_format(key) == expected
+
+
+def test_unknown_extension_is_an_unreadable_file():
+    with pytest.raises(UnreadableFile, match="unknown file type"):
+        detect_format("a/b/data.xlsx")
+
+
+# -- CSV -----------------------------------------------------------------------------------
+def test_csv_records_carry_their_line_numbers():
+    records = read(b"id,name\n1,ann\n2,bob\n", "x.csv")
+    assert records == [Record(2, {"id": "1", "name": "ann"}), Record(3, {"id": "2", "name": "bob"})]
+
+
+def test_csv_with_bom_and_crlf():
+    records = read("\ufeffid,name\r\n1,ann\r\n2,bob\r\n".encode(), "x.csv")
+    assert [r.data for r in records] == [{"id": "1", "name": "ann"}, {"id": "2", "name": "bob"}]
+
+
+def test_csv_quoted_fields_with_newlines_keep_the_starting_line():
+    records = read(b'id,note\n1,"two\nlines"\n2,plain\n', "x.csv")
+    assert records[0] == Record(2, {"id": "1", "note": "two\nlines"})
+    assert records[1] == Record(4, {"id": "2", "note": "plain"})
+
+
+def test_csv_row_with_the_wrong_width_is_a_bad_record_and_reading_goes_on():
+    records = read(b"id,name\n1,ann,extra\n2,bob\n", "x.csv")
+    assert records[0].line == 2 and "expected 2 columns" in records[0].error
+    assert records[1] == Record(3, {"id": "2", "name": "bob"})
+
+
+def test_csv_blank_lines_are_skipped_but_counted():
+    assert read(b"id\n1\n\n2\n", "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
+
+
+def test_csv_header_names_are_trimmed_and_must_be_unique():
+    assert read(b" id , name \n1,a\n", "x.csv")[0].data == {"id": "1", "name": "a"}
+    with pytest.raises(UnreadableFile, match="header"):
+        read(b"id,id\n1,2\n", "x.csv")
+
+
+def test_empty_csv_has_no_records():
+    assert read(b"", "x.csv") == []
+
+
+def test_gzip_is_read_by_extension_or_by_magic_bytes():
+    data = gzip.compress(b"id\n1\n")
+    assert read(data, "x.csv.gz")[0].data == {"id": "1"}
+    assert read(data, "x.csv")[0].data == {"id": "1"}
+
+
+def test_broken_gzip_is_an_unreadable_file():
+    with pytest.raises(UnreadableFile, match="decompress"):
+        read(gzip.compress(b"id\n1\n")[:-8] + b"garbage!", "x.csv.gz")
+
+
+def test_non_utf8_is_an_unreadable_file():
+    with pytest.raises(UnreadableFile, match="UTF-8"):
+        read("id,name\n1,Zoë\n".encode("latin-1"), "x.csv")
+
+
+# -- JSON Lines ----------------------------------------------------------------------------
+def test_json_lines_skip_blank_lines_and_reject_bad_ones():
+    records = read(b'{"a":1}\n\nnot json\n[1]\n{"a":2}\r\n', "x.jsonl")
+    assert records[0] == Record(1, {"a": 1})
+    assert records[1].line == 3 and "invalid JSON" in records[1].error
+    assert records[2].line == 4 and "expected a JSON object" in records[2].error
+    assert records[3] == Record(5, {"a": 2})
+
+
+# -- JSON array ----------------------------------------------------------------------------
+def test_json_array_items_carry_the_line_they_start_on():
+    data = b'[\n  {"a": 1},\n  {"a": 2,\n   "b": [1, 2]},\n  3\n]\n'
+    records = read(data, "x.json")
+    assert records[0] == Record(2, {"a": 1})
+    assert records[1] == Record(3, {"a": 2, "b": [1, 2]})
+    assert records[2].line == 5 and "expected a JSON object" in records[2].error
+
+
+def test_json_array_across_many_chunks_is_read_whole():
+    items = [{"id": i, "text": "x" * (i % 300)} for i in range(5000)]
+    records = read(json.dumps(items, indent=1).encode(), "x.json")
+    assert [r.data for r in records] == items
+
+
+def test_json_array_numbers_cut_at_a_chunk_edge_are_not_truncated():
+    # A long run of digits straddles the 64 KiB buffer edge.
+    item = {"pad": "p" * 65_520, "n": 123456789012345}
+    assert read(json.dumps([item]).encode(), "x.json")[0].data == item
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'{"a": 1}', "one JSON array"), (b'[{"a": 1}', "not closed"), (b'[{"a": 1} {"b": 2}]', "expected ','"),
+    (b'[{"a": }]', "invalid JSON"),
+])
+def test_json_array_structural_errors_are_unreadable_files(data, message):
+    with pytest.raises(UnreadableFile, match=message):
+        read(data, "x.json")
+
+
+def test_empty_json_array_and_bom():
+    assert read("\ufeff[]".encode(), "x.json") == []
+
+
+# -- memory --------------------------------------------------------------------------------
+class RepeatingStream(io.RawIOBase):
+    """A large CSV produced on the fly, so the test itself holds no big buffer."""
+
+    def __init__(self, rows: int) -> None:
+        self._rows, self._done, self._pending = rows, 0, b"id,name,score\n"
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while len(self._pending) < len(buffer) and self._done < self._rows:
+            self._pending += b"".join(b"%d,name-%d,%d\n" % (i, i, i % 97) for i in range(self._done, self._done + 1000))
+            self._done += 1000
+        n = min(len(buffer), len(self._pending))
+        buffer[:n], self._pending = self._pending[:n], self._pending[n:]
+        return n
+
+
+def test_memory_stays_flat_however_many_records_are_read():
+    def peak(rows: int) -> int:
+        tracemalloc.start()
+        for _ in read_records(RepeatingStream(rows), "big.csv"):
+            pass
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    small, large = peak(20_000), peak(200_000)
+    assert large < small * 1.5 + 256 * 1024
