@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ ROOT = Path(__file__).resolve().parents[2]
 MONETATE_API_USER = "api-1-local"
 
 
+def _forget_cached_aws_clients() -> None:
+    """Powertools keeps one Secrets Manager client per process; a new stack is like a new container."""
+    from aws_lambda_powertools.utilities.parameters import base
+
+    base.DEFAULT_PROVIDERS.clear()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,8 +50,10 @@ def free_port() -> int:
 
 class LocalStack:
     def __init__(self, root: Path = ROOT, monetate_faults: Faults | None = None,
-                 metadata: MetadataSizes | None = None, retry_after: int = 1) -> None:
+                 metadata: MetadataSizes | None = None, retry_after: int = 1,
+                 function_env: dict[str, str] | None = None) -> None:
         self.root = root
+        self.function_env = function_env or {}  # overrides of the template's environment, e.g. for tests
         self.monetate_faults = monetate_faults
         self.metadata = metadata or MetadataSizes(customtargets=300, pageevents=300, experiences=200)
         self.retry_after = retry_after
@@ -60,12 +70,15 @@ class LocalStack:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()
         self.aws_endpoint = f"http://127.0.0.1:{port}"
+        # moto keeps its state per process: an earlier stack's resources must not leak into this one.
+        urllib.request.urlopen(urllib.request.Request(f"{self.aws_endpoint}/moto-api/reset", method="POST"))
         os.environ.update({
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": PSEUDO["AWS::Region"], "AWS_REGION": PSEUDO["AWS::Region"],
             "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
         })
+        _forget_cached_aws_clients()
         self.s3 = boto3.client("s3")
         self.sqs = boto3.client("sqs")
 
@@ -80,7 +93,7 @@ class LocalStack:
         self._make_resources()
         self.api = LocalApi(api_key=secrets.token_urlsafe(24), stage=self.template.parameters["Environment"])
         for spec in self.template.functions():
-            function = LocalFunction(spec)
+            function = LocalFunction(spec, self.function_env)
             self.functions[spec.logical_id] = function
             for queue, batch_size in spec.queues:
                 self.pollers.append(QueuePoller(self.sqs, self.queue_urls[queue], self.template.physical[queue]["Arn"],

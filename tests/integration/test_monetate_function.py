@@ -1,0 +1,215 @@
+"""The Monetate function on the local stack: moto for AWS, the Monetate sandbox with faults."""
+
+import copy
+import csv
+import io
+import json
+import uuid
+
+import pytest
+import requests
+
+from sandbox.local.stack import LocalStack
+from sandbox.monetate import MetadataSizes
+
+SCHEMA = json.loads(open("events/monetate/customers.schema.json").read())
+
+
+@pytest.fixture(scope="module")
+def stack():
+    env = {"HTTP_MAX_ATTEMPTS": "10", "HTTP_BACKOFF_FACTOR": "0.01", "HTTP_BACKOFF_MAX": "0.05",
+           "MONETATE_BATCH_SIZE": "200"}
+    with LocalStack(metadata=MetadataSizes(customtargets=5, pageevents=5, experiences=2), function_env=env) as stack:
+        yield stack
+
+
+@pytest.fixture
+def schema(stack):
+    """A fresh dataset per test, so tests never see each other's records."""
+    body = copy.deepcopy(SCHEMA)
+    body["name"] = f"customers_{uuid.uuid4().hex[:8]}"
+    stack.monetate.create_schema(body)
+    yield body["name"]
+    stack.monetate.faults.clear()
+
+
+def csv_bytes(rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def customers(n, start=0):
+    return [{"customer_id": f"C{i}", "tier": "gold", "lifetime_value": str(i), "newsletter": "yes",
+             "last_purchase": "2024-05-01"} for i in range(start, start + n)]
+
+
+def drop(stack, key, data):
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
+    stack.wait_idle()
+    return stack.report(key)
+
+
+def posted_keys(stack, schema):
+    """Unique keys in every POST Monetate accepted (201) for the schema, repeats included."""
+    keys = []
+    for entry in stack.monetate.received(f"/data/{schema}/"):
+        if entry["method"] == "POST" and entry["status"] == 201:
+            keys += [row["customer_id"] for row in entry["body"]["schema_rows"]]
+    return keys
+
+
+def test_every_valid_record_arrives_exactly_once_despite_500s_and_429s(stack, schema):
+    rows = customers(2000)
+    rows[10]["lifetime_value"] = "lots"
+    rows[1500]["customer_id"] = ""
+    stack.monetate.faults.update({"rate_500": 0.2, "rate_429": 0.1, "retry_after": 0, "seed": 11})
+    report = drop(stack, f"monetate/{schema}/customers.csv", csv_bytes(rows))
+    assert report["status"] == "complete"
+    assert (report["read"], report["sent"], report["rejected"], report["failed"]) == (2000, 1998, 2, 0)
+    keys = posted_keys(stack, schema)
+    assert len(keys) == len(set(keys)) == 1998
+    assert stack.monetate.state()["schemas"][schema] == 1998
+    assert stack.monetate.stats()["by_status"].get("500", 0) > 0  # the faults really happened
+
+
+def test_rejected_rows_name_their_line_and_reason(stack, schema):
+    rows = customers(3)
+    rows[1]["newsletter"] = "maybe"
+    report = drop(stack, f"monetate/{schema}/bad-row.csv", csv_bytes(rows))
+    body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
+    rejected = [json.loads(line) for line in body.splitlines()]
+    assert rejected == [{"line": 3, "reasons": ["newsletter: expected true/false, 1/0 or yes/no, found 'maybe'"],
+                         "record": rows[1]}]
+
+
+def test_a_duplicate_s3_event_posts_nothing_twice(stack, schema):
+    key = f"monetate/{schema}/twice.csv"
+    first = drop(stack, key, csv_bytes(customers(50)))
+    version = stack.s3.head_object(Bucket=stack.bucket, Key=key)["VersionId"]
+    event = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": stack.bucket},
+                                                                   "object": {"key": key, "versionId": version}}}]}
+    for _ in range(2):
+        stack.sqs.send_message(QueueUrl=stack.queue_urls["MonetateQueue"], MessageBody=json.dumps(event))
+    stack.wait_idle()
+    assert len(posted_keys(stack, schema)) == 50
+    assert stack.report(key) == first
+
+
+def test_a_new_version_of_the_same_key_is_delivered_again(stack, schema):
+    key = f"monetate/{schema}/daily.csv"
+    drop(stack, key, csv_bytes(customers(5)))
+    report = drop(stack, key, csv_bytes(customers(5, start=100)))
+    assert report["sent"] == 5 and len(posted_keys(stack, schema)) == 10
+
+
+def test_keys_with_spaces_and_plus_signs_arrive_decoded(stack, schema):
+    report = drop(stack, f"monetate/{schema}/May export+final.csv", csv_bytes(customers(3)))
+    assert report["key"] == f"monetate/{schema}/May export+final.csv" and report["sent"] == 3
+
+
+def test_json_lines_and_gzip_files_are_delivered(stack, schema):
+    import gzip
+
+    lines = "\n".join(json.dumps(r) for r in customers(20)).encode()
+    report = drop(stack, f"monetate/{schema}/customers.jsonl.gz", gzip.compress(lines))
+    assert report["sent"] == 20
+
+
+def test_a_token_that_dies_mid_file_is_refreshed_and_nothing_is_lost(stack, schema):
+    stack.monetate.faults.update({"token_ttl": 0.3, "latency": 0.1})
+    stack.functions["MonetateFunction"].module.monetate().tokens.invalidate(
+        stack.functions["MonetateFunction"].module.monetate().tokens._token)  # start from a fresh, short-lived token
+    report = drop(stack, f"monetate/{schema}/slow.csv", csv_bytes(customers(1000)))
+    assert report["status"] == "complete" and report["sent"] == 1000
+    assert report["token_refreshes"] >= 2
+    assert stack.monetate.stats()["by_status"].get("401", 0) >= 1
+
+
+def test_an_unknown_schema_ends_in_the_report_not_in_retries(stack):
+    report = drop(stack, "monetate/no_such_schema/x.csv", csv_bytes(customers(2)))
+    assert report["status"] == "failed" and "no schema named 'no_such_schema'" in report["errors"][0]
+    assert stack.dead_letters() == {"MonetateDeadLetterQueue": 0}
+
+
+def test_an_unreadable_file_ends_in_the_report(stack, schema):
+    report = drop(stack, f"monetate/{schema}/broken.json", b'[{"customer_id": "C1"}')
+    assert report["status"] == "failed" and "not closed" in report["errors"][0]
+
+
+def test_a_revoked_key_stops_cleanly(stack, schema):
+    stack.monetate.auth.set_active("key-1", False)
+    try:
+        report = drop(stack, f"monetate/{schema}/revoked.csv", csv_bytes(customers(600)))
+    finally:
+        stack.monetate.auth.set_active("key-1", True)
+    assert report["status"] == "failed" and "deactivated" in report["errors"][0]
+    posts = [e for e in stack.monetate.received(f"/data/{schema}/") if e["method"] == "POST"]
+    assert len(posts) <= 1  # no retry storm
+    assert stack.dead_letters() == {"MonetateDeadLetterQueue": 0}
+
+
+def test_a_lost_answer_without_a_unique_key_is_reported_unknown_not_resent(stack):
+    body = copy.deepcopy(SCHEMA)
+    body["name"] = f"visits_{uuid.uuid4().hex[:8]}"
+    del body["fields"]["customer_id"]["unique_key"]
+    stack.monetate.create_schema(body)
+    stack.monetate.faults.update({"script": ["drop-after"], "paths": "/production/data/"})
+    report = drop(stack, f"monetate/{body['name']}/visits.csv", csv_bytes(customers(300)))
+    stack.monetate.faults.clear()
+    assert report["status"] == "partial" and report["unknown"] == 200 and report["sent"] == 100
+    assert stack.monetate.state()["schemas"][body["name"]] == 300  # the lost batch had landed; nothing doubled
+
+
+# -- webhook -------------------------------------------------------------------------------
+def webhook(stack, schema, body, **params):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(f"{stack.api.url}/monetate/{schema}/records", data=data, params=params,
+                         headers={"x-api-key": stack.api.api_key})
+
+
+def test_webhook_answers_per_record(stack, schema):
+    answer = webhook(stack, schema, {"records": customers(3)})
+    assert answer.status_code == 200
+    assert answer.json()["accepted"] == 3 and [r["status"] for r in answer.json()["results"]] == ["accepted"] * 3
+    assert stack.monetate.state()["schemas"][schema] == 3
+
+
+def test_webhook_with_an_invalid_record_sends_nothing_and_says_why(stack, schema):
+    records = customers(3)
+    records[2]["newsletter"] = "perhaps"
+    answer = webhook(stack, schema, {"records": records})
+    assert answer.status_code == 400
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["not_sent", "not_sent", "rejected"]
+    assert "newsletter" in results[2]["reasons"][0]
+    assert stack.monetate.state()["schemas"][schema] == 0
+
+
+def test_webhook_partial_mode_sends_the_valid_records(stack, schema):
+    records = customers(3)
+    records[0]["customer_id"] = ""
+    answer = webhook(stack, schema, {"records": records}, partial="true")
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2 and answer.json()["rejected"] == 1
+
+
+@pytest.mark.parametrize("body, status", [(b"{not json", 400), ({"rows": []}, 400), ([1, 2], 400),
+                                          ({"records": {"a": 1}}, 400)])
+def test_webhook_refuses_malformed_bodies(stack, schema, body, status):
+    assert webhook(stack, schema, body).status_code == status
+
+
+def test_webhook_refuses_bodies_over_the_limit_with_413(stack, schema):
+    big = {"records": [{"customer_id": "x" * 1000}] * 7000}
+    assert webhook(stack, schema, big).status_code == 413
+
+
+def test_webhook_unknown_schema_is_404(stack):
+    assert webhook(stack, "no_such_schema", {"records": customers(1)}).status_code == 404
+
+
+def test_webhook_needs_the_api_key(stack, schema):
+    answer = requests.post(f"{stack.api.url}/monetate/{schema}/records", json={"records": []})
+    assert answer.status_code == 403
