@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 SAM_INSTALLED := $(SAM_VENV)/.installed
 REGION ?= us-east-1
 
-.PHONY: install test unit template run serve sandbox bench clean
+.PHONY: install test lint unit template run serve sandbox bench clean
 
 $(INSTALLED): requirements-dev.txt layers/shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ $(SAM_INSTALLED): requirements-sam.txt
 
 install: $(INSTALLED) $(SAM_INSTALLED)
 
-test: unit template
+test: lint unit template
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check sandbox layers functions tests bench
 
 unit: $(INSTALLED)
 	$(PY) -m pytest

@@ -1,7 +1,8 @@
 """How fast the Monetate sandbox takes 500-row posts on loopback, against a bare HTTP server.
 
 Each server runs in a process of its own (as the sandbox does beside a function under
-benchmark) and receives the same 500-row bodies over keep-alive connections. The baseline reads the body and answers 201 without looking at
+benchmark) and receives the same 500-row bodies over keep-alive connections. The baseline
+reads the body and answers 201 without looking at
 it: the cost of HTTP alone. The ratio says how much of a client's time the sandbox's own
 work (JSON, auth, validation, storage) adds; the absolute figure says whether it can ever
 be the bottleneck of a benchmark of our functions.

@@ -255,6 +255,6 @@ def to_epoch(value: Any) -> float:
         except ValueError:
             raise ValueError(f"{value!r} is not an ISO-8601 time") from None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            parsed = parsed.replace(tzinfo=dt.UTC)
         return parsed.timestamp()
     raise ValueError("a timestamp must be a number or an ISO-8601 string")

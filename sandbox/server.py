@@ -16,7 +16,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -333,7 +334,7 @@ def _decode_body(body: bytes) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms stalls
-    server: "SandboxHTTPServer"
+    server: SandboxHTTPServer
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -406,7 +407,7 @@ class SandboxServer:
     def port(self) -> int:
         return self._httpd.server_address[1]
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
             name=f"sandbox-{self.app.vendor}",
@@ -423,7 +424,7 @@ class SandboxServer:
     def serve_forever(self) -> None:
         self._httpd.serve_forever(poll_interval=0.1)
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: Iterable[Any]) -> None:

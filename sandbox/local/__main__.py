@@ -91,7 +91,8 @@ def endpoints(stack: LocalStack) -> str:
         f"  inbox bucket   s3://{stack.bucket}   (aws --endpoint-url {stack.aws_endpoint} s3 cp FILE s3://{stack.bucket}/monetate/customers/)",
         f"  webhooks       {stack.api.url}   (header x-api-key: {stack.api.api_key})",
         f"  monetate       {stack.monetate_server.url}   (inspect: {stack.monetate_server.url}/_sandbox/state)",
-        f"  AWS (moto)     {stack.aws_endpoint}   (AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)",
+        f"  AWS (moto)     {stack.aws_endpoint}   "
+        "(AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)",
     ])
 
 

@@ -104,7 +104,7 @@ class LocalApi:
                 return int(result["statusCode"]), dict(result.get("headers") or {}), data
         return 404, {"Content-Type": "application/json"}, b'{"message":"Missing Authentication Token"}'
 
-    def start(self) -> "LocalApi":
+    def start(self) -> LocalApi:
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
         return self
 

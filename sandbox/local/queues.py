@@ -41,7 +41,7 @@ class QueuePoller:
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"poll-{function.spec.logical_id}")
         self.busy = False
 
-    def start(self) -> "QueuePoller":
+    def start(self) -> QueuePoller:
         self._thread.start()
         return self
 

@@ -62,7 +62,7 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
 
     # -- start and stop --------------------------------------------------------------------
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
@@ -110,7 +110,7 @@ class LocalStack:
         self.monetate_server.stop()
         self.moto.stop()
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -292,7 +292,7 @@ class MonetateSandbox(SandboxApp):
         return Response(200, {"deleted": True})
 
     def _now_datetime(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.clock.now(), dt.timezone.utc)
+        return dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)
 
 
 def _json_body(request: Request) -> Any:

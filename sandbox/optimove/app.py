@@ -243,14 +243,16 @@ class OptimoveSandbox(SandboxApp):
         if not isinstance(rows, list) or not rows:
             raise HttpError(422, [c.invalid(["body", "data"], "data must be a non-empty list of objects")])
         if len(rows) > c.MAX_ROWS_PER_UPLOAD:
-            raise HttpError(422, [c.invalid(["body", "data"], f"at most {c.MAX_ROWS_PER_UPLOAD} items per request, got {len(rows)}")])
+            message = f"at most {c.MAX_ROWS_PER_UPLOAD} items per request, got {len(rows)}"
+            raise HttpError(422, [c.invalid(["body", "data"], message)])
         ttl = _ttl(body, "ttl_seconds" if "ttl_seconds" in body else "ttl")
         batch_uuid = body.get("batch_uuid")
         completed = body.get("batch_completed", True)
         if batch_uuid is not None and not isinstance(batch_uuid, str):
             raise HttpError(422, [c.invalid(["body", "batch_uuid"], "str type expected", "type_error.str")])
         if not isinstance(completed, bool):
-            raise HttpError(422, [c.invalid(["body", "batch_completed"], "value could not be parsed to a boolean", "type_error.bool")])
+            raise HttpError(422, [c.invalid(["body", "batch_completed"], "value could not be parsed to a boolean",
+                                            "type_error.bool")])
         staged: dict[str, Stored] = {}
         expires = self._expiry(ttl)
         for i, row in enumerate(rows):
@@ -295,7 +297,8 @@ class OptimoveSandbox(SandboxApp):
         body = _object_body(request)
         keys = body.get("primary_keys")
         if not isinstance(keys, list) or not keys or any(_key(k) is None for k in keys):
-            raise HttpError(422, [c.invalid(["body", "primary_keys"], "primary_keys must be a non-empty list of strings or numbers")])
+            raise HttpError(422, [c.invalid(["body", "primary_keys"],
+                                            "primary_keys must be a non-empty list of strings or numbers")])
         records = conn.live(self.clock.now())
         deleted = sum(1 for k in {_key(k) for k in keys} if records.pop(k, None) is not None)
         return Response(200, c.deleted_records(deleted))

@@ -159,7 +159,8 @@ def test_a_lost_answer_without_a_unique_key_is_reported_unknown_not_resent(stack
     stack.monetate.faults.update({"script": ["drop-after"], "paths": "/production/data/"})
     report = drop(stack, f"monetate/{body['name']}/visits.csv", csv_bytes(customers(300)))
     stack.monetate.faults.clear()
-    assert report["status"] == "partial" and report["unknown"] == 200 and report["sent"] == 100
+    assert report["status"] == "partial" and report["unknown"] in (100, 200)  # batches of 200 and 100 race
+    assert report["unknown"] + report["sent"] == 300
     assert stack.monetate.state()["schemas"][body["name"]] == 300  # the lost batch had landed; nothing doubled
 
 

@@ -89,7 +89,8 @@ def test_malformed_requests_get_a_top_level_error(mona_sandbox, messages, extra)
 
 def test_nan_is_not_json_and_is_refused_whole(mona_sandbox):
     token = login(mona_sandbox)["accessToken"]
-    body = '{"userId": "%s", "messages": [{"arcClass": "a", "message": {"x": NaN}}]}' % mona_sandbox.app.settings.user_id
+    user = mona_sandbox.app.settings.user_id
+    body = f'{{"userId": "{user}", "messages": [{{"arcClass": "a", "message": {{"x": NaN}}}}]}}'
     answer = requests.post(f"{mona_sandbox.url}/export", data=body,
                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     assert answer.status_code == 400 and "topLevelError" in answer.json()

@@ -12,6 +12,9 @@ from sandbox.testing import MONETATE_USER, KeyPair
 from tests.sandbox.monetate_helpers import AUTH, DATA, token
 
 
+HMAC_SECRET = "a-shared-secret-of-at-least-32-bytes"
+
+
 def refresh(server, authorization, **params):
     headers = {"Authorization": authorization} if authorization is not None else {}
     return requests.get(f"{server.url}{AUTH}", headers=headers, params=params)
@@ -59,7 +62,7 @@ def unsigned(claims):
         lambda key: f"Bearer {key.jwt()}",  # another scheme
         lambda key: f"Token {key.jwt()}",
         lambda key: "JWT not-a-jwt",
-        lambda key: f"JWT {jwt.encode({'username': MONETATE_USER, 'iat': int(time.time())}, 'a-shared-secret-of-at-least-32-bytes', algorithm='HS256')}",
+        lambda key: f"JWT {jwt.encode({'username': MONETATE_USER, 'iat': int(time.time())}, HMAC_SECRET, algorithm='HS256')}",
         lambda key: f"JWT {unsigned({'username': MONETATE_USER, 'iat': int(time.time())})}",
         lambda key: f"JWT {key.jwt(username='api-9-unknown')}",
         lambda key: f"JWT {key.jwt(iat=time.time() - 120)}",  # stale iat

@@ -91,7 +91,7 @@ class MonetateClient:
     # -- rows --------------------------------------------------------------------------------
     def post_rows(self, schema: Schema, rows: list[dict[str, Any]]) -> None:
         """Post one batch; raises RowsRejected, TransientFailure, FateUnknown or KeyRevoked."""
-        body = {"schema_rows": rows, "_sent_time": dt.datetime.now(dt.timezone.utc).isoformat()}
+        body = {"schema_rows": rows, "_sent_time": dt.datetime.now(dt.UTC).isoformat()}
         session = self._session if schema.unique_key else self._unsafe_posts
         try:
             answer = self._call("POST", f"/data/{schema.name}/", json=body, session=session)

@@ -19,7 +19,8 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import jwt
 import requests

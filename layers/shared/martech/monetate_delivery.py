@@ -8,7 +8,11 @@ back through its queue) and everything else, which ends in the report.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 from martech.batching import batched
 from martech.monetate import FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
@@ -80,30 +84,54 @@ def _convertible(records: Iterable[Record], converter: RowConverter, report: Run
             yield record.line, row, record.data  # type: ignore[misc]
 
 
-def _post_all(rows: Iterable[tuple[int, dict[str, Any], Any]], schema: Schema, client: MonetateClient,
-              settings: Settings, report: RunReport, rejected: RejectedRows) -> None:
-    for batch in batched(rows, settings.monetate_batch_size, settings.monetate_batch_bytes,
-                         size=lambda item: _row_size(item[1])):
-        report.batches += 1
-        for line, reasons, original in post_batch(client, schema, batch, report):
+@dataclass
+class BatchOutcome:
+    sent: int = 0
+    unknown: int = 0
+    errors: list[str] = field(default_factory=list)
+    refused: list[tuple[int, list[str], Any]] = field(default_factory=list)  # (line, reasons, original)
+
+    def apply(self, report: RunReport, rejected: RejectedRows) -> None:
+        report.sent += self.sent
+        report.unknown += self.unknown
+        report.errors += self.errors
+        for line, reasons, original in self.refused:
             rejected.add(line, reasons, original)
 
 
-def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, dict[str, Any], Any]],
-               report: RunReport) -> list[tuple[int, list[str], Any]]:
-    """Post one batch; the rows Monetate refused come back as (line, reasons, original).
+def _post_all(rows: Iterable[tuple[int, dict[str, Any], Any]], schema: Schema, client: MonetateClient,
+              settings: Settings, report: RunReport, rejected: RejectedRows) -> None:
+    """Post batches while the next ones are read: a few in flight, never more, so memory stays flat."""
+    in_flight: deque[Future[BatchOutcome]] = deque()
+    pool = ThreadPoolExecutor(max_workers=settings.monetate_concurrency, thread_name_prefix="monetate-post")
+    try:
+        for batch in batched(rows, settings.monetate_batch_size, settings.monetate_batch_bytes,
+                             size=lambda item: _row_size(item[1])):
+            report.batches += 1
+            in_flight.append(pool.submit(post_batch, client, schema, batch))
+            if len(in_flight) >= settings.monetate_concurrency:
+                in_flight.popleft().result().apply(report, rejected)
+        while in_flight:
+            in_flight.popleft().result().apply(report, rejected)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, dict[str, Any], Any]]) -> BatchOutcome:
+    """Post one batch; the rows Monetate refused come back with their line and reasons.
 
     When Monetate refuses a batch for some of its rows, those are set aside and the rest is
     posted again, once.
     """
+    outcome = BatchOutcome()
     try:
         client.post_rows(schema, [row for _, row, _ in batch])
-        report.sent += len(batch)
-        return []
+        outcome.sent = len(batch)
+        return outcome
     except FateUnknown as exc:
-        report.unknown += len(batch)
-        report.errors.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc}")
-        return []
+        outcome.unknown = len(batch)
+        outcome.errors.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc}")
+        return outcome
     except RowsRejected as exc:
         by_row: dict[int, list[str]] = {}
         for error in exc.errors:
@@ -111,12 +139,15 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
                 by_row.setdefault(error["row"], []).append(f"{error.get('field', 'row')}: {error.get('message', 'refused')}")
         if not by_row:  # the refusal names no row: the whole batch is refused for the same reason
             reason = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in exc.errors)
-            return [(line, [f"refused by Monetate: {reason}"], original) for line, _, original in batch]
-        refused = [(batch[i][0], reasons, batch[i][2]) for i, reasons in sorted(by_row.items())]
+            outcome.refused = [(line, [f"refused by Monetate: {reason}"], original) for line, _, original in batch]
+            return outcome
+        outcome.refused = [(batch[i][0], reasons, batch[i][2]) for i, reasons in sorted(by_row.items())]
         rest = [item for i, item in enumerate(batch) if i not in by_row]
         if rest:
-            refused += post_batch(client, schema, rest, report)
-        return refused
+            again = post_batch(client, schema, rest)
+            outcome.sent, outcome.unknown, outcome.errors = again.sent, again.unknown, again.errors
+            outcome.refused += again.refused
+        return outcome
 
 
 def validate_records(records: list[Any], schema: Schema, settings: Settings
@@ -141,13 +172,12 @@ def validate_records(records: list[Any], schema: Schema, settings: Settings
 def deliver_records(results: list[dict[str, Any]], ready: list[tuple[int, dict[str, Any], Any]], schema: Schema,
                     client: MonetateClient, settings: Settings) -> list[dict[str, Any]]:
     """Post the validated records; their results become rejected (by Monetate) or unknown where so."""
-    report = RunReport("", "", None, destination="monetate")
     for batch in batched(ready, settings.monetate_batch_size, settings.monetate_batch_bytes,
                          size=lambda item: _row_size(item[1])):
-        unknown_before = report.unknown
-        for index, reasons, _ in post_batch(client, schema, batch, report):
+        outcome = post_batch(client, schema, batch)
+        for index, reasons, _ in outcome.refused:
             results[index] = {"index": index, "status": "rejected", "reasons": reasons}
-        if report.unknown > unknown_before:  # the answer was lost: the caller decides whether to resend
+        if outcome.unknown:  # the answer was lost: the caller decides whether to resend
             for index, _, _ in batch:
                 if results[index]["status"] == "accepted":
                     results[index] = {"index": index, "status": "unknown",

@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
@@ -51,7 +52,7 @@ class Schema:
     fields: dict[str, Field]
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> "Schema":
+    def from_api(cls, data: dict[str, Any]) -> Schema:
         fields = {
             name: Field(name, spec.get("data_type", "STRING"), bool(spec.get("identifier")),
                         bool(spec.get("unique_key")), bool(spec.get("required")))
@@ -69,6 +70,11 @@ def _is_blank(value: Any) -> bool:
 
 
 def to_string(value: Any) -> str:
+    if type(value) is str:  # the common case, first
+        text = value.strip()
+        if text:
+            return text
+        raise InvalidValue("expected non-empty text")
     if isinstance(value, (dict, list)):
         raise InvalidValue("expected text, found a JSON " + ("object" if isinstance(value, dict) else "list"))
     if isinstance(value, bool):
@@ -80,8 +86,11 @@ def to_string(value: Any) -> str:
 
 
 def to_multi_string(value: Any) -> str:
-    items = value if isinstance(value, list) else str(value).split(",")
-    parts = [to_string(item) for item in items if not _is_blank(item)]
+    if type(value) is str:
+        parts = [part for part in (p.strip() for p in value.split(",")) if part]
+    else:
+        items = value if isinstance(value, list) else str(value).split(",")
+        parts = [to_string(item) for item in items if not _is_blank(item)]
     if not parts:
         raise InvalidValue("expected one or more comma-separated values")
     if any("," in part for part in parts):
@@ -125,7 +134,7 @@ def to_datetime(value: Any) -> str:
         raise InvalidValue("expected a date or date-time, found true/false")
     if isinstance(value, (int, float)):
         seconds = value / 1000 if abs(value) >= 1e11 else value
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
     text = str(value).strip()
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
@@ -169,14 +178,17 @@ class RowConverter:
         reasons: list[str] = []
         converters = self._converters
         for name, value in record.items():
-            name = name.strip() if isinstance(name, str) else name
             convert = converters.get(name)
             if convert is None:
                 if not self.drop_unknown:
                     reasons.append(f"{name}: not a field of schema {self.schema.name}")
                 continue
-            if _is_blank(value):
-                continue  # absent: Monetate stores null
+            if type(value) is str:
+                value = value.strip()
+                if not value:
+                    continue  # absent: Monetate stores null
+            elif value is None:
+                continue
             try:
                 row[name] = convert(value)
             except InvalidValue as exc:

@@ -21,7 +21,8 @@ import gzip
 import io
 import json
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import IO, Any
+from collections.abc import Iterator
 
 CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
 _EXTENSIONS = {".csv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
@@ -115,7 +116,7 @@ def _csv_records(text: IO[str]) -> Iterator[Record]:
         elif len(row) != width:
             yield Record(line, error=f"expected {width} columns as in the header, found {len(row)}")
         else:
-            yield Record(line, dict(zip(header, row)))
+            yield Record(line, dict(zip(header, row, strict=True)))
         line = reader.line_num + 1
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 
 class SettingsError(Exception):
@@ -40,6 +41,7 @@ class Settings:
     monetate_token_margin: int = _env("MONETATE_TOKEN_MARGIN", int, 120)
     monetate_batch_size: int = _env("MONETATE_BATCH_SIZE", int, 500)
     monetate_batch_bytes: int = _env("MONETATE_BATCH_BYTES", int, 4_000_000)
+    monetate_concurrency: int = _env("MONETATE_CONCURRENCY", int, 4)  # batches in flight per file
     monetate_schema_cache_seconds: int = _env("MONETATE_SCHEMA_CACHE_SECONDS", int, 300)
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
     # HTTP
@@ -55,7 +57,7 @@ class Settings:
     idempotency_expiry_days: int = _env("IDEMPOTENCY_EXPIRY_DAYS", int, 30)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
         values, problems = {}, []
         for f in dataclasses.fields(cls):
