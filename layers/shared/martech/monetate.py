@@ -9,6 +9,7 @@ is reported as unknown rather than risking duplicates.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from typing import Any
@@ -35,6 +36,10 @@ class RowsRejected(Exception):
 
 class TransientFailure(Exception):
     """Monetate kept failing (429/5xx/connection) after the retries; try the batch again later."""
+
+
+class BatchTooLarge(Exception):
+    """The encoded batch is over MONETATE_BATCH_BYTES; nothing was sent. Split it and try the halves."""
 
 
 class FateUnknown(Exception):
@@ -92,9 +97,13 @@ class MonetateClient:
     def post_rows(self, schema: Schema, rows: list[dict[str, Any]]) -> None:
         """Post one batch; raises RowsRejected, TransientFailure, FateUnknown or KeyRevoked."""
         body = {"schema_rows": rows, "_sent_time": dt.datetime.now(dt.UTC).isoformat()}
+        data = json.dumps(body, separators=(",", ":")).encode()
+        if len(data) > self._settings.monetate_batch_bytes and len(rows) > 1:
+            raise BatchTooLarge(f"{len(rows)} rows encode to {len(data)} bytes")
         session = self._session if schema.unique_key else self._unsafe_posts
         try:
-            answer = self._call("POST", f"/data/{schema.name}/", json=body, session=session)
+            answer = self._call("POST", f"/data/{schema.name}/", data=data, session=session,
+                                headers={"Content-Type": "application/json"})
         except (requests.ConnectionError, requests.Timeout) as exc:
             if schema.unique_key or isinstance(exc, requests.exceptions.ConnectTimeout):
                 raise TransientFailure(f"posting failed: {type(exc).__name__}") from None

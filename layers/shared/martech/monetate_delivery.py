@@ -15,7 +15,7 @@ from typing import Any
 from collections.abc import Iterable, Iterator
 
 from martech.batching import batched
-from martech.monetate import FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
+from martech.monetate import BatchTooLarge, FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.readers import Record, UnreadableFile, read_records
@@ -35,11 +35,6 @@ def schema_from_key(key: str) -> str:
     if len(parts) < 3 or parts[0] + "/" != KEY_PREFIX or not parts[1] or not parts[-1]:
         raise ValueError(f"{key}: Monetate files go to monetate/<schema>/<file>")
     return parts[1]
-
-
-def _row_size(row: dict[str, Any]) -> int:
-    # An estimate of the row's JSON size, cheaper than encoding it.
-    return sum(len(k) + len(str(v)) + 6 for k, v in row.items()) + 2
 
 
 def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | None,
@@ -91,6 +86,12 @@ class BatchOutcome:
     errors: list[str] = field(default_factory=list)
     refused: list[tuple[int, list[str], Any]] = field(default_factory=list)  # (line, reasons, original)
 
+    def merge(self, other: BatchOutcome) -> None:
+        self.sent += other.sent
+        self.unknown += other.unknown
+        self.errors += other.errors
+        self.refused += other.refused
+
     def apply(self, report: RunReport, rejected: RejectedRows) -> None:
         report.sent += self.sent
         report.unknown += self.unknown
@@ -105,8 +106,7 @@ def _post_all(rows: Iterable[tuple[int, dict[str, Any], Any]], schema: Schema, c
     in_flight: deque[Future[BatchOutcome]] = deque()
     pool = ThreadPoolExecutor(max_workers=settings.monetate_concurrency, thread_name_prefix="monetate-post")
     try:
-        for batch in batched(rows, settings.monetate_batch_size, settings.monetate_batch_bytes,
-                             size=lambda item: _row_size(item[1])):
+        for batch in batched(rows, settings.monetate_batch_size):
             report.batches += 1
             in_flight.append(pool.submit(post_batch, client, schema, batch))
             if len(in_flight) >= settings.monetate_concurrency:
@@ -128,6 +128,11 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
         client.post_rows(schema, [row for _, row, _ in batch])
         outcome.sent = len(batch)
         return outcome
+    except BatchTooLarge:  # wide rows: the halves go out one after the other
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            outcome.merge(post_batch(client, schema, half))
+        return outcome
     except FateUnknown as exc:
         outcome.unknown = len(batch)
         outcome.errors.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc}")
@@ -144,9 +149,7 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
         outcome.refused = [(batch[i][0], reasons, batch[i][2]) for i, reasons in sorted(by_row.items())]
         rest = [item for i, item in enumerate(batch) if i not in by_row]
         if rest:
-            again = post_batch(client, schema, rest)
-            outcome.sent, outcome.unknown, outcome.errors = again.sent, again.unknown, again.errors
-            outcome.refused += again.refused
+            outcome.merge(post_batch(client, schema, rest))
         return outcome
 
 
@@ -172,8 +175,7 @@ def validate_records(records: list[Any], schema: Schema, settings: Settings
 def deliver_records(results: list[dict[str, Any]], ready: list[tuple[int, dict[str, Any], Any]], schema: Schema,
                     client: MonetateClient, settings: Settings) -> list[dict[str, Any]]:
     """Post the validated records; their results become rejected (by Monetate) or unknown where so."""
-    for batch in batched(ready, settings.monetate_batch_size, settings.monetate_batch_bytes,
-                         size=lambda item: _row_size(item[1])):
+    for batch in batched(ready, settings.monetate_batch_size):
         outcome = post_batch(client, schema, batch)
         for index, reasons, _ in outcome.refused:
             results[index] = {"index": index, "status": "rejected", "reasons": reasons}
