@@ -9,11 +9,11 @@ is reported as unknown rather than risking duplicates.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from typing import Any
 
+import orjson
 import requests
 
 from martech.http import REFUSED_BEFORE_PROCESSING, make_session
@@ -97,7 +97,7 @@ class MonetateClient:
     def post_rows(self, schema: Schema, rows: list[dict[str, Any]]) -> None:
         """Post one batch; raises RowsRejected, TransientFailure, FateUnknown or KeyRevoked."""
         body = {"schema_rows": rows, "_sent_time": dt.datetime.now(dt.UTC).isoformat()}
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = orjson.dumps(body)
         if len(data) > self._settings.monetate_batch_bytes and len(rows) > 1:
             raise BatchTooLarge(f"{len(rows)} rows encode to {len(data)} bytes")
         session = self._session if schema.unique_key else self._unsafe_posts
