@@ -19,42 +19,56 @@ from sandbox.local.stack import ROOT, LocalStack
 
 EVENTS = ROOT / "events"
 DATA_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson", ".gz")
+SETUP_SUFFIXES = (".schema.json", ".connection.json", ".webhook.json")
 
 
 def sample_files(vendor: str) -> list[Path]:
-    """Data files of events/<vendor>/, not schemas or webhook bodies."""
-    folder = EVENTS / vendor
-    return sorted(p for p in folder.glob("*") if p.name.endswith(DATA_SUFFIXES)
-                  and not p.name.endswith(".schema.json") and not p.name.startswith("webhook-"))
+    """Data files of events/<vendor>/: not schemas, connections or webhook bodies."""
+    return sorted(p for p in (EVENTS / vendor).glob("*") if p.name.endswith(DATA_SUFFIXES)
+                  and not p.name.endswith(SETUP_SUFFIXES))
+
+
+def sample_key(vendor: str, path: Path) -> str:
+    """events/monetate/<schema>.csv -> monetate/<schema>/<file>;
+    events/optimove/<connection>.<operation>.csv -> optimove/<connection>/<operation>/<file>."""
+    parts = path.name.split(".")
+    if vendor == "optimove":
+        return f"optimove/{parts[0]}/{parts[1]}/{path.name}"
+    return f"{vendor}/{parts[0]}/{path.name}"
 
 
 def prepare_vendors(stack: LocalStack) -> None:
     """What a retailer sets up in the vendors' UIs before using the bundle."""
     for schema_file in sorted((EVENTS / "monetate").glob("*.schema.json")):
         stack.monetate.create_schema(json.loads(schema_file.read_text()))
+    creds = stack.optimove.credentials()
+    for connection_file in sorted((EVENTS / "optimove").glob("*.connection.json")):
+        requests.post(f"{stack.optimove_server.url}/api/data-connections/v1/connections",
+                      data=connection_file.read_bytes(),
+                      headers={"x-api-key": creds["api_key"], "x-brand-key": creds["brand_key"]}).raise_for_status()
 
 
 def drop_samples(stack: LocalStack) -> list[str]:
     keys = []
-    for path in sample_files("monetate"):
-        schema = path.name.split(".")[0]
-        key = f"monetate/{schema}/{path.name}"
-        stack.s3.upload_file(str(path), stack.bucket, key)
-        keys.append(key)
+    for vendor in ("monetate", "optimove"):
+        for path in sample_files(vendor):
+            key = sample_key(vendor, path)
+            stack.s3.upload_file(str(path), stack.bucket, key)
+            keys.append(key)
     return keys
 
 
-def call_webhooks(stack: LocalStack) -> list[tuple[str, int, dict[str, Any]]]:
+def call_webhooks(stack: LocalStack) -> list[tuple[str, int, Any]]:
+    """The calls listed in events/webhooks.json, each with its body file."""
     calls = []
-    for path in sorted((EVENTS / "monetate").glob("webhook-*.json")):
-        route = f"/monetate/{path.stem.removeprefix('webhook-')}/records"
-        answer = requests.post(stack.api.url + route, data=path.read_bytes(),
-                               headers={"x-api-key": stack.api.api_key, "Content-Type": "application/json"})
-        calls.append((route, answer.status_code, answer.json()))
+    for call in json.loads((EVENTS / "webhooks.json").read_text()):
+        answer = requests.request(call["method"], stack.api.url + call["path"], data=(EVENTS / call["body"]).read_bytes(),
+                                  headers={"x-api-key": stack.api.api_key, "Content-Type": "application/json"})
+        calls.append((f"{call['method']} {call['path']}", answer.status_code, answer.json()))
     return calls
 
 
-def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, dict[str, Any]]]) -> tuple[str, bool]:
+def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]]) -> tuple[str, bool]:
     lines, ok = ["", "Files"], True
     for key in keys:
         report = stack.report(key)
@@ -63,8 +77,9 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, dict
             ok = False
             continue
         ok &= report["status"] == "complete"
+        extra = "".join(f", {name} {report[name]}" for name in ("duplicates", "reads", "unknown") if report[name])
         lines.append(f"  {key}: {report['status']} - read {report['read']}, sent {report['sent']}, "
-                     f"rejected {report['rejected']}, failed {report['failed']}, {report['seconds']} s")
+                     f"rejected {report['rejected']}, failed {report['failed']}{extra}, {report['seconds']} s")
         lines.append(f"      report   s3://{stack.bucket}/reports/{key}.json")
         if report["rejected_rows"]:
             lines.append(f"      rejected s3://{stack.bucket}/{report['rejected_rows']}")
@@ -73,11 +88,13 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, dict
     lines += ["", "Webhooks"]
     for route, status, body in calls:
         ok &= status == 200
-        counts = ", ".join(f"{k} {v}" for k, v in body.items() if k != "results")
-        lines.append(f"  POST {route}: {status} - {counts or body}")
+        shown = {k: v for k, v in body.items() if k != "results"} if isinstance(body, dict) else body
+        lines.append(f"  {route}: {status} - " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     lines += ["", "Records held by the vendors"]
     for schema, count in stack.monetate.state()["schemas"].items():
         lines.append(f"  monetate dataset {schema}: {count}")
+    for connection in stack.optimove.state()["connections"].values():
+        lines.append(f"  optimove connection {connection['name']}: {connection['records']}")
     dead = {q: n for q, n in stack.dead_letters().items() if n}
     if dead:
         ok = False
@@ -91,6 +108,7 @@ def endpoints(stack: LocalStack) -> str:
         f"  inbox bucket   s3://{stack.bucket}   (aws --endpoint-url {stack.aws_endpoint} s3 cp FILE s3://{stack.bucket}/monetate/customers/)",
         f"  webhooks       {stack.api.url}   (header x-api-key: {stack.api.api_key})",
         f"  monetate       {stack.monetate_server.url}   (inspect: {stack.monetate_server.url}/_sandbox/state)",
+        f"  optimove       {stack.optimove_server.url}   (inspect: {stack.optimove_server.url}/_sandbox/state)",
         f"  AWS (moto)     {stack.aws_endpoint}   "
         "(AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)",
     ])
@@ -110,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 return 0
         keys = drop_samples(stack)
+        stack.wait_idle()  # the webhooks below update what the files created
         calls = call_webhooks(stack)
         stack.wait_idle()
         text, ok = summary(stack, keys, calls)
-        print(f"Ran the bundle locally: moto at {stack.aws_endpoint}, Monetate sandbox at {stack.monetate_server.url}"
+        print(f"Ran the bundle locally: moto at {stack.aws_endpoint}, sandboxes at {stack.monetate_server.url} (Monetate)"
+              f" and {stack.optimove_server.url} (Optimove)"
               f"\n{text}\n\n`make serve` keeps it running for curl and `aws --endpoint-url`.", flush=True)
         return 0 if ok else 1
 

@@ -23,7 +23,9 @@ class Route:
 
 
 def _pattern(resource: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", resource) + "$")
+    """``{name}`` matches one path segment, greedy ``{name+}`` the rest of the path."""
+    regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", resource)
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex) + "$")
 
 
 def proxy_event(method: str, resource: str, path: str, params: dict[str, str], query: dict[str, list[str]],
@@ -95,7 +97,7 @@ class LocalApi:
             return 403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}'
         for route in self.routes:
             match = route.pattern.match(parts.path)
-            if match and route.method == method:
+            if match and route.method in (method, "ANY"):
                 event = proxy_event(method, route.resource, parts.path, match.groupdict(),
                                     parse_qs(parts.query, keep_blank_values=True), headers, body, self.stage)
                 result = route.function.invoke(event)

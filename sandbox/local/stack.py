@@ -29,6 +29,7 @@ from sandbox.local.functions import LocalFunction
 from sandbox.local.queues import QueuePoller
 from sandbox.local.template import PSEUDO, Template
 from sandbox.monetate import MetadataSizes, MonetateSandbox, MonetateSettings
+from sandbox.optimove import OptimoveSandbox, OptimoveSettings
 from sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,12 +50,13 @@ def free_port() -> int:
 
 
 class LocalStack:
-    def __init__(self, root: Path = ROOT, monetate_faults: Faults | None = None,
+    def __init__(self, root: Path = ROOT, monetate_faults: Faults | None = None, optimove_faults: Faults | None = None,
                  metadata: MetadataSizes | None = None, retry_after: int = 1,
                  function_env: dict[str, str] | None = None) -> None:
         self.root = root
         self.function_env = function_env or {}  # overrides of the template's environment, e.g. for tests
         self.monetate_faults = monetate_faults
+        self.optimove_faults = optimove_faults
         self.metadata = metadata or MetadataSizes(customtargets=300, pageevents=300, experiences=200)
         self.retry_after = retry_after
         self.functions: dict[str, LocalFunction] = {}
@@ -84,10 +86,13 @@ class LocalStack:
 
         self.monetate = MonetateSandbox(MonetateSettings(metadata=self.metadata), faults=self.monetate_faults)
         self.monetate_server = SandboxServer(self.monetate).start()
+        self.optimove = OptimoveSandbox(OptimoveSettings(rate_limit=None), faults=self.optimove_faults)
+        self.optimove_server = SandboxServer(self.optimove).start()
 
         self.template = Template(self.root / "template.yaml", {
             "RetailerShortname": self.monetate.settings.retailer,
             "MonetateBaseUrl": self.monetate_server.url,
+            "OptimoveBaseUrl": f"{self.optimove_server.url}/api/data-connections/v1",
             "LogLevel": "WARNING",
         })
         self._make_resources()
@@ -108,6 +113,7 @@ class LocalStack:
             poller.stop()
         self.api.stop()
         self.monetate_server.stop()
+        self.optimove_server.stop()
         self.moto.stop()
 
     def __enter__(self) -> LocalStack:
@@ -165,12 +171,17 @@ class LocalStack:
         self.bucket = name
 
     def _make_secrets(self) -> None:
-        """The Monetate credentials: a key pair whose public half the sandbox knows."""
+        """The vendors' credentials, known to their sandboxes, stored where the functions read them."""
         private_pem, public_pem = generate_key_pair()
         self.monetate.register_key(MONETATE_API_USER, public_pem)
-        boto3.client("secretsmanager").create_secret(
+        secrets_manager = boto3.client("secretsmanager")
+        secrets_manager.create_secret(
             Name=self.template.parameters["MonetateSecretName"],
             SecretString=json.dumps({"username": MONETATE_API_USER, "private_key": private_pem}),
+        )
+        secrets_manager.create_secret(
+            Name=self.template.parameters["OptimoveSecretName"],
+            SecretString=json.dumps(self.optimove.credentials()),
         )
 
     # -- waiting ---------------------------------------------------------------------------------

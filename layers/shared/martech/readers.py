@@ -37,7 +37,7 @@ class UnreadableFile(Exception):
 @dataclass(frozen=True, slots=True)
 class Record:
     line: int
-    data: dict[str, Any] | None = None
+    data: Any = None  # an object, or with objects_only=False any JSON value
     error: str | None = None
 
 
@@ -53,13 +53,15 @@ def detect_format(key: str) -> tuple[str, bool]:
     raise UnreadableFile(f"{key}: unknown file type; use .csv, .json, .jsonl or .ndjson, optionally .gz")
 
 
-def read_records(stream: IO[bytes], key: str) -> Iterator[Record]:
+def read_records(stream: IO[bytes], key: str, objects_only: bool = True) -> Iterator[Record]:
+    """Records of the file named ``key``; with ``objects_only=False`` JSON scalars are records too
+    (a list of primary keys, say)."""
     fmt, gzipped = detect_format(key)
     raw = _maybe_gunzip(stream, gzipped)
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is dropped if present
     readers = {CSV: _csv_records, JSON_LINES: _json_lines_records, JSON_ARRAY: _json_array_records}
     try:
-        yield from readers[fmt](text)
+        yield from readers[fmt](text, objects_only)
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"{key}: not UTF-8 text ({exc.reason} at byte {exc.start} of a chunk)") from None
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -89,7 +91,7 @@ class _Readable(io.RawIOBase):
         return n
 
 
-def _csv_records(text: IO[str]) -> Iterator[Record]:
+def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
     reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
@@ -120,7 +122,7 @@ def _csv_records(text: IO[str]) -> Iterator[Record]:
         line = reader.line_num + 1
 
 
-def _json_lines_records(text: IO[str]) -> Iterator[Record]:
+def _json_lines_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
     for line, content in enumerate(text, start=1):
         content = content.strip()
         if not content:
@@ -130,16 +132,16 @@ def _json_lines_records(text: IO[str]) -> Iterator[Record]:
         except ValueError as exc:
             yield Record(line, error=f"invalid JSON: {exc}")
             continue
-        yield _object_record(line, value)
+        yield _object_record(line, value, objects_only)
 
 
-def _object_record(line: int, value: Any) -> Record:
-    if isinstance(value, dict):
+def _object_record(line: int, value: Any, objects_only: bool) -> Record:
+    if isinstance(value, dict) or not objects_only:
         return Record(line, value)
     return Record(line, error=f"expected a JSON object, found {type(value).__name__}")
 
 
-def _json_array_records(text: IO[str]) -> Iterator[Record]:
+def _json_array_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
     """Elements of a top-level JSON array, decoded one at a time from a sliding buffer."""
     decoder = json.JSONDecoder()
     buffer, pos, line, eof = "", 0, 1, False
@@ -198,5 +200,5 @@ def _json_array_records(text: IO[str]) -> Iterator[Record]:
                     raise UnreadableFile(f"line {start_line}: the JSON array is not closed")
         line += buffer.count("\n", pos, end)
         pos = end
-        yield _object_record(start_line, value)
+        yield _object_record(start_line, value, objects_only)
         expect_item = False

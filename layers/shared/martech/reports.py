@@ -62,6 +62,8 @@ class RunReport:
     rejected: int = 0
     failed: int = 0
     unknown: int = 0  # sent, but the answer was lost: may or may not have landed
+    duplicates: int = 0  # records whose key repeats later in the file: only the last is sent
+    reads: int = 0  # records read back from the vendor (merge mode)
     batches: int = 0
     token_refreshes: int = 0
     rejected_rows: str | None = None

@@ -44,6 +44,12 @@ class Settings:
     monetate_concurrency: int = _env("MONETATE_CONCURRENCY", int, 4)  # batches in flight per file
     monetate_schema_cache_seconds: int = _env("MONETATE_SCHEMA_CACHE_SECONDS", int, 300)
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
+    # Optimove
+    optimove_base_url: str = _env("OPTIMOVE_BASE_URL", default="https://api.opti-x.optimove.net/api/data-connections/v1")
+    optimove_secret_name: str | None = _env("OPTIMOVE_SECRET_NAME")
+    optimove_ttl: int | None = _env("OPTIMOVE_TTL", int)  # seconds uploaded data lives; unset: never expires
+    optimove_batch_size: int = _env("OPTIMOVE_BATCH_SIZE", int, 5000)
+    optimove_connection_cache_seconds: int = _env("OPTIMOVE_CONNECTION_CACHE_SECONDS", int, 300)
     # HTTP
     http_connect_timeout: float = _env("HTTP_CONNECT_TIMEOUT", float, 5.0)
     http_read_timeout: float = _env("HTTP_READ_TIMEOUT", float, 30.0)

@@ -1,0 +1,219 @@
+"""Optimove data ops function.
+
+Triggers: files dropped at ``optimove/<connection>/upsert|update|delete/<file>`` (S3 -> SQS),
+and webhooks under ``/optimove/`` (API Gateway) for connections and their data.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.streaming import S3Object
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from martech import optimove_delivery as delivery
+from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
+from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items
+from martech.s3_events import dropped_files
+from martech.settings import Settings
+
+settings = Settings.from_env()
+settings.require("inbox_bucket", "idempotency_table", "optimove_base_url", "optimove_secret_name")
+logger = Logger(service="optimove")
+metrics = Metrics(namespace="MarketingBundle", service="optimove")
+tracer = Tracer(service="optimove")
+api = APIGatewayRestResolver()
+processor = BatchProcessor(event_type=EventType.SQS)
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
+once_per_version = IdempotencyConfig(event_key_jmespath="id",
+                                     expires_after_seconds=settings.idempotency_expiry_days * 86400)
+
+
+@cache
+def s3() -> Any:
+    return boto3.client("s3")
+
+
+@cache
+def optimove() -> OptimoveClient:
+    return OptimoveClient(settings)
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+# -- files -------------------------------------------------------------------------------------
+def file_options(head: dict[str, Any]) -> tuple[int | None, bool]:
+    """TTL and merge mode: the setting, overridden per file by object metadata ``ttl`` and ``merge``."""
+    metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
+    ttl = settings.optimove_ttl
+    if metadata.get("ttl", "").strip():
+        ttl = int(metadata["ttl"])  # a malformed value fails the file's report, not silently
+    return ttl, metadata.get("merge", "").lower() in ("true", "1", "yes")
+
+
+@idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)
+def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
+    bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
+    ttl, merge = dropped["ttl"], dropped["merge"]
+    report = delivery.deliver_file(s3(), lambda: S3Object(bucket, key, version, boto3_client=s3()), bucket, key,
+                                   version, optimove(), settings, ttl, merge)
+    return report.as_dict()
+
+
+@tracer.capture_method
+def handle_message(record: SQSRecord) -> None:
+    for dropped in dropped_files(record.body):
+        logger.set_correlation_id(dropped.key)
+        head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key, **(
+            {"VersionId": dropped.version_id} if dropped.version_id else {}))
+        version = dropped.version_id or head.get("VersionId")
+        try:
+            ttl, merge = file_options(head)
+        except ValueError:
+            ttl, merge = settings.optimove_ttl, False
+            logger.warning("ignoring malformed ttl metadata", extra={"key": dropped.key})
+        report = deliver_once(dropped={"id": f"{dropped.bucket}/{dropped.key}@{version}", "bucket": dropped.bucket,
+                                       "key": dropped.key, "version_id": version, "ttl": ttl, "merge": merge})
+        logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
+                                                                                 "duplicates", "reads", "seconds")}})
+        for name, field in (("RecordsRead", "read"), ("RecordsSent", "sent"), ("RecordsRejected", "rejected"),
+                            ("RecordsFailed", "failed"), ("Batches", "batches")):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+def body() -> Any:
+    try:
+        return api.current_event.json_body
+    except ValueError:
+        raise WebhookError(400, "the body is not valid JSON") from None
+
+
+@api.exception_handler(WebhookError)
+def on_webhook_error(exc: WebhookError) -> Response:
+    return json_response(exc.status, {"message": exc.message})
+
+
+@api.exception_handler(UnknownConnection)
+def on_unknown_connection(exc: UnknownConnection) -> Response:
+    return json_response(404, {"message": str(exc.detail)})
+
+
+@api.exception_handler(OptimoveError)
+def on_vendor_refusal(exc: OptimoveError) -> Response:
+    # The vendor's own 4xx, passed on with its reason.
+    return json_response(exc.status if 400 <= exc.status < 500 else 502, {"message": "Optimove refused the request",
+                                                                          "detail": exc.detail})
+
+
+@api.exception_handler(OptimoveUnavailable)
+def on_vendor_unavailable(exc: OptimoveUnavailable) -> Response:
+    return json_response(503, {"message": f"{exc}; retry later"})
+
+
+@api.post("/optimove/connections")
+def create_connection() -> Response:
+    answer = optimove().call("POST", "/connections", check_connection_body(body()))
+    optimove().forget_connections()
+    return json_response(201, answer)
+
+
+@api.get("/optimove/connections")
+def list_connections() -> Response:
+    return json_response(200, {"connections": optimove().connections(fresh=True)})
+
+
+@api.get("/optimove/connections/<connection>")
+def get_connection(connection: str) -> Response:
+    return json_response(200, optimove().resolve(connection))
+
+
+@api.put("/optimove/connections/<connection>")
+def update_connection(connection: str) -> Response:
+    conn = optimove().resolve(connection)
+    change = body()
+    if not isinstance(change, dict):
+        raise WebhookError(400, "the body must be an object with name and/or description")
+    if "primary_key" in change and change["primary_key"] != conn["primary_key"]:
+        raise WebhookError(400, "the primary key of a data connection cannot be changed")
+    allowed = {k: v for k, v in change.items() if k in ("name", "description")}
+    answer = optimove().call("PUT", f"/connections/{conn['data_connection_uuid']}", allowed)
+    optimove().forget_connections()
+    return json_response(200, answer)
+
+
+@api.delete("/optimove/connections/<connection>")
+def delete_connection(connection: str) -> Response:
+    conn = optimove().resolve(connection)
+    answer = optimove().call("DELETE", f"/connections/{conn['data_connection_uuid']}")
+    optimove().forget_connections()
+    return json_response(200, answer)
+
+
+@api.put("/optimove/connections/<connection>/data")
+def update_data(connection: str) -> Response:
+    conn = optimove().resolve(connection)
+    items = check_update_items(body())
+    merge = (api.current_event.query_string_parameters or {}).get("merge") == "true"
+    uuid_ = conn["data_connection_uuid"]
+    reads = 0
+    if merge:
+        for item in items:
+            item["data"] = delivery.merged(optimove().query(uuid_, item["primary_key"]), item["data"])
+            reads += 1
+    answer = optimove().update(uuid_, items)
+    return json_response(200, {**(answer or {}), "reads": reads})
+
+
+@api.post("/optimove/connections/<connection>/delete")
+def delete_data(connection: str) -> Response:
+    conn = optimove().resolve(connection)
+    keys = body().get("primary_keys") if isinstance(body(), dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise WebhookError(400, 'the body must be {"primary_keys": [...]}')
+    return json_response(200, optimove().delete(conn["data_connection_uuid"], keys))
+
+
+@api.post("/optimove/connections/<connection>/query")
+def query(connection: str) -> Response:
+    conn = optimove().resolve(connection)
+    return json_response(200, optimove().call("POST", f"/connections/{conn['data_connection_uuid']}/query", body()))
+
+
+@api.post("/optimove/connections/<connection>/batch_query")
+def batch_query(connection: str) -> Response:
+    conn = optimove().resolve(connection)
+    path = f"/connections/{conn['data_connection_uuid']}/api_batch_query"
+    return json_response(200, optimove().call("POST", path, body()))
+
+
+@api.get("/optimove/connections/<connection>/schema")
+def schema(connection: str) -> Response:
+    conn = optimove().resolve(connection)
+    return json_response(200, optimove().call("GET", f"/connections/{conn['data_connection_uuid']}/schema"))
+
+
+# -- entry point -------------------------------------------------------------------------------
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    once_per_version.register_lambda_context(context)
+    if "httpMethod" in event:
+        logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
+        return api.resolve(event, context)
+    return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)

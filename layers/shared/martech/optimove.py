@@ -1,0 +1,163 @@
+"""Optimove Opti-X Data Connections client.
+
+Credentials ``{"api_key", "brand_key"}`` come from Secrets Manager. Connections are
+addressed by uuid or by name (resolved through the cached connection list). Request
+shapes the vendor does not publish are kept together below, marked [inferred].
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import requests
+
+from martech.http import make_session
+from martech.settings import Settings
+
+MAX_ROWS_PER_UPLOAD = 5000  # [doc]
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+# -- [inferred] shapes, in one place --------------------------------------------------------
+def query_body(primary_key: Any = None, placeholder_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """[inferred] a query names a record by primary key, or fills an API connection's placeholders."""
+    if placeholder_values is not None:
+        return {"placeholder_values": placeholder_values}
+    return {"primary_key": primary_key}
+
+
+def batch_query_body(queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """[inferred] a batch query is a list of queries."""
+    return {"queries": queries}
+
+
+def query_data(answer: dict[str, Any]) -> Any:
+    """[inferred] a query answers ``{"data": ...}``."""
+    return answer.get("data")
+
+
+def connection_list(answer: Any) -> list[dict[str, Any]]:
+    """[inferred] the connection list is a JSON list of connections (or under ``data_connections``)."""
+    return answer if isinstance(answer, list) else answer.get("data_connections", [])
+
+
+# -- errors -------------------------------------------------------------------------------
+class OptimoveError(Exception):
+    """Optimove refused the request (4xx); ``status`` and ``detail`` are its answer."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(f"Optimove answered {status}: {detail}")
+        self.status, self.detail = status, detail
+
+
+class OptimoveUnavailable(Exception):
+    """Optimove kept failing (429/5xx/connection) after the retries; try again later."""
+
+
+class UnknownConnection(OptimoveError):
+    """No data connection has this uuid or name."""
+
+
+def _default_fetch(name: str, force: bool, max_age: int) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.get_secret(name, transform="json", force_fetch=force, max_age=max_age)  # type: ignore[return-value]
+
+
+class OptimoveClient:
+    def __init__(self, settings: Settings, session: requests.Session | None = None,
+                 fetch_secret: Callable[[str, bool, int], Any] = _default_fetch) -> None:
+        settings.require("optimove_base_url", "optimove_secret_name")
+        self._settings = settings
+        self._session = session or make_session(settings)
+        self._fetch = fetch_secret
+        self.base = (settings.optimove_base_url or "").rstrip("/")
+        self._connections: tuple[float, list[dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+
+    def _headers(self, force: bool = False) -> dict[str, str]:
+        secret = self._fetch(self._settings.optimove_secret_name or "", force, self._settings.secret_cache_seconds)
+        if not isinstance(secret, dict) or not secret.get("api_key") or not secret.get("brand_key"):
+            raise OptimoveError(0, "the Optimove secret must be JSON with api_key and brand_key")
+        return {"x-api-key": secret["api_key"], "x-brand-key": secret["brand_key"], "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """The answer's JSON; OptimoveError for 4xx, OptimoveUnavailable once retries are spent."""
+        data = orjson.dumps(body) if body is not None else None
+        for attempt in range(2):
+            try:
+                answer = self._session.request(method, f"{self.base}{path}", data=data, headers=self._headers(attempt > 0))
+            except requests.RequestException as exc:
+                raise OptimoveUnavailable(f"Optimove could not be reached: {type(exc).__name__}") from None
+            if answer.status_code in (401, 422) and attempt == 0 and _is_key_error(answer):
+                continue  # keys rotated? read the secret past its cache, once
+            break
+        if answer.status_code >= 500 or answer.status_code == 429:
+            raise OptimoveUnavailable(f"Optimove answered {answer.status_code} after retries")
+        if answer.status_code >= 400:
+            raise OptimoveError(answer.status_code, _detail(answer))
+        return answer.json() if answer.content else None
+
+    # -- connections ------------------------------------------------------------------------
+    def connections(self, fresh: bool = False) -> list[dict[str, Any]]:
+        with self._lock:
+            cached = self._connections
+            if cached and not fresh and time.monotonic() - cached[0] < self._settings.optimove_connection_cache_seconds:
+                return cached[1]
+        found = connection_list(self.call("GET", "/connections"))
+        with self._lock:
+            self._connections = (time.monotonic(), found)
+        return found
+
+    def resolve(self, connection: str) -> dict[str, Any]:
+        """The connection named by uuid or by name; UnknownConnection otherwise."""
+        for fresh in (False, True):  # a connection made since the list was cached
+            for conn in self.connections(fresh):
+                if conn.get("data_connection_uuid") == connection or conn.get("name") == connection:
+                    return conn
+        raise UnknownConnection(404, f"no data connection with uuid or name {connection!r}")
+
+    def forget_connections(self) -> None:
+        with self._lock:
+            self._connections = None
+
+    # -- data -------------------------------------------------------------------------------
+    def upload(self, uuid: str, rows: list[dict[str, Any]], ttl: int | None, batch_uuid: str | None,
+               completed: bool) -> Any:
+        body = {"data": rows, "ttl_seconds": ttl, "batch_uuid": batch_uuid, "batch_completed": completed}
+        return self.call("POST", f"/connections/{uuid}/upload_data", body)
+
+    def update(self, uuid: str, items: list[dict[str, Any]]) -> Any:
+        return self.call("PUT", f"/connections/{uuid}/update_data", items)
+
+    def delete(self, uuid: str, keys: list[Any]) -> Any:
+        return self.call("POST", f"/connections/{uuid}/delete_data", {"primary_keys": keys})
+
+    def query(self, uuid: str, primary_key: Any) -> Any | None:
+        """The stored record, or None when there is none."""
+        try:
+            return query_data(self.call("POST", f"/connections/{uuid}/query", query_body(primary_key)))
+        except OptimoveError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+
+def _is_key_error(answer: requests.Response) -> bool:
+    if answer.status_code == 401:
+        return True
+    detail = _detail(answer)
+    return isinstance(detail, list) and any("header" in (d.get("loc") or []) for d in detail if isinstance(d, dict))
+
+
+def _detail(answer: requests.Response) -> Any:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:500]
+    return body.get("detail", body.get("message", body)) if isinstance(body, dict) else body

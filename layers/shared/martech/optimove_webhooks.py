@@ -1,0 +1,61 @@
+"""Checking Optimove webhook bodies before anything reaches the vendor."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class WebhookError(Exception):
+    """The request is wrong; ``status`` and ``message`` are the answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def placeholders(value: Any) -> set[str]:
+    """Every ``{name}`` in a string, or in the strings of a nested object."""
+    if isinstance(value, str):
+        return set(PLACEHOLDER.findall(value))
+    if isinstance(value, dict):
+        return set().union(*(placeholders(k) | placeholders(v) for k, v in value.items())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(placeholders(v) for v in value)) if value else set()
+    return set()
+
+
+def check_connection_body(body: Any) -> dict[str, Any]:
+    """A connection to create: name and primary key; for an API connection, every placeholder
+    in url, headers and body must have a sample value, as Optimove's test call needs one."""
+    if not isinstance(body, dict):
+        raise WebhookError(400, "the body must be a JSON object")
+    missing = [f for f in ("name", "primary_key") if not isinstance(body.get(f), str) or not body[f].strip()]
+    if missing:
+        raise WebhookError(400, f"missing or empty: {', '.join(missing)}")
+    details = body.get("external_api_details")
+    if details is not None:
+        if not isinstance(details, dict) or not isinstance(details.get("url"), str) or not details.get("http_method"):
+            raise WebhookError(400, "external_api_details needs at least url and http_method")
+        needed = placeholders(details.get("url")) | placeholders(details.get("headers")) | placeholders(details.get("body"))
+        samples = details.get("sample_placeholder_values") or {}
+        lacking = sorted(needed - set(samples))
+        if lacking:
+            raise WebhookError(400, f"sample_placeholder_values has no value for: {', '.join(lacking)}")
+    return body
+
+
+def check_update_items(body: Any) -> list[dict[str, Any]]:
+    """update_data items: a list of {primary_key, data, ttl?}, or {"records": [...]} of the same."""
+    items = body.get("records") if isinstance(body, dict) else body
+    if not isinstance(items, list) or not items:
+        raise WebhookError(400, 'the body must be a non-empty list of {"primary_key", "data", "ttl"}')
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("primary_key") in (None, "") or not isinstance(item.get("data"), dict):
+            raise WebhookError(400, f"item {i}: needs primary_key and a data object")
+        ttl = item.get("ttl")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0):
+            raise WebhookError(400, f"item {i}: ttl must be a whole number of seconds or null")
+    return items

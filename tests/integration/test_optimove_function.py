@@ -1,0 +1,244 @@
+"""The Optimove function on the local stack: moto for AWS, the Optimove sandbox with faults."""
+
+import csv
+import io
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from sandbox.local.stack import LocalStack
+from sandbox.monetate import MetadataSizes
+
+
+@pytest.fixture(scope="module")
+def stack():
+    env = {"HTTP_MAX_ATTEMPTS": "10", "HTTP_BACKOFF_FACTOR": "0.01", "HTTP_BACKOFF_MAX": "0.05"}
+    with LocalStack(metadata=MetadataSizes(customtargets=5, pageevents=5, experiences=2), function_env=env) as stack:
+        yield stack
+
+
+def optimove_call(stack, method, path, body=None):
+    creds = stack.optimove.credentials()
+    return requests.request(method, f"{stack.optimove_server.url}/api/data-connections/v1{path}", json=body,
+                            headers={"x-api-key": creds["api_key"], "x-brand-key": creds["brand_key"]})
+
+
+@pytest.fixture
+def connection(stack):
+    name = f"customers-{uuid.uuid4().hex[:8]}"
+    answer = optimove_call(stack, "POST", "/connections", {"name": name, "primary_key": "customer_id"})
+    yield {"uuid": answer.json()["data_connection_uuid"], "name": name}
+    stack.optimove.faults.clear()
+
+
+def csv_bytes(rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def drop(stack, key, data, **metadata):
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data, Metadata=metadata)
+    stack.wait_idle()
+    return stack.report(key)
+
+
+def held(stack, conn):
+    return requests.get(f"{stack.optimove_server.url}/_sandbox/records/{conn['uuid']}").json()["records"]
+
+
+def uploads(stack, conn):
+    return [e["body"] for e in stack.optimove.received(f"/connections/{conn['uuid']}/upload_data") if e["status"] == 200]
+
+
+def test_a_12001_row_file_is_three_requests_of_one_batch_completed_by_the_last(stack, connection):
+    rows = [{"customer_id": str(i), "tier": "gold"} for i in range(12001)]
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/big.csv", csv_bytes(rows))
+    assert report["status"] == "complete" and report["sent"] == 12001 and report["batches"] == 3
+    bodies = uploads(stack, connection)
+    assert [len(b["data"]) for b in bodies] == [5000, 5000, 2001]
+    assert [b["batch_completed"] for b in bodies] == [False, False, True]
+    assert len({b["batch_uuid"] for b in bodies}) == 1
+    assert len(held(stack, connection)) == 12001
+
+
+def test_connections_can_be_named_instead_of_by_uuid(stack, connection):
+    report = drop(stack, f"optimove/{connection['name']}/upsert/by-name.jsonl", b'{"customer_id": 1, "tier": "x"}\n')
+    assert report["sent"] == 1 and held(stack, connection) == {"1": {"customer_id": 1, "tier": "x"}}
+
+
+def test_a_repeated_key_is_sent_once_with_its_last_row_and_counted(stack, connection):
+    rows = [{"customer_id": "1", "tier": "bronze"}, {"customer_id": "2", "tier": "x"}, {"customer_id": "1", "tier": "gold"}]
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/dupes.csv", csv_bytes(rows))
+    assert report["sent"] == 2 and report["duplicates"] == 1
+    assert held(stack, connection)["1"]["tier"] == "gold"
+
+
+def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connection):
+    rows = [{"customer_id": "1", "tier": "a"}, {"customer_id": "", "tier": "b"}]
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/missing-key.csv", csv_bytes(rows))
+    assert report["sent"] == 1 and report["rejected"] == 1
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
+    assert json.loads(rejected)["reasons"] == ["customer_id: the primary key is missing or empty"]
+
+
+def test_ttl_from_object_metadata_expires_on_the_sandbox_clock(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/ttl.csv", csv_bytes([{"customer_id": "1", "tier": "a"}]), ttl="60")
+    assert uploads(stack, connection)[-1]["ttl_seconds"] == 60
+    assert "1" in held(stack, connection)
+    stack.optimove.clock.advance(61)
+    assert held(stack, connection) == {}
+
+
+@pytest.mark.parametrize("name, data", [
+    ("keys.csv", b"customer_id\n1\n3\n"),
+    ("keys.json", b'["1", 3]'),
+    ("keys.jsonl", b'1\n"3"\n'),
+])
+def test_delete_by_keys_from_csv_json_or_json_lines(stack, connection, name, data):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": str(i), "tier": "t"} for i in range(1, 5)]))
+    report = drop(stack, f"optimove/{connection['uuid']}/delete/{name}", data)
+    assert report["status"] == "complete" and report["sent"] == 2
+    assert set(held(stack, connection)) == {"2", "4"}
+
+
+def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}, {"customer_id": "2", "tier": "x", "city": "Nice"}]))
+    plain = drop(stack, f"optimove/{connection['uuid']}/update/plain.jsonl", b'{"customer_id": "1", "tier": "silver"}\n')
+    merged = drop(stack, f"optimove/{connection['uuid']}/update/merged.jsonl", b'{"customer_id": "2", "tier": "vip"}\n',
+                  merge="true")
+    records = held(stack, connection)
+    assert records["1"] == {"customer_id": "1", "tier": "silver"}  # the vendor replaced the whole record
+    assert records["2"] == {"customer_id": "2", "tier": "vip", "city": "Nice"}  # merge kept city
+    assert plain["reads"] == 0 and merged["reads"] == 1
+
+
+def test_a_duplicate_s3_event_uploads_nothing_twice(stack, connection):
+    key = f"optimove/{connection['uuid']}/upsert/once.csv"
+    drop(stack, key, csv_bytes([{"customer_id": "1", "tier": "a"}]))
+    version = stack.s3.head_object(Bucket=stack.bucket, Key=key)["VersionId"]
+    event = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": stack.bucket},
+                                                                   "object": {"key": key, "versionId": version}}}]}
+    stack.sqs.send_message(QueueUrl=stack.queue_urls["OptimoveQueue"], MessageBody=json.dumps(event))
+    stack.wait_idle()
+    assert len(uploads(stack, connection)) == 1
+
+
+def test_429_and_5xx_bursts_lose_nothing(stack, connection):
+    stack.optimove.faults.update({"rate_429": 0.2, "rate_500": 0.2, "rate_503": 0.1, "retry_after": 0, "seed": 5,
+                                  "paths": "/connections/", "script": ["429", "500", "503", "429-bare", "500"]})
+    rows = [{"customer_id": str(i), "tier": "t"} for i in range(12001)]
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/bursty.csv", csv_bytes(rows))
+    stack.optimove.faults.clear()
+    assert report["status"] == "complete" and len(held(stack, connection)) == 12001
+    assert stack.optimove.stats()["by_status"].get("500", 0) + stack.optimove.stats()["by_status"].get("429", 0) > 0
+
+
+def test_an_unknown_connection_ends_in_the_report(stack):
+    report = drop(stack, "optimove/no-such-connection/upsert/x.csv", b"customer_id\n1\n")
+    assert report["status"] == "failed" and "no-such-connection" in report["errors"][0]
+
+
+# -- webhooks ------------------------------------------------------------------------------
+def webhook(stack, method, path, body=None, **params):
+    return requests.request(method, f"{stack.api.url}/optimove{path}", json=body, params=params,
+                            headers={"x-api-key": stack.api.api_key})
+
+
+def test_webhook_connection_lifecycle(stack):
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    created = webhook(stack, "POST", "/connections", {"name": name, "primary_key": "sku"})
+    assert created.status_code == 201
+    conn_uuid = created.json()["data_connection_uuid"]
+    assert name in [c["name"] for c in webhook(stack, "GET", "/connections").json()["connections"]]
+    assert webhook(stack, "GET", f"/connections/{name}").json()["data_connection_uuid"] == conn_uuid
+    renamed = webhook(stack, "PUT", f"/connections/{conn_uuid}", {"name": name + "-2", "description": "d"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == name + "-2"
+    refused = webhook(stack, "PUT", f"/connections/{conn_uuid}", {"primary_key": "other"})
+    assert refused.status_code == 400 and "primary key" in refused.json()["message"]
+    assert webhook(stack, "DELETE", f"/connections/{conn_uuid}").status_code == 200
+    assert webhook(stack, "GET", f"/connections/{conn_uuid}").status_code == 404
+
+
+def test_webhook_data_update_merge_delete_query_and_schema(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))
+    path = f"/connections/{connection['name']}"
+    merged = webhook(stack, "PUT", f"{path}/data", [{"primary_key": "1", "data": {"tier": "vip"}}], merge="true")
+    assert merged.status_code == 200 and merged.json()["reads"] == 1
+    assert webhook(stack, "POST", f"{path}/query", {"primary_key": "1"}).json()["data"] == {
+        "customer_id": "1", "tier": "vip", "city": "Lyon"}
+    schema = webhook(stack, "GET", f"{path}/schema").json()
+    assert schema["fields"]["city"] == "string"
+    batch = webhook(stack, "POST", f"{path}/batch_query", {"queries": [{"primary_key": "1"}, {"primary_key": "9"}]})
+    assert "data" in batch.json()["results"][0] and "error" in batch.json()["results"][1]
+    assert webhook(stack, "POST", f"{path}/delete", {"primary_keys": ["1"]}).json()["deleted_records"] == 1
+    assert webhook(stack, "POST", f"{path}/query", {"primary_key": "1"}).status_code == 404
+
+
+def test_webhook_passes_on_the_vendors_refusal_with_its_reason(stack, connection):
+    answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data", [{"primary_key": "nope", "data": {}}])
+    assert answer.status_code == 400 and "does not exist" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [[], [{"primary_key": "1"}], [{"data": {}}], {"records": "x"}])
+def test_webhook_update_bodies_are_checked_before_calling_optimove(stack, connection, body):
+    before = stack.optimove.stats()["total"]
+    answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data", body)
+    assert answer.status_code == 400
+    assert stack.optimove.stats()["total"] - before <= 1  # at most the connection lookup
+
+
+class StockApi:
+    """A retailer's API on loopback, for API-based connections."""
+
+    def __init__(self):
+        self.calls = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.calls.append(self.path)
+                payload = json.dumps({"sku": self.path.rsplit("=", 1)[-1], "stock": 3}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_api_based_connection_created_and_queried_through_a_loopback_api(stack):
+    api = StockApi()
+    try:
+        details = {"url": api.url + "/stock?sku={sku}", "http_method": "GET", "ttl": 0, "timeout": 2, "retries": 0,
+                   "is_batch_endpoint": False, "sample_placeholder_values": {"sku": "S1"}}
+        created = webhook(stack, "POST", "/connections", {"name": f"stock-{uuid.uuid4().hex[:6]}", "primary_key": "sku",
+                                                          "external_api_details": details})
+        assert created.status_code == 201 and api.calls == ["/stock?sku=S1"]
+        conn_uuid = created.json()["data_connection_uuid"]
+        answer = webhook(stack, "POST", f"/connections/{conn_uuid}/query", {"placeholder_values": {"sku": "S42"}})
+        assert answer.json() == {"data": {"sku": "S42", "stock": 3}}
+    finally:
+        api.httpd.shutdown()
+
+
+def test_api_connection_placeholders_need_sample_values_before_any_call(stack):
+    details = {"url": "http://127.0.0.1:9/stock?sku={sku}&store={store}", "http_method": "GET",
+               "sample_placeholder_values": {"sku": "S1"}}
+    answer = webhook(stack, "POST", "/connections", {"name": "x", "primary_key": "sku", "external_api_details": details})
+    assert answer.status_code == 400 and "store" in answer.json()["message"]
