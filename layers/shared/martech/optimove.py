@@ -75,6 +75,8 @@ class OptimoveClient:
         settings.require("optimove_base_url", "optimove_secret_name")
         self._settings = settings
         self._session = session or make_session(settings)
+        # Creating a connection is the one call that is not idempotent: a lost answer is not resent.
+        self._unsafe = make_session(settings, posts_are_safe=False)
         self._fetch = fetch_secret
         self.base = (settings.optimove_base_url or "").rstrip("/")
         self._connections: tuple[float, list[dict[str, Any]]] | None = None
@@ -89,9 +91,10 @@ class OptimoveClient:
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """The answer's JSON; OptimoveError for 4xx, OptimoveUnavailable once retries are spent."""
         data = orjson.dumps(body) if body is not None else None
+        session = self._unsafe if (method, path) == ("POST", "/connections") else self._session
         for attempt in range(2):
             try:
-                answer = self._session.request(method, f"{self.base}{path}", data=data, headers=self._headers(attempt > 0))
+                answer = session.request(method, f"{self.base}{path}", data=data, headers=self._headers(attempt > 0))
             except requests.RequestException as exc:
                 raise OptimoveUnavailable(f"Optimove could not be reached: {type(exc).__name__}") from None
             if answer.status_code in (401, 422) and attempt == 0 and _is_key_error(answer):
