@@ -30,7 +30,8 @@ def sample_files(vendor: str) -> list[Path]:
 
 def sample_key(vendor: str, path: Path) -> str:
     """events/monetate/<schema>.csv -> monetate/<schema>/<file>;
-    events/optimove/<connection>.<operation>.csv -> optimove/<connection>/<operation>/<file>."""
+    events/optimove/<connection>.<operation>.csv -> optimove/<connection>/<operation>/<file>;
+    events/mona/<arcClass>.jsonl -> mona/<arcClass>/<file>."""
     parts = path.name.split(".")
     if vendor == "optimove":
         return f"optimove/{parts[0]}/{parts[1]}/{path.name}"
@@ -50,7 +51,7 @@ def prepare_vendors(stack: LocalStack) -> None:
 
 def drop_samples(stack: LocalStack) -> list[str]:
     keys = []
-    for vendor in ("monetate", "optimove"):
+    for vendor in ("monetate", "optimove", "mona"):
         for path in sample_files(vendor):
             key = sample_key(vendor, path)
             stack.s3.upload_file(str(path), stack.bucket, key)
@@ -95,6 +96,8 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
         lines.append(f"  monetate dataset {schema}: {count}")
     for connection in stack.optimove.state()["connections"].values():
         lines.append(f"  optimove connection {connection['name']}: {connection['records']}")
+    for arc_class, count in stack.mona.state()["contexts"].items():
+        lines.append(f"  mona context class {arc_class}: {count} contexts")
     dead = {q: n for q, n in stack.dead_letters().items() if n}
     if dead:
         ok = False
@@ -109,6 +112,7 @@ def endpoints(stack: LocalStack) -> str:
         f"  webhooks       {stack.api.url}   (header x-api-key: {stack.api.api_key})",
         f"  monetate       {stack.monetate_server.url}   (inspect: {stack.monetate_server.url}/_sandbox/state)",
         f"  optimove       {stack.optimove_server.url}   (inspect: {stack.optimove_server.url}/_sandbox/state)",
+        f"  mona           {stack.mona_server.url}   (inspect: {stack.mona_server.url}/_sandbox/contexts)",
         f"  AWS (moto)     {stack.aws_endpoint}   "
         "(AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)",
     ])
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.wait_idle()
         text, ok = summary(stack, keys, calls)
         print(f"Ran the bundle locally: moto at {stack.aws_endpoint}, sandboxes at {stack.monetate_server.url} (Monetate)"
-              f" and {stack.optimove_server.url} (Optimove)"
+              f", {stack.optimove_server.url} (Optimove) and {stack.mona_server.url} (Mona)"
               f"\n{text}\n\n`make serve` keeps it running for curl and `aws --endpoint-url`.", flush=True)
         return 0 if ok else 1
 

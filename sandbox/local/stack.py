@@ -28,6 +28,7 @@ from sandbox.local.api import LocalApi
 from sandbox.local.functions import LocalFunction
 from sandbox.local.queues import QueuePoller
 from sandbox.local.template import PSEUDO, Template
+from sandbox.mona import MonaSandbox
 from sandbox.monetate import MetadataSizes, MonetateSandbox, MonetateSettings
 from sandbox.optimove import OptimoveSandbox, OptimoveSettings
 from sandbox.server import SandboxServer
@@ -51,12 +52,14 @@ def free_port() -> int:
 
 class LocalStack:
     def __init__(self, root: Path = ROOT, monetate_faults: Faults | None = None, optimove_faults: Faults | None = None,
+                 mona_faults: Faults | None = None,
                  metadata: MetadataSizes | None = None, retry_after: int = 1,
                  function_env: dict[str, str] | None = None) -> None:
         self.root = root
         self.function_env = function_env or {}  # overrides of the template's environment, e.g. for tests
         self.monetate_faults = monetate_faults
         self.optimove_faults = optimove_faults
+        self.mona_faults = mona_faults
         self.metadata = metadata or MetadataSizes(customtargets=300, pageevents=300, experiences=200)
         self.retry_after = retry_after
         self.functions: dict[str, LocalFunction] = {}
@@ -88,11 +91,15 @@ class LocalStack:
         self.monetate_server = SandboxServer(self.monetate).start()
         self.optimove = OptimoveSandbox(OptimoveSettings(rate_limit=None), faults=self.optimove_faults)
         self.optimove_server = SandboxServer(self.optimove).start()
+        self.mona = MonaSandbox(faults=self.mona_faults)
+        self.mona_server = SandboxServer(self.mona).start()
 
         self.template = Template(self.root / "template.yaml", {
             "RetailerShortname": self.monetate.settings.retailer,
             "MonetateBaseUrl": self.monetate_server.url,
             "OptimoveBaseUrl": f"{self.optimove_server.url}/api/data-connections/v1",
+            "MonaAuthUrl": f"{self.mona_server.url}/identity/resources/auth/v1/api-token",
+            "MonaExportUrl": f"{self.mona_server.url}/export",
             "LogLevel": "WARNING",
         })
         self._make_resources()
@@ -114,6 +121,7 @@ class LocalStack:
         self.api.stop()
         self.monetate_server.stop()
         self.optimove_server.stop()
+        self.mona_server.stop()
         self.moto.stop()
 
     def __enter__(self) -> LocalStack:
@@ -182,6 +190,11 @@ class LocalStack:
         secrets_manager.create_secret(
             Name=self.template.parameters["OptimoveSecretName"],
             SecretString=json.dumps(self.optimove.credentials()),
+        )
+        mona = self.mona.credentials()
+        secrets_manager.create_secret(  # no user_id: the function reads it from the access token
+            Name=self.template.parameters["MonaSecretName"],
+            SecretString=json.dumps({"api_key": mona["client_id"], "secret": mona["secret"]}),
         )
 
     # -- waiting ---------------------------------------------------------------------------------

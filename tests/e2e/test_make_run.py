@@ -13,3 +13,6 @@ def test_make_run_delivers_the_samples_and_summarises_them(capsys):
     assert "PUT /optimove/connections/loyalty/data?merge=true: 200 - status success, updated_records 1, reads 1" in out
     assert "monetate dataset customers: 6" in out
     assert "optimove connection loyalty: 3" in out
+    assert "mona/orders/orders.jsonl: complete - read 6, sent 5, rejected 1, failed 0" in out
+    assert "POST /mona/export: 200 - total 2, sent 2, failed 0" in out
+    assert "mona context class orders: 4 contexts" in out

@@ -18,6 +18,15 @@ from typing import Any
 from collections.abc import Mapping
 
 
+def _boolean(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in ("true", "1", "yes"):
+        return True
+    if word in ("false", "0", "no"):
+        return False
+    raise ValueError(raw)
+
+
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names each one and what it wants."""
 
@@ -50,6 +59,20 @@ class Settings:
     optimove_ttl: int | None = _env("OPTIMOVE_TTL", int)  # seconds uploaded data lives; unset: never expires
     optimove_batch_size: int = _env("OPTIMOVE_BATCH_SIZE", int, 5000)
     optimove_connection_cache_seconds: int = _env("OPTIMOVE_CONNECTION_CACHE_SECONDS", int, 300)
+    # Mona
+    mona_auth_url: str = _env("MONA_AUTH_URL", default="https://monalabs.frontegg.com/identity/resources/auth/v1/api-token")
+    mona_refresh_url: str | None = _env("MONA_REFRESH_URL")  # default: <MONA_AUTH_URL>/token/refresh
+    mona_export_url: str = _env("MONA_EXPORT_URL", default="https://incoming{user_id}.monalabs.io/export")
+    mona_secret_name: str | None = _env("MONA_SECRET_NAME")
+    mona_token_margin: int = _env("MONA_TOKEN_MARGIN", int, 300)
+    mona_batch_size: int = _env("MONA_BATCH_SIZE", int, 1000)
+    mona_batch_bytes: int = _env("MONA_BATCH_BYTES", int, 5_000_000)
+    mona_concurrency: int = _env("MONA_CONCURRENCY", int, 4)
+    mona_context_fields: str = _env("MONA_CONTEXT_FIELDS", default="contextId,id")  # first one present wins
+    mona_timestamp_field: str = _env("MONA_TIMESTAMP_FIELD", default="exportTimestamp")
+    mona_action_field: str = _env("MONA_ACTION_FIELD", default="action")
+    mona_default_action: str = _env("MONA_DEFAULT_ACTION", str, "OVERWRITE", ("OVERWRITE", "ADD", "NEW"))
+    mona_drop_nulls: bool = _env("MONA_DROP_NULLS", bool, False)
     # HTTP
     http_connect_timeout: float = _env("HTTP_CONNECT_TIMEOUT", float, 5.0)
     http_read_timeout: float = _env("HTTP_READ_TIMEOUT", float, 30.0)
@@ -72,7 +95,7 @@ class Settings:
                 continue
             kind, choices = f.metadata["kind"], f.metadata["choices"]
             try:
-                value = kind(raw)
+                value = _boolean(raw) if kind is bool else kind(raw)
             except ValueError:
                 problems.append(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}")
                 continue

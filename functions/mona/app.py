@@ -1,0 +1,165 @@
+"""Mona export function.
+
+Triggers: files dropped at ``mona/<arcClass>/<file>`` (S3 -> SQS); ``POST /mona/export`` with
+exactly the body Mona's ``/export`` takes; ``POST /mona/{arcClass}/messages`` with a list of
+plain records (API Gateway).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.streaming import S3Object
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from martech import mona_delivery as delivery
+from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
+from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
+from martech.s3_events import dropped_files
+from martech.settings import Settings
+
+settings = Settings.from_env()
+settings.require("inbox_bucket", "idempotency_table", "mona_export_url", "mona_secret_name")
+logger = Logger(service="mona")
+metrics = Metrics(namespace="MarketingBundle", service="mona")
+tracer = Tracer(service="mona")
+api = APIGatewayRestResolver()
+processor = BatchProcessor(event_type=EventType.SQS)
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
+once_per_version = IdempotencyConfig(event_key_jmespath="id",
+                                     expires_after_seconds=settings.idempotency_expiry_days * 86400)
+
+
+@cache
+def s3() -> Any:
+    return boto3.client("s3")
+
+
+@cache
+def mona() -> MonaClient:
+    return MonaClient(settings)
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+# -- files -------------------------------------------------------------------------------------
+@idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)
+def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
+    bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
+    report = delivery.deliver_file(s3(), S3Object(bucket, key, version, boto3_client=s3()), bucket, key, version,
+                                   dropped["written_at"], mona(), settings)
+    return report.as_dict()
+
+
+@tracer.capture_method
+def handle_message(record: SQSRecord) -> None:
+    for dropped in dropped_files(record.body):
+        logger.set_correlation_id(dropped.key)
+        head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
+                                **({"VersionId": dropped.version_id} if dropped.version_id else {}))
+        version = dropped.version_id or head.get("VersionId")
+        report = deliver_once(dropped={"id": f"{dropped.bucket}/{dropped.key}@{version}", "bucket": dropped.bucket,
+                                       "key": dropped.key, "version_id": version,
+                                       "written_at": head["LastModified"].timestamp()})
+        logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
+                                                                                 "unknown", "seconds")}})
+        for name, field in (("MessagesRead", "read"), ("MessagesSent", "sent"), ("MessagesRejected", "rejected"),
+                            ("MessagesFailed", "failed"), ("Batches", "batches")):
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
+
+
+# -- webhooks ----------------------------------------------------------------------------------
+def send(messages: list[dict[str, Any]]) -> Response:
+    """Export validated messages; the answer says, per message index, what Mona refused."""
+    try:
+        outcomes = list(delivery.export_all(enumerate(messages), mona(), settings))
+    except MonaAuthError as exc:
+        return json_response(502, {"message": str(exc)})
+    except MonaUnavailable as exc:
+        return json_response(503, {"message": f"{exc}; retry later"})
+    failed = {str(index): reasons for o in outcomes for index, reasons, _ in o.refused}
+    unknown = sum(o.unknown for o in outcomes)
+    sent = sum(o.sent for o in outcomes)
+    metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=sent)
+    return json_response(200, {"total": len(messages), "sent": sent, "failed": len(failed), "unknown": unknown,
+                               "failure_reasons": failed})
+
+
+def invalid(reasons: dict[str, list[str]]) -> Response:
+    return json_response(400, {"message": "nothing was sent: some messages are invalid", "failure_reasons": reasons})
+
+
+@api.post("/mona/export")
+def export() -> Response:
+    try:
+        body = api.current_event.json_body
+    except ValueError:
+        return json_response(400, {"topLevelError": "the body is not valid JSON"})
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+        return json_response(400, {"topLevelError": 'the body must be {"userId"?, "messages": [...], "defaultAction"?}'})
+    default_action = body.get("defaultAction")
+    if default_action is not None and default_action not in ACTIONS:
+        return json_response(400, {"topLevelError": f"defaultAction must be one of {', '.join(ACTIONS)}"})
+    mona().tokens.token()  # the user id is known once logged in
+    if body.get("userId") not in (None, "") and str(body["userId"]) != mona().tokens.user_id:
+        return json_response(400, {"topLevelError": "userId does not match this bundle's Mona credentials"})
+    reasons = {str(i): r for i, m in enumerate(body["messages"]) if (r := check_export_message(m))}
+    if reasons:
+        return invalid(reasons)
+    messages = [{k: v for k, v in m.items() if v is not None} for m in body["messages"]]
+    if default_action:
+        for m in messages:
+            m.setdefault("action", default_action)
+    return send(messages)
+
+
+@api.post("/mona/<arc_class>/messages")
+def messages(arc_class: str) -> Response:
+    try:
+        check_arc_class(arc_class)
+        records = api.current_event.json_body
+    except ValueError as exc:
+        return json_response(400, {"message": str(exc) if "context class" in str(exc) else "the body is not valid JSON"})
+    if isinstance(records, dict):
+        records = records.get("messages")
+    if not isinstance(records, list) or not records:
+        return json_response(400, {"message": "the body must be a non-empty list of records"})
+    builder, now = MessageBuilder(settings), time.time()
+    built, reasons = [], {}
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            reasons[str(i)] = ["a record must be a JSON object"]
+            continue
+        message, why = builder.build(record, arc_class, now)
+        if why:
+            reasons[str(i)] = why
+        else:
+            built.append(message)
+    return invalid(reasons) if reasons else send(built)
+
+
+# -- entry point -------------------------------------------------------------------------------
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    once_per_version.register_lambda_context(context)
+    if "httpMethod" in event:
+        logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
+        return api.resolve(event, context)
+    return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)

@@ -1,0 +1,124 @@
+"""Turning a record into a Mona export message.
+
+contextId comes from the first configured field present (default ``contextId``, then
+``id``); exportTimestamp from a configured field (Unix seconds, milliseconds or ISO-8601),
+else the time the file was written; action from a field or the default. Fields starting
+with ``MONA_`` are renamed ``MY_MONA_``, as the official SDK does, because Mona reserves them.
+
+Example::
+
+    builder = MessageBuilder(settings)
+    message, reasons = builder.build({"id": "o-1", "score": 0.9}, arc_class="orders", default_time=1714557600)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+
+from martech.mona import ACTIONS
+from martech.settings import Settings
+
+ARC_CLASS = re.compile(r"^[A-Za-z0-9_@-]+$")
+
+
+def to_epoch_seconds(value: Any) -> float:
+    """Unix seconds, Unix milliseconds (13 digits) or ISO-8601, as Unix seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a timestamp cannot be true/false")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not Unix seconds, milliseconds or ISO-8601") from None
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+    if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+        digits = len(str(int(value)))
+        if digits == 10:
+            return float(value)
+        if digits == 13:
+            return value / 1000.0
+    raise ValueError(f"{value!r} is not Unix seconds (10 digits) or milliseconds (13 digits)")
+
+
+def check_arc_class(arc_class: str) -> None:
+    if not ARC_CLASS.match(arc_class):
+        raise ValueError(f"{arc_class!r}: a context class holds only letters, digits, _, @ and -")
+
+
+class MessageBuilder:
+    def __init__(self, settings: Settings) -> None:
+        self.context_fields = [f.strip() for f in settings.mona_context_fields.split(",") if f.strip()]
+        self.timestamp_field = settings.mona_timestamp_field
+        self.action_field = settings.mona_action_field
+        self.default_action = settings.mona_default_action
+        self.drop_nulls = settings.mona_drop_nulls
+
+    def build(self, record: dict[str, Any], arc_class: str, default_time: float | None
+              ) -> tuple[dict[str, Any] | None, list[str]]:
+        """The message, or None and every reason it cannot be one."""
+        reasons: list[str] = []
+        fields = dict(record)
+        context_id = None
+        for name in self.context_fields:
+            if fields.get(name) not in (None, ""):
+                context_id = fields.pop(name)
+                break
+        if isinstance(context_id, (dict, list, bool)):
+            reasons.append("contextId: must be text or a number")
+        stamp: float | None = default_time
+        raw_stamp = fields.pop(self.timestamp_field, None)
+        if raw_stamp not in (None, ""):
+            try:
+                stamp = to_epoch_seconds(raw_stamp)
+            except ValueError as exc:
+                reasons.append(f"{self.timestamp_field}: {exc}")
+        action = fields.pop(self.action_field, None) or self.default_action
+        if action not in ACTIONS:
+            reasons.append(f"{self.action_field}: must be one of {', '.join(ACTIONS)}, found {action!r}")
+        for name, value in fields.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                reasons.append(f"{name}: NaN and Infinity are not JSON")
+        if reasons:
+            return None, reasons
+        if self.drop_nulls:
+            fields = {k: v for k, v in fields.items() if v is not None}
+        fields = {f"MY_{k}" if k.startswith("MONA_") else k: v for k, v in fields.items()}
+        if not fields:
+            return None, ["the message has no fields left to send"]
+        message: dict[str, Any] = {"arcClass": arc_class, "message": fields, "action": action}
+        if context_id is not None:
+            message["contextId"] = str(context_id)
+        if stamp is not None:
+            message["exportTimestamp"] = stamp
+        return message, []
+
+
+def check_export_message(message: Any) -> list[str]:
+    """What is wrong with a message in the shape of Mona's ``/export`` (nulls allowed, as the SDK sends)."""
+    if not isinstance(message, dict):
+        return ["a message must be a JSON object"]
+    reasons = []
+    arc_class = message.get("arcClass")
+    if not isinstance(arc_class, str) or not ARC_CLASS.match(arc_class):
+        reasons.append("arcClass: required; letters, digits, _, @ and - only")
+    if not isinstance(message.get("message"), dict) or not message["message"]:
+        reasons.append("message: required, a non-empty JSON object")
+    context_id = message.get("contextId")
+    if context_id is not None and (isinstance(context_id, (dict, list, bool)) or context_id == ""):
+        reasons.append("contextId: must be non-empty text or a number")
+    if message.get("action") is not None and message["action"] not in ACTIONS:
+        reasons.append(f"action: must be one of {', '.join(ACTIONS)}")
+    for name in ("exportTimestamp", "sendTimestamp"):
+        if message.get(name) is not None:
+            try:
+                to_epoch_seconds(message[name])
+            except ValueError as exc:
+                reasons.append(f"{name}: {exc}")
+    return reasons

@@ -1,0 +1,176 @@
+"""The Mona function on the local stack: moto for AWS, the Mona sandbox with faults."""
+
+import gzip
+import json
+import uuid
+
+import pytest
+import requests
+
+from sandbox.local.stack import LocalStack
+from sandbox.monetate import MetadataSizes
+
+
+@pytest.fixture(scope="module")
+def stack():
+    env = {"HTTP_MAX_ATTEMPTS": "10", "HTTP_BACKOFF_FACTOR": "0.01", "HTTP_BACKOFF_MAX": "0.05", "MONA_BATCH_SIZE": "100"}
+    with LocalStack(metadata=MetadataSizes(customtargets=5, pageevents=5, experiences=2), function_env=env) as stack:
+        yield stack
+
+
+@pytest.fixture
+def arc(stack):
+    """A fresh context class per test."""
+    yield f"orders_{uuid.uuid4().hex[:8]}"
+    stack.mona.faults.clear()
+
+
+def jsonl(records):
+    return "\n".join(json.dumps(r) for r in records).encode()
+
+
+def drop(stack, key, data):
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
+    stack.wait_idle()
+    return stack.report(key)
+
+
+def contexts(stack, arc_class):
+    found = requests.get(f"{stack.mona_server.url}/_sandbox/contexts", params={"arcClass": arc_class}).json()
+    return {c["contextId"]: c for c in found}
+
+
+def webhook(stack, path, body):
+    return requests.post(f"{stack.api.url}{path}", json=body, headers={"x-api-key": stack.api.api_key})
+
+
+def test_contexts_merge_across_files_and_webhook_calls(stack, arc):
+    drop(stack, f"mona/{arc}/a.jsonl", jsonl([{"contextId": "c1", "score": 0.5}, {"id": "c2", "score": 0.1}]))
+    drop(stack, f"mona/{arc}/b.csv", b"contextId,country\nc1,FR\n")
+    answer = webhook(stack, "/mona/export", {"messages": [{"arcClass": arc, "contextId": "c1", "message": {"label": "ok"}}]})
+    assert answer.status_code == 200 and answer.json()["sent"] == 1
+    assert webhook(stack, f"/mona/{arc}/messages", [{"contextId": "c2", "label": "bad"}]).json()["sent"] == 1
+    found = contexts(stack, arc)
+    assert found["c1"]["fields"] == {"score": 0.5, "country": "FR", "label": "ok"}
+    assert found["c2"]["fields"] == {"score": 0.1, "label": "bad"}
+
+
+def test_add_appends_and_new_resets_as_documented(stack, arc):
+    records = [{"contextId": "c", "tag": "a", "keep": 1}, {"contextId": "c", "tag": "b", "action": "ADD"},
+               {"contextId": "d", "x": 1}, {"contextId": "d", "y": 2, "action": "NEW"}]
+    drop(stack, f"mona/{arc}/actions.jsonl", jsonl(records))
+    found = contexts(stack, arc)
+    assert found["c"]["fields"] == {"tag": ["a", "b"], "keep": 1}
+    assert found["d"]["fields"] == {"y": 2}
+
+
+def test_timestamps_in_seconds_milliseconds_iso_or_the_objects_time(stack, arc):
+    records = [{"contextId": "s", "v": 1, "exportTimestamp": 1714557600},
+               {"contextId": "ms", "v": 1, "exportTimestamp": 1714557600000},
+               {"contextId": "iso", "v": 1, "exportTimestamp": "2024-05-01T10:00:00Z"},
+               {"contextId": "none", "v": 1}]
+    drop(stack, f"mona/{arc}/times.jsonl", jsonl(records))
+    found = contexts(stack, arc)
+    assert {found[c]["mainTime"] for c in ("s", "ms", "iso")} == {1714557600.0}
+    written = stack.s3.head_object(Bucket=stack.bucket, Key=f"mona/{arc}/times.jsonl")["LastModified"].timestamp()
+    assert found["none"]["mainTime"] == pytest.approx(written, abs=1)
+
+
+def test_bad_records_are_rejected_with_reasons_and_the_rest_sent(stack, arc):
+    records = [{"contextId": "ok", "v": 1}, {"contextId": "bad", "v": 1, "exportTimestamp": 12345},
+               {"contextId": "act", "v": 1, "action": "MERGE"}]
+    report = drop(stack, f"mona/{arc}/bad.jsonl", jsonl(records))
+    assert (report["read"], report["sent"], report["rejected"]) == (3, 1, 2)
+    rejected = [json.loads(line) for line in
+                stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()]
+    assert [r["line"] for r in rejected] == [2, 3]
+    assert "exportTimestamp" in rejected[0]["reasons"][0] and "action" in rejected[1]["reasons"][0]
+
+
+def test_messages_mona_refuses_come_back_with_their_line_and_reason_and_the_rest_stand(stack, arc):
+    from martech.mona_delivery import export_batch
+
+    client = stack.functions["MonaFunction"].module.mona()
+    # The sandbox fails a message whose contextId is a list; the builder never makes one, so send it directly.
+    outcome = export_batch(client, [(7, {"arcClass": arc, "contextId": ["list"], "message": {"v": 1}}),
+                                    (8, {"arcClass": arc, "contextId": "fine", "message": {"v": 1}})])
+    assert outcome.sent == 1 and outcome.refused[0][0] == 7 and "contextId" in outcome.refused[0][1][0]
+    assert list(contexts(stack, arc)) == ["fine"]
+
+
+def test_a_top_level_error_rejects_the_batch_with_its_reason(stack, arc):
+    from martech.mona_delivery import export_batch
+
+    client = stack.functions["MonaFunction"].module.mona()
+    client.tokens.token()
+    saved = client.tokens.user_id
+    client.tokens.user_id = "someone-else"
+    try:
+        outcome = export_batch(client, [(2, {"arcClass": arc, "contextId": "a", "message": {"v": 1}})])
+    finally:
+        client.tokens.user_id = saved
+    assert outcome.sent == 0 and "userId" in outcome.refused[0][1][0]
+
+
+def test_429_5xx_and_dropped_connections_lose_nothing(stack, arc):
+    stack.mona.faults.update({"rate_429": 0.1, "rate_500": 0.2, "rate_503": 0.1, "rate_drop": 0.05, "retry_after": 0,
+                              "seed": 3, "paths": "^/export", "script": ["500", "429", "drop"]})
+    records = [{"contextId": f"c{i}", "n": i} for i in range(1000)]
+    report = drop(stack, f"mona/{arc}/bursty.jsonl.gz", gzip.compress(jsonl(records)))
+    stack.mona.faults.clear()
+    assert report["status"] == "complete" and report["sent"] == 1000
+    found = contexts(stack, arc)
+    assert len(found) == 1000 and all(c["fields"] == {"n": int(c["contextId"][1:])} for c in found.values())
+
+
+def test_an_add_batch_whose_fate_is_unknown_is_reported_not_resent(stack, arc):
+    # ADD appends: resending after a 500 could append twice, so the batch is reported instead.
+    stack.mona.faults.update({"script": ["500"], "paths": "^/export"})
+    records = [{"contextId": f"c{i}", "n": i, "action": "ADD"} for i in range(150)]
+    report = drop(stack, f"mona/{arc}/adds.jsonl", jsonl(records))
+    assert report["status"] == "partial" and report["unknown"] in (50, 100) and report["unknown"] + report["sent"] == 150
+    assert all(len(c["fields"]["n"]) == 1 for c in contexts(stack, arc).values())
+
+
+def test_a_token_that_dies_mid_file_is_renewed(stack, arc):
+    client = stack.functions["MonaFunction"].module.mona()
+    stack.mona.faults.update({"token_ttl": 0.2, "latency": 0.05})
+    client.tokens.invalidate(client.tokens._access)
+    records = [{"contextId": f"c{i}", "n": i} for i in range(1000)]
+    report = drop(stack, f"mona/{arc}/slow.jsonl", jsonl(records))
+    assert report["status"] == "complete" and report["sent"] == 1000
+    assert report["token_refreshes"] >= 2 and stack.mona.stats()["by_status"].get("401", 0) >= 1
+    assert len(contexts(stack, arc)) == 1000
+
+
+def test_a_duplicate_s3_event_exports_nothing_twice(stack, arc):
+    key = f"mona/{arc}/once.jsonl"
+    drop(stack, key, jsonl([{"contextId": "c", "n": 1, "action": "ADD"}]))
+    version = stack.s3.head_object(Bucket=stack.bucket, Key=key)["VersionId"]
+    event = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": stack.bucket},
+                                                                   "object": {"key": key, "versionId": version}}}]}
+    stack.sqs.send_message(QueueUrl=stack.queue_urls["MonaQueue"], MessageBody=json.dumps(event))
+    stack.wait_idle()
+    assert contexts(stack, arc)["c"]["fields"] == {"n": [1]}
+
+
+@pytest.mark.parametrize("body", [{"messages": []}, {"messages": "x"}, {"userId": "nobody", "messages": [
+    {"arcClass": "a", "message": {"v": 1}}]}, {"defaultAction": "MERGE", "messages": [{"arcClass": "a", "message": {}}]}])
+def test_export_webhook_refuses_what_mona_would_refuse(stack, body):
+    answer = webhook(stack, "/mona/export", body)
+    assert answer.status_code == 400 and answer.json()["topLevelError"]
+
+
+def test_export_webhook_with_an_invalid_message_sends_nothing(stack, arc):
+    body = {"messages": [{"arcClass": arc, "contextId": "a", "message": {"v": 1}},
+                         {"arcClass": arc, "contextId": "b", "message": {"v": 1}, "exportTimestamp": 42}]}
+    answer = webhook(stack, "/mona/export", body)
+    assert answer.status_code == 400 and list(answer.json()["failure_reasons"]) == ["1"]
+    assert contexts(stack, arc) == {}
+
+
+def test_export_webhook_accepts_the_sdk_shape_with_nulls_and_fills_the_user_id(stack, arc):
+    message = {"arcClass": arc, "contextId": "n", "message": {"v": 1}, "action": None, "exportTimestamp": None,
+               "sendTimestamp": None, "sampleConfigName": None}
+    assert webhook(stack, "/mona/export", {"messages": [message], "defaultAction": "ADD"}).status_code == 200
+    assert contexts(stack, arc)["n"]["fields"] == {"v": [1]}

@@ -1,0 +1,66 @@
+"""Records to Mona messages: contextId, timestamps, actions, reserved fields."""
+
+import pytest
+
+from martech.mona_messages import MessageBuilder, check_export_message, to_epoch_seconds
+from martech.settings import Settings
+
+
+@pytest.mark.parametrize("value, expected", [
+    (1714557600, 1714557600.0), (1714557600.5, 1714557600.5), (1714557600123, 1714557600.123),
+    ("1714557600", 1714557600.0), ("2024-05-01T10:00:00Z", 1714557600.0), ("2024-05-01T12:00:00+02:00", 1714557600.0),
+    ("2024-05-01 10:00:00", 1714557600.0),
+])
+def test_timestamps(value, expected):
+    assert to_epoch_seconds(value) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600])
+def test_bad_timestamps(value):
+    with pytest.raises(ValueError):
+        to_epoch_seconds(value)
+
+
+def build(record, **settings):
+    return MessageBuilder(Settings(**settings)).build(record, "orders", 1700000000.0)
+
+
+def test_context_id_from_the_first_configured_field_present():
+    message, _ = build({"id": "o-1", "score": 1})
+    assert message == {"arcClass": "orders", "contextId": "o-1", "message": {"score": 1}, "action": "OVERWRITE",
+                       "exportTimestamp": 1700000000.0}
+    message, _ = build({"contextId": "c", "id": "o-1", "score": 1})
+    assert message["contextId"] == "c" and message["message"] == {"id": "o-1", "score": 1}
+
+
+def test_configured_fields_and_defaults():
+    message, _ = build({"order": "o9", "when": "2024-05-01T10:00:00Z", "kind": "ADD", "v": 1},
+                       mona_context_fields="order", mona_timestamp_field="when", mona_action_field="kind")
+    assert (message["contextId"], message["exportTimestamp"], message["action"]) == ("o9", 1714557600.0, "ADD")
+    assert build({"v": 1}, mona_default_action="NEW")[0]["action"] == "NEW"
+
+
+def test_nulls_can_be_dropped_and_mona_fields_are_renamed():
+    message, _ = build({"id": 1, "a": None, "MONA_VALID_CONTEXT": False}, mona_drop_nulls=True)
+    assert message["message"] == {"MY_MONA_VALID_CONTEXT": False}
+    assert build({"id": 1, "a": None, "b": 2})[0]["message"] == {"a": None, "b": 2}
+
+
+def test_every_reason_at_once():
+    message, reasons = build({"id": 1, "exportTimestamp": "soon", "action": "MERGE", "x": float("inf")})
+    assert message is None and len(reasons) == 3
+
+
+def test_a_record_with_nothing_but_its_context_id_is_refused():
+    assert build({"id": 1})[1] == ["the message has no fields left to send"]
+
+
+@pytest.mark.parametrize("message, count", [
+    ({"arcClass": "a", "message": {"v": 1}}, 0),
+    ({"arcClass": "a", "message": {"v": 1}, "contextId": None, "action": None, "exportTimestamp": None}, 0),
+    ({"arcClass": "a b", "message": {}}, 2),
+    ({"arcClass": "a", "message": {"v": 1}, "action": "x", "sendTimestamp": 5}, 2),
+    ("text", 1),
+])
+def test_export_shaped_messages(message, count):
+    assert len(check_export_message(message)) == count
