@@ -48,6 +48,8 @@ sandbox: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(PY) bench/sandbox_throughput.py
+	$(PY) bench/monetate_file_throughput.py
+	$(PY) bench/mona_export_throughput.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .sandbox

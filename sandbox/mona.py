@@ -4,7 +4,6 @@ endpoint that merges messages into contexts, as the official ``mona-sdk`` expect
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import secrets
 import uuid
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+import orjson
 
 from sandbox.faults import Faults
 from sandbox.server import INSPECTION_PREFIX, HttpError, Request, Response, SandboxApp
@@ -194,15 +194,11 @@ class MonaSandbox(SandboxApp):
         return Response(200, context.view())
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _object(request: Request, auth_error: dict[str, Any] | None, status: int) -> dict[str, Any]:
     """The body as an object; NaN and Infinity are not JSON and are refused."""
     try:
-        body = json.loads(request.body, parse_constant=_reject_constant)
-    except ValueError as exc:  # JSONDecodeError and the constants above
+        body = orjson.loads(request.body)  # strict: NaN and Infinity are not JSON
+    except orjson.JSONDecodeError as exc:
         if auth_error is not None:
             raise HttpError(status, auth_error) from None
         raise HttpError(status, f"the body is not valid JSON: {exc}") from None

@@ -7,12 +7,13 @@ batch stands; a ``topLevelError`` refuses the whole batch with its reason.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
+
+import orjson
 
 from martech.batching import batched
 from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable, TopLevelError
@@ -62,7 +63,7 @@ def export_batch(client: MonaClient, batch: list[tuple[int, dict[str, Any]]]) ->
 
 
 def _message_size(item: tuple[int, dict[str, Any]]) -> int:
-    return len(json.dumps(item[1], separators=(",", ":"), default=str))
+    return len(orjson.dumps(item[1], default=str))
 
 
 def export_all(items: Iterable[tuple[int, dict[str, Any]]], client: MonaClient, settings: Settings

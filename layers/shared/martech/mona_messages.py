@@ -83,13 +83,14 @@ class MessageBuilder:
         if action not in ACTIONS:
             reasons.append(f"{self.action_field}: must be one of {', '.join(ACTIONS)}, found {action!r}")
         for name, value in fields.items():
-            if isinstance(value, float) and not math.isfinite(value):
+            if type(value) is float and not math.isfinite(value):
                 reasons.append(f"{name}: NaN and Infinity are not JSON")
         if reasons:
             return None, reasons
         if self.drop_nulls:
             fields = {k: v for k, v in fields.items() if v is not None}
-        fields = {f"MY_{k}" if k.startswith("MONA_") else k: v for k, v in fields.items()}
+        if any(k.startswith("MONA_") for k in fields):
+            fields = {f"MY_{k}" if k.startswith("MONA_") else k: v for k, v in fields.items()}
         if not fields:
             return None, ["the message has no fields left to send"]
         message: dict[str, Any] = {"arcClass": arc_class, "message": fields, "action": action}

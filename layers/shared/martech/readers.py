@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 from collections.abc import Iterator
 
+import orjson
+
 CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
 _EXTENSIONS = {".csv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -128,8 +130,8 @@ def _json_lines_records(text: IO[str], objects_only: bool = True) -> Iterator[Re
         if not content:
             continue
         try:
-            value = json.loads(content)
-        except ValueError as exc:
+            value = orjson.loads(content)  # strict JSON, several times faster than json.loads
+        except orjson.JSONDecodeError as exc:
             yield Record(line, error=f"invalid JSON: {exc}")
             continue
         yield _object_record(line, value, objects_only)
