@@ -1,0 +1,87 @@
+"""Mona tokens and export against the Mona sandbox."""
+
+import pytest
+import requests
+
+from martech.http import make_session
+from martech.mona import MonaAuthError, MonaClient, MonaTokens
+from martech.settings import Settings
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_800_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+def tokens_for(server, secret, clock=None, **extra):
+    settings = Settings(mona_secret_name="mona", mona_auth_url=f"{server.url}/identity/resources/auth/v1/api-token",
+                        mona_export_url=f"{server.url}/export", http_backoff_factor=0.01, **extra)
+    session = make_session(settings)
+    tokens = MonaTokens(settings, session, fetch_secret=lambda name, force, age: secret, **({"clock": clock} if clock else {}))
+    return settings, session, tokens
+
+
+@pytest.fixture
+def secret(mona_sandbox):
+    creds = mona_sandbox.app.credentials()
+    return {"api_key": creds["client_id"], "secret": creds["secret"]}
+
+
+def auth_calls(server):
+    routes = server.app.stats()["by_route"]
+    return (routes.get("POST /identity/resources/auth/v1/api-token", 0),
+            routes.get("POST /identity/resources/auth/v1/api-token/token/refresh", 0))
+
+
+def test_the_user_id_comes_from_the_tokens_tenant(mona_sandbox, secret):
+    _, _, tokens = tokens_for(mona_sandbox, secret)
+    tokens.token()
+    assert tokens.user_id == mona_sandbox.app.settings.user_id
+
+
+def test_a_token_is_reused_until_the_margin_then_refreshed_with_the_refresh_token(mona_sandbox, secret):
+    clock = Clock()
+    _, _, tokens = tokens_for(mona_sandbox, secret, clock, mona_token_margin=300)
+    first = tokens.token()
+    assert [tokens.token() for _ in range(1000)] == [first] * 1000
+    clock.now += 4 * 3600 - 299
+    assert tokens.token() != first
+    assert auth_calls(mona_sandbox) == (1, 1)
+
+
+def test_a_spent_refresh_token_falls_back_to_a_new_login(mona_sandbox, secret):
+    clock = Clock()
+    _, _, tokens = tokens_for(mona_sandbox, secret, clock)
+    tokens.token()
+    mona_sandbox.app.refresh_tokens.clear()  # the identity provider forgot it
+    clock.now += 4 * 3600
+    assert tokens.token()
+    assert auth_calls(mona_sandbox) == (2, 1) and tokens.logins == 2
+
+
+def test_a_401_from_export_logs_in_again_once(mona_sandbox, secret):
+    settings, session, tokens = tokens_for(mona_sandbox, secret)
+    client = MonaClient(settings, tokens, session)
+    tokens.token()
+    mona_sandbox.app.access_tokens.clear()  # every token the client holds is now refused
+    result = client.export([{"arcClass": "a", "contextId": "c", "message": {"v": 1}}])
+    assert result.failed == {} and tokens.logins == 2
+    assert mona_sandbox.app.stats()["by_status"]["401"] == 1
+
+
+def test_wrong_credentials_raise_a_clear_error(mona_sandbox):
+    _, _, tokens = tokens_for(mona_sandbox, {"api_key": "nope", "secret": "nope"})
+    with pytest.raises(MonaAuthError, match="401"):
+        tokens.token()
+
+
+def test_the_export_url_is_filled_with_the_user_id(mona_sandbox, secret):
+    settings = Settings(mona_secret_name="m", mona_auth_url=f"{mona_sandbox.url}/identity/resources/auth/v1/api-token",
+                        mona_export_url="https://incoming{user_id}.example/export")
+    tokens = MonaTokens(settings, requests.Session(), fetch_secret=lambda *a: secret)
+    client = MonaClient(settings, tokens)
+    tokens.token()
+    assert client.export_url() == f"https://incoming{mona_sandbox.app.settings.user_id}.example/export"
