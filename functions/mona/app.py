@@ -11,23 +11,19 @@ import time
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.streaming import S3Object
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import mona_delivery as delivery
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
+from martech.handlers import dispatch, idempotency, json_response, pinned, report_metrics, s3
 from martech.s3_events import dropped_files
 from martech.settings import Settings
 
@@ -38,23 +34,13 @@ metrics = Metrics(namespace="MarketingBundle", service="mona")
 tracer = Tracer(service="mona")
 api = APIGatewayRestResolver()
 processor = BatchProcessor(event_type=EventType.SQS)
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
-once_per_version = IdempotencyConfig(event_key_jmespath="id",
-                                     expires_after_seconds=settings.idempotency_expiry_days * 86400)
-
-
-@cache
-def s3() -> Any:
-    return boto3.client("s3")
+persistence, once_per_version = idempotency(settings)
 
 
 @cache
 def mona() -> MonaClient:
     return MonaClient(settings)
 
-
-def json_response(status: int, body: Any) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -70,17 +56,13 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
 def handle_message(record: SQSRecord) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
-        head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
-                                **({"VersionId": dropped.version_id} if dropped.version_id else {}))
-        version = dropped.version_id or head.get("VersionId")
-        report = deliver_once(dropped={"id": f"{dropped.bucket}/{dropped.key}@{version}", "bucket": dropped.bucket,
-                                       "key": dropped.key, "version_id": version,
-                                       "written_at": head["LastModified"].timestamp()})
+        file = pinned(dropped)
+        written_at = file.pop("head")["LastModified"].timestamp()
+        report = deliver_once(dropped={**file, "written_at": written_at})
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "unknown", "seconds")}})
-        for name, field in (("MessagesRead", "read"), ("MessagesSent", "sent"), ("MessagesRejected", "rejected"),
-                            ("MessagesFailed", "failed"), ("Batches", "batches")):
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
+        report_metrics(metrics, report, {"MessagesRead": "read", "MessagesSent": "sent", "MessagesRejected": "rejected",
+                                         "MessagesFailed": "failed", "Batches": "batches"})
 
 
 # -- webhooks ----------------------------------------------------------------------------------
@@ -158,8 +140,4 @@ def messages(arc_class: str) -> Response:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    once_per_version.register_lambda_context(context)
-    if "httpMethod" in event:
-        logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
-        return api.resolve(event, context)
-    return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version)

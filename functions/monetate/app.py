@@ -9,23 +9,19 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.streaming import S3Object
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import monetate_delivery as delivery
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
+from martech.handlers import dispatch, idempotency, json_response, pinned, report_metrics, s3
 from martech.s3_events import dropped_files
 from martech.settings import Settings
 
@@ -36,23 +32,13 @@ metrics = Metrics(namespace="MarketingBundle", service="monetate")
 tracer = Tracer(service="monetate")
 api = APIGatewayRestResolver()
 processor = BatchProcessor(event_type=EventType.SQS)
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
-once_per_version = IdempotencyConfig(event_key_jmespath="id",
-                                     expires_after_seconds=settings.idempotency_expiry_days * 86400)
-
-
-@cache
-def s3() -> Any:
-    return boto3.client("s3")
+persistence, once_per_version = idempotency(settings)
 
 
 @cache
 def monetate() -> MonetateClient:
     return MonetateClient(settings)
 
-
-def json_response(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -69,15 +55,13 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
 def handle_message(record: SQSRecord) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
-        # S3 names the version in events of versioned buckets; where it does not, pin the current one.
-        version = dropped.version_id or s3().head_object(Bucket=dropped.bucket, Key=dropped.key).get("VersionId")
-        pinned = {"bucket": dropped.bucket, "key": dropped.key, "version_id": version}
-        report = deliver_once(dropped={"id": f"{dropped.bucket}/{dropped.key}@{version}", **pinned})
+        file = pinned(dropped)
+        del file["head"]
+        report = deliver_once(dropped=file)
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "failed", "unknown", "seconds")}})
-        for name, field in (("RecordsRead", "read"), ("RecordsSent", "sent"), ("RecordsRejected", "rejected"),
-                            ("RecordsFailed", "failed"), ("Batches", "batches"), ("TokenRefreshes", "token_refreshes")):
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
+        report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
+                                         "RecordsFailed": "failed", "Batches": "batches", "TokenRefreshes": "token_refreshes"})
 
 
 # -- webhook -----------------------------------------------------------------------------------
@@ -128,8 +112,4 @@ def deliver_webhook(schema_name: str, records: list[Any], partial: bool) -> tupl
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    once_per_version.register_lambda_context(context)
-    if "httpMethod" in event:
-        logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
-        return api.resolve(event, context)
-    return process_partial_response(event=event, record_handler=handle_message, processor=processor, context=context)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version)

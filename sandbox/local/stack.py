@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -38,10 +39,16 @@ MONETATE_API_USER = "api-1-local"
 
 
 def _forget_cached_aws_clients() -> None:
-    """Powertools keeps one Secrets Manager client per process; a new stack is like a new container."""
+    """AWS clients live as long as a container; a new stack is a new container, pointing at a new moto.
+
+    Powertools keeps one Secrets Manager client per process, the layer one S3 client.
+    """
     from aws_lambda_powertools.utilities.parameters import base
 
     base.DEFAULT_PROVIDERS.clear()
+    handlers = sys.modules.get("martech.handlers")
+    if handlers is not None:
+        handlers.s3.cache_clear()
 
 
 def free_port() -> int:

@@ -134,13 +134,14 @@ def test_an_add_batch_whose_fate_is_unknown_is_reported_not_resent(stack, arc):
 
 def test_a_token_that_dies_mid_file_is_renewed(stack, arc):
     client = stack.functions["MonaFunction"].module.mona()
-    stack.mona.faults.update({"token_ttl": 0.2, "latency": 0.05})
+    # Tokens die 0.15 s after they are issued; 20 batches, 4 at a time, 0.1 s each, take longer than that.
+    stack.mona.faults.update({"token_ttl": 0.15, "latency": 0.1})
     client.tokens.invalidate(client.tokens._access)
-    records = [{"contextId": f"c{i}", "n": i} for i in range(1000)]
+    records = [{"contextId": f"c{i}", "n": i} for i in range(2000)]
     report = drop(stack, f"mona/{arc}/slow.jsonl", jsonl(records))
-    assert report["status"] == "complete" and report["sent"] == 1000
+    assert report["status"] == "complete" and report["sent"] == 2000
     assert report["token_refreshes"] >= 2 and stack.mona.stats()["by_status"].get("401", 0) >= 1
-    assert len(contexts(stack, arc)) == 1000
+    assert len(contexts(stack, arc)) == 2000
 
 
 def test_a_duplicate_s3_event_exports_nothing_twice(stack, arc):

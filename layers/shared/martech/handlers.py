@@ -1,0 +1,61 @@
+"""What every function's handler does the same way: the entry point that tells SQS batches
+from API Gateway calls, idempotency per object version, pinning the version a
+notification names, JSON answers and the metrics of a file report."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+from collections.abc import Callable
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+from martech.s3_events import DroppedFile
+from martech.settings import Settings
+
+
+@cache
+def s3() -> Any:
+    return boto3.client("s3")
+
+
+def json_response(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def idempotency(settings: Settings) -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+    """The store and config that make one object version one delivery, keyed by the ``id`` field."""
+    settings.require("idempotency_table")
+    return (DynamoDBPersistenceLayer(table_name=settings.idempotency_table or ""),
+            IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=settings.idempotency_expiry_days * 86400))
+
+
+def pinned(dropped: DroppedFile) -> dict[str, Any]:
+    """The file's version, from the notification or, where S3 did not name it, the current one."""
+    head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
+                            **({"VersionId": dropped.version_id} if dropped.version_id else {}))
+    version = dropped.version_id or head.get("VersionId")
+    return {"id": f"{dropped.bucket}/{dropped.key}@{version}", "bucket": dropped.bucket, "key": dropped.key,
+            "version_id": version, "head": head}
+
+
+def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, str]) -> None:
+    """One count metric per report field: ``names`` maps metric name to field."""
+    for name, field in names.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
+
+
+def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewayRestResolver,
+             record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig
+             ) -> dict[str, Any]:
+    """API Gateway events go to the resolver, SQS batches to the record handler with partial failures."""
+    config.register_lambda_context(context)
+    if "httpMethod" in event:
+        logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
+        return api.resolve(event, context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
