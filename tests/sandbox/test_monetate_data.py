@@ -219,6 +219,8 @@ def test_upload_history_lists_newest_first_with_statuses(monetate_sandbox, heade
 
 # -- spot check ----------------------------------------------------------------------------
 def test_spot_check_finds_a_record_and_allows_one_request_a_second(monetate_sandbox, headers, customers):
+    assert MonetateSettings().spot_check_interval == 1.0  # the documented limit
+    monetate_sandbox.app.settings.spot_check_interval = 60  # a slow machine must not slip a second between calls
     post_rows(monetate_sandbox, headers, [GOOD])
     answer = requests.get(f"{monetate_sandbox.url}{DATA}/data/customers/", params={"id": "c1"}, headers=headers)
     assert answer.status_code == 200 and answer.json()["data"]["schema_rows"] == [GOOD]
