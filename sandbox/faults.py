@@ -38,7 +38,7 @@ class Faults:
     rate_drop_after: float = 0.0
     latency: float = 0.0
     token_ttl: float | None = None  # tokens really expire after this, whatever they announce
-    paths: str | None = None  # regex; when set, only matching paths get faults
+    paths: str | None = None  # regex on "path?query"; when set, only matching requests get faults
     script: list[str] = field(default_factory=list)
     seed: int | None = None
 

@@ -41,6 +41,7 @@ class Request:
     headers: dict[str, str]  # lower-case names
     body: bytes
     base_url: str = ""
+    raw_query: str = ""
     params: dict[str, str] = field(default_factory=dict)  # from the route pattern
     _json: Any = None
 
@@ -166,7 +167,8 @@ class SandboxApp:
         """Answer one request; raise :class:`Dropped` to close without answering."""
         if request.path == INSPECTION_PREFIX or request.path.startswith(INSPECTION_PREFIX + "/"):
             return self._dispatch(self.inspection_routes, request, record=False)
-        fault = self.faults.draw() if self.faults.applies_to(request.path) else None
+        target = f"{request.path}?{request.raw_query}" if request.raw_query else request.path
+        fault = self.faults.draw() if self.faults.applies_to(target) else None
         latency = self.faults.settings.latency
         if latency:
             time.sleep(latency)
@@ -347,6 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             base_url=self.server.base_url,
+            raw_query=parts.query,
         )
         try:
             response = self.server.app.handle(request)
