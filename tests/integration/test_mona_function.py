@@ -134,8 +134,9 @@ def test_an_add_batch_whose_fate_is_unknown_is_reported_not_resent(stack, arc):
 
 def test_a_token_that_dies_mid_file_is_renewed(stack, arc):
     client = stack.functions["MonaFunction"].module.mona()
-    # Tokens die 0.15 s after they are issued; 20 batches, 4 at a time, 0.1 s each, take longer than that.
-    stack.mona.faults.update({"token_ttl": 0.15, "latency": 0.1})
+    # Tokens die 0.4 s after they are issued; 20 batches, 4 at a time, 0.1 s each, take longer than that,
+    # while a fresh token outlives a few requests.
+    stack.mona.faults.update({"token_ttl": 0.4, "latency": 0.1})
     client.tokens.invalidate(client.tokens._access)
     records = [{"contextId": f"c{i}", "n": i} for i in range(2000)]
     report = drop(stack, f"mona/{arc}/slow.jsonl", jsonl(records))

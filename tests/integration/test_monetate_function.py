@@ -119,12 +119,13 @@ def test_json_lines_and_gzip_files_are_delivered(stack, schema):
 
 
 def test_a_token_that_dies_mid_file_is_refreshed_and_nothing_is_lost(stack, schema):
-    # Tokens die 0.2 s after they are issued; 15 batches, 4 at a time, 0.1 s each, take longer than that.
-    stack.monetate.faults.update({"token_ttl": 0.2, "latency": 0.1})
+    # Tokens die 0.4 s after they are issued; 25 batches, 4 at a time, 0.1 s each, take longer than that,
+    # while a fresh token outlives a few requests.
+    stack.monetate.faults.update({"token_ttl": 0.4, "latency": 0.1})
     stack.functions["MonetateFunction"].module.monetate().tokens.invalidate(
         stack.functions["MonetateFunction"].module.monetate().tokens._token)  # start from a fresh, short-lived token
-    report = drop(stack, f"monetate/{schema}/slow.csv", csv_bytes(customers(3000)))
-    assert report["status"] == "complete" and report["sent"] == 3000
+    report = drop(stack, f"monetate/{schema}/slow.csv", csv_bytes(customers(5000)))
+    assert report["status"] == "complete" and report["sent"] == 5000
     assert report["token_refreshes"] >= 2
     assert stack.monetate.stats()["by_status"].get("401", 0) >= 1
 

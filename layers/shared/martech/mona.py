@@ -174,8 +174,8 @@ class MonaClient:
             break
         if answer.status_code == 200:
             return ExportResult()
-        if answer.status_code == 401:
-            raise MonaAuthError("Mona refused the access token twice")
+        if answer.status_code == 401:  # a token fresh from a login that worked: try the batch again later
+            raise MonaUnavailable("Mona refused a fresh access token")
         if answer.status_code == 429 or answer.status_code >= 500:
             if not overwrite_only and answer.status_code not in (429, 503):
                 raise FateUnknown(f"Mona answered {answer.status_code}; the messages may or may not have landed")
