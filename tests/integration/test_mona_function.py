@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from sandbox.local.stack import LocalStack
+from tests.integration.files import drop, jsonl
 from sandbox.monetate import MetadataSizes
 
 
@@ -23,16 +24,6 @@ def arc(stack):
     """A fresh context class per test."""
     yield f"orders_{uuid.uuid4().hex[:8]}"
     stack.mona.faults.clear()
-
-
-def jsonl(records):
-    return "\n".join(json.dumps(r) for r in records).encode()
-
-
-def drop(stack, key, data):
-    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
-    stack.wait_idle()
-    return stack.report(key)
 
 
 def contexts(stack, arc_class):

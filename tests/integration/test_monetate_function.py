@@ -1,8 +1,6 @@
 """The Monetate function on the local stack: moto for AWS, the Monetate sandbox with faults."""
 
 import copy
-import csv
-import io
 import json
 import uuid
 
@@ -10,6 +8,7 @@ import pytest
 import requests
 
 from sandbox.local.stack import LocalStack
+from tests.integration.files import csv_bytes, drop
 from sandbox.monetate import MetadataSizes
 
 SCHEMA = json.loads(open("events/monetate/customers.schema.json").read())
@@ -33,23 +32,9 @@ def schema(stack):
     stack.monetate.faults.clear()
 
 
-def csv_bytes(rows):
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
 def customers(n, start=0):
     return [{"customer_id": f"C{i}", "tier": "gold", "lifetime_value": str(i), "newsletter": "yes",
              "last_purchase": "2024-05-01"} for i in range(start, start + n)]
-
-
-def drop(stack, key, data):
-    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
-    stack.wait_idle()
-    return stack.report(key)
 
 
 def posted_keys(stack, schema):

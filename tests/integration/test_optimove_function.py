@@ -1,7 +1,5 @@
 """The Optimove function on the local stack: moto for AWS, the Optimove sandbox with faults."""
 
-import csv
-import io
 import json
 import threading
 import uuid
@@ -11,6 +9,7 @@ import pytest
 import requests
 
 from sandbox.local.stack import LocalStack
+from tests.integration.files import csv_bytes, drop
 from sandbox.monetate import MetadataSizes
 
 
@@ -33,20 +32,6 @@ def connection(stack):
     answer = optimove_call(stack, "POST", "/connections", {"name": name, "primary_key": "customer_id"})
     yield {"uuid": answer.json()["data_connection_uuid"], "name": name}
     stack.optimove.faults.clear()
-
-
-def csv_bytes(rows):
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
-def drop(stack, key, data, **metadata):
-    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data, Metadata=metadata)
-    stack.wait_idle()
-    return stack.report(key)
 
 
 def held(stack, conn):
