@@ -29,7 +29,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared"), str(ROOT / "bench")]
 
-from monetate_file_throughput import peak_rss_mb, wait_for  # noqa: E402
+from monetate_file_throughput import measure, peak_rss_mb, wait_for  # noqa: E402
 
 from sandbox.local.stack import free_port  # noqa: E402
 
@@ -76,17 +76,6 @@ def _sdk(count: int, export_url: str, auth_url: str, credentials: dict, queue: m
     queue.put({"messages": sent, "seconds": time.perf_counter() - begin, "peak_rss_mb": peak_rss_mb()})
 
 
-def measure(target, *args) -> dict:
-    spawn = multiprocessing.get_context("spawn")
-    queue = spawn.Queue()
-    process = spawn.Process(target=target, args=(*args, queue))
-    process.start()
-    result = queue.get(timeout=3600)
-    process.join()
-    result["messages_per_s"] = round(result["messages"] / result["seconds"])
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100_000)
@@ -118,10 +107,11 @@ def main() -> None:
         s3.upload_file(f.name, BUCKET, key)
         os.unlink(f.name)
 
-        sdk = measure(_sdk, args.messages, export_url, auth_url, {"client_id": "bench-client", "secret": "bench-secret"})
+        sdk = measure(_sdk, args.messages, export_url, auth_url, {"client_id": "bench-client", "secret": "bench-secret"},
+                      unit="messages")
         sdk_contexts = requests.get(f"{url}/_sandbox/state").json()["contexts"].get(ARC, 0)
         requests.post(f"{url}/_sandbox/reset")
-        ours = measure(_ours, key, export_url, auth_url)
+        ours = measure(_ours, key, export_url, auth_url, unit="messages")
         our_contexts = requests.get(f"{url}/_sandbox/state").json()["contexts"].get(ARC, 0)
     finally:
         for service in services:

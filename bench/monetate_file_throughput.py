@@ -93,14 +93,16 @@ def _deliver(key: str, sandbox_url: str, queue: multiprocessing.Queue) -> None:
                "status": report.status, "read": report.read})
 
 
-def measure(target, *args) -> dict:
-    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: its peak RSS is this run's alone
+def measure(target, *args, unit: str = "records") -> dict:
+    """Run ``target(*args, queue)`` in a fresh interpreter (its peak RSS is this run's alone) and
+    add ``<unit>_per_s`` to the result it puts on the queue."""
+    spawn = multiprocessing.get_context("spawn")
     queue = spawn.Queue()
     process = spawn.Process(target=target, args=(*args, queue))
     process.start()
     result = queue.get(timeout=3600)
     process.join()
-    result["records_per_s"] = round(result["records"] / result["seconds"])
+    result[f"{unit}_per_s"] = round(result[unit] / result["seconds"])
     return result
 
 

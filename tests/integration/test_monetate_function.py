@@ -126,6 +126,11 @@ def test_an_unreadable_file_ends_in_the_report(stack, schema):
     assert report["status"] == "failed" and "not closed" in report["errors"][0]
 
 
+def test_a_failed_file_counts_as_failed_what_was_read_but_neither_sent_nor_rejected(stack, schema):
+    report = drop(stack, f"monetate/{schema}/half.json", b'[{"customer_id": "C1"}, {"customer_id": ""},')
+    assert (report["read"], report["sent"], report["rejected"], report["failed"]) == (2, 0, 1, 1)
+
+
 def test_a_revoked_key_stops_cleanly(stack, schema):
     stack.monetate.auth.set_active("key-1", False)
     try:

@@ -25,10 +25,6 @@ from martech.settings import Settings
 KEY_PREFIX = "mona/"
 
 
-class RetryLater(Exception):
-    """A transient failure: the whole file should be tried again later."""
-
-
 def arc_class_from_key(key: str) -> str:
     """``mona/<arcClass>/<file>`` -> ``<arcClass>``."""
     parts = key.split("/")
@@ -112,16 +108,10 @@ def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: 
                 rejected.add(line, reasons, message)
         report.finish("complete" if not report.unknown else "partial")
     except MonaUnavailable as exc:
-        report.errors.append(f"transient: {exc}")
-        report.finish("retrying")
-        raise RetryLater(str(exc)) from exc
+        raise report.retry_later(exc) from exc
     except (ValueError, UnreadableFile, MonaAuthError) as exc:
-        report.errors.append(str(exc))
-        report.failed = max(0, report.read - report.sent - rejected.count - report.unknown)
-        report.finish("failed")
+        report.fail(exc, rejected)
     finally:
         report.token_refreshes = client.tokens.logins - logins_before
-        report.rejected = rejected.count
-        report.rejected_rows = rejected.upload()
-        report.write(s3)
+        report.close(s3, rejected)
     return report

@@ -2,7 +2,7 @@
 
 A file is streamed: read, converted row by row, posted in batches; bad rows go to the
 rejected rows with their line and reasons, never sinking the file. The run ends in a
-report. Failures are sorted into two kinds: :class:`RetryLater` (the file should come
+report. Failures are sorted into two kinds: ``martech.reports.RetryLater`` (the file should come
 back through its queue) and everything else, which ends in the report.
 """
 
@@ -25,10 +25,6 @@ from martech.settings import Settings
 KEY_PREFIX = "monetate/"
 
 
-class RetryLater(Exception):
-    """A transient failure: the whole file should be tried again later."""
-
-
 def schema_from_key(key: str) -> str:
     """``monetate/<schema>/<file>`` -> ``<schema>``; ValueError for any other key."""
     parts = key.split("/")
@@ -39,7 +35,7 @@ def schema_from_key(key: str) -> str:
 
 def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | None,
                  client: MonetateClient, settings: Settings) -> RunReport:
-    """Deliver one dropped file; raises RetryLater for transient failures."""
+    """Deliver one dropped file; raises ``RetryLater`` (from the report) for transient failures."""
     report = RunReport(bucket, key, version_id, destination="monetate")
     rejected = RejectedRows(s3, bucket, key)
     refreshes_before = client.tokens.refreshes
@@ -49,18 +45,12 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
                                report, rejected), schema, client, settings, report, rejected)
         report.finish("complete" if not (report.failed or report.unknown) else "partial")
     except (TransientFailure, AuthUnavailable) as exc:
-        report.errors.append(f"transient: {exc}")
-        report.finish("retrying")
-        raise RetryLater(str(exc)) from exc
+        raise report.retry_later(exc) from exc
     except (ValueError, UnknownSchema, UnreadableFile, MonetateAuthError) as exc:
-        report.errors.append(str(exc))
-        report.failed += max(0, report.read - report.sent - report.rejected - report.unknown)
-        report.finish("failed")
+        report.fail(exc, rejected)
     finally:
         report.token_refreshes = client.tokens.refreshes - refreshes_before
-        report.rejected = rejected.count
-        report.rejected_rows = rejected.upload()
-        report.write(s3)
+        report.close(s3, rejected)
     return report
 
 

@@ -24,10 +24,6 @@ KEY_PREFIX = "optimove/"
 OPERATIONS = ("upsert", "update", "delete")
 
 
-class RetryLater(Exception):
-    """A transient failure: the whole file should be tried again later."""
-
-
 def route_from_key(key: str) -> tuple[str, str]:
     """``optimove/<connection>/<operation>/<file>`` -> (connection, operation)."""
     parts = key.split("/")
@@ -72,17 +68,11 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
                 _update(rows, uuid_, pk_field, ttl, client, settings, report)
         report.finish("complete")
     except OptimoveUnavailable as exc:
-        report.errors.append(f"transient: {exc}")
-        report.finish("retrying")
-        raise RetryLater(str(exc)) from exc
+        raise report.retry_later(exc) from exc
     except (ValueError, UnreadableFile, UnknownConnection, OptimoveError) as exc:
-        report.errors.append(str(exc))
-        report.failed = max(0, report.read - report.sent - rejected.count - report.duplicates)
-        report.finish("failed")
+        report.fail(exc, rejected)
     finally:
-        report.rejected = rejected.count
-        report.rejected_rows = rejected.upload()
-        report.write(s3)
+        report.close(s3, rejected)
     return report
 
 

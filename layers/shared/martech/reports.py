@@ -22,6 +22,10 @@ def rejected_key(source_key: str) -> str:
     return f"{REJECTED_PREFIX}{source_key}.jsonl"
 
 
+class RetryLater(Exception):
+    """A transient failure: the whole file should come back through its queue and be tried again."""
+
+
 class RejectedRows:
     """Rejected rows of one run, each with its line and reasons, uploaded when the run ends."""
 
@@ -74,6 +78,24 @@ class RunReport:
     def finish(self, status: str) -> None:
         self.status = status
         self.finished_at = time.time()
+
+    def retry_later(self, reason: Exception) -> RetryLater:
+        """Mark the run as going back to its queue; the caller raises what this returns."""
+        self.errors.append(f"transient: {reason}")
+        self.finish("retrying")
+        return RetryLater(str(reason))
+
+    def fail(self, reason: Exception, rejected: RejectedRows) -> None:
+        """A permanent failure: what was read but neither sent, rejected, repeated nor unknown has failed."""
+        self.errors.append(str(reason))
+        self.failed = max(0, self.read - self.sent - rejected.count - self.duplicates - self.unknown)
+        self.finish("failed")
+
+    def close(self, s3: Any, rejected: RejectedRows) -> None:
+        """Upload the rejected rows and write the report, however the run ended."""
+        self.rejected = rejected.count
+        self.rejected_rows = rejected.upload()
+        self.write(s3)
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
