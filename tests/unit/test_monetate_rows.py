@@ -1,5 +1,6 @@
 """Converting records to Monetate rows by each field's data_type."""
 
+import orjson
 import pytest
 
 from martech.monetate_rows import RowConverter, Schema, to_boolean, to_datetime, to_multi_string, to_number
@@ -96,3 +97,50 @@ def test_required_fields_beyond_identifier_and_unique_key():
                                                       "email": {"data_type": "STRING", "required": True}}})
     _, reasons = RowConverter(schema).convert({"id": "c1"})
     assert reasons == ["email: required but empty or missing"]
+
+
+# Values files hold, the usual and the odd: each column converter must agree with the careful one.
+ODD_VALUES = {
+    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}],
+    "tier": ["gold", "", " silver", None, 3.5, False],
+    "tags": ["a,b", "a, b", "a,,b", ",a", "a,", "solo", " x ", "", "a,\tb", ["x", "y"], ["a,b"], None, 4],
+    "spend": ["10", "10.5", "-3", "1e3", "1.5e3", " 7 ", "7.", ".5", "nan", "inf", "1.0e999", "x", "", "1_000",
+              "٣", 12, 2.5, True, None, float("nan")],
+    "vip": ["yes", "No", "TRUE", "t", "1", "0", " yes", "maybe", "", True, False, 1, 1.0, None, ["y"]],
+    "joined": ["2024-05-01 10:15:00", "2024-05-01T10:15:00", "2024-13-01 10:15:00", "2024-05-01T10:15:0Z",
+               "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:15:00.5", "05/02/2024", "2024-W01-1",
+               "2024-05-01T10:15:00+02:00", "soon", "", 1714557600, True, None],
+}
+
+
+def _as_json(rows):
+    return orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)  # where 10 and 10.0 differ, unlike ==
+
+
+def test_converting_a_batch_column_by_column_agrees_with_converting_each_record():
+    import random
+
+    rng = random.Random(7)
+    converter = RowConverter(SCHEMA)
+    fields = list(ODD_VALUES)
+    for trial in range(300):
+        records = []
+        for _ in range(rng.randint(1, 12)):
+            record = {name: rng.choice(ODD_VALUES[name]) for name in fields if rng.random() < 0.9}
+            if rng.random() < 0.05:
+                record["shoe_size"] = "42"
+            records.append(record)
+        if trial % 3 == 0:  # mostly ordinary batches, where the fast path holds for whole columns
+            records = [{"id": f"c{i}", "tags": "a,b", "spend": "1.5", "vip": "yes", "joined": "2024-05-01 10:15:00",
+                        **{n: rng.choice(ODD_VALUES[n]) for n in rng.sample(fields, 1)}} for i in range(8)]
+        good, bad = converter.convert_many(records)
+        one_by_one = [converter.convert(record) for record in records]
+        expected = [(i, row) for i, (row, reasons) in enumerate(one_by_one) if not reasons]
+        assert _as_json(good) == _as_json(expected), records
+        assert bad == [(i, reasons) for i, (row, reasons) in enumerate(one_by_one) if reasons], records
+
+
+def test_a_batch_whose_unknown_columns_are_dropped_converts_like_each_record():
+    converter = RowConverter(SCHEMA, unknown_columns="drop")
+    records = [{"id": "c1", "shoe_size": "42"}, {"shoe_size": "41"}]
+    assert converter.convert_many(records) == ([(0, {"id": "c1"})], [(1, ["id: required but empty or missing"])])

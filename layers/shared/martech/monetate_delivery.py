@@ -41,8 +41,9 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     refreshes_before = client.tokens.refreshes
     try:
         schema = client.schema(schema_from_key(key))
-        _post_all(_convertible(read_records(stream, key), RowConverter(schema, settings.unknown_columns),
-                               report, rejected), schema, client, settings, report, rejected)
+        batches = _convertible(read_records(stream, key), RowConverter(schema, settings.unknown_columns),
+                               report, rejected, settings.monetate_batch_size)
+        _post_all(batches, schema, client, settings, report, rejected)
         report.finish("complete" if not (report.failed or report.unknown) else "partial")
     except (TransientFailure, AuthUnavailable) as exc:
         raise report.retry_later(exc) from exc
@@ -54,19 +55,38 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     return report
 
 
-def _convertible(records: Iterable[Record], converter: RowConverter, report: RunReport,
-                 rejected: RejectedRows) -> Iterator[tuple[int, dict[str, Any], dict[str, Any]]]:
-    """(line, row to send, original record) for every record that converts; the rest are rejected."""
-    for record in records:
-        report.read += 1
-        if record.error:
-            rejected.add(record.line, [record.error])
-            continue
-        row, reasons = converter.convert(record.data or {})
-        if reasons:
-            rejected.add(record.line, reasons, record.data)
-        else:
-            yield record.line, row, record.data  # type: ignore[misc]
+def _convertible(records: Iterable[Record], converter: RowConverter, report: RunReport, rejected: RejectedRows,
+                 batch_size: int) -> Iterator[list[tuple[int, dict[str, Any], dict[str, Any]]]]:
+    """Batches of (line, row to send, original record), converted a batch at a time; the records
+    that cannot be read or converted are rejected on the way."""
+
+    def settle(chunk: list[Record]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+        report.read += len(chunk)
+        readable = []
+        for record in chunk:
+            if record.error:
+                rejected.add(record.line, [record.error])
+            else:
+                readable.append(record)
+        good, bad = converter.convert_many([record.data for record in readable])
+        for i, reasons in bad:
+            rejected.add(readable[i].line, reasons, readable[i].data)
+        return [(readable[i].line, row, readable[i].data) for i, row in good]
+
+    chunk: list[Record] = []
+    try:
+        for record in records:
+            chunk.append(record)
+            if len(chunk) >= batch_size:
+                ready, chunk = settle(chunk), []
+                if ready:
+                    yield ready
+    except Exception:
+        settle(chunk)  # the file broke: what was read before still counts, and its bad rows are set aside
+        raise
+    ready = settle(chunk)
+    if ready:
+        yield ready
 
 
 @dataclass
@@ -90,13 +110,13 @@ class BatchOutcome:
             rejected.add(line, reasons, original)
 
 
-def _post_all(rows: Iterable[tuple[int, dict[str, Any], Any]], schema: Schema, client: MonetateClient,
+def _post_all(batches: Iterable[list[tuple[int, dict[str, Any], Any]]], schema: Schema, client: MonetateClient,
               settings: Settings, report: RunReport, rejected: RejectedRows) -> None:
     """Post batches while the next ones are read: a few in flight, never more, so memory stays flat."""
     in_flight: deque[Future[BatchOutcome]] = deque()
     pool = ThreadPoolExecutor(max_workers=settings.monetate_concurrency, thread_name_prefix="monetate-post")
     try:
-        for batch in batched(rows, settings.monetate_batch_size):
+        for batch in batches:
             report.batches += 1
             in_flight.append(pool.submit(post_batch, client, schema, batch))
             if len(in_flight) >= settings.monetate_concurrency:

@@ -8,12 +8,18 @@ Example::
     converter = RowConverter(schema, unknown_columns="reject")
     row, reasons = converter.convert({"customer_id": " c1 ", "vip": "yes"})
     # row == {"customer_id": "c1", "vip": True}, reasons == []
+    rows, bad = converter.convert_many(records)  # a file's batch: column by column, much faster
+
+Files are converted a batch at a time, one column at a time: a fast converter per data type
+handles the values files usually hold and raises on anything else, and the column then goes
+through the careful converters value by value. Both give the same result for every value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
@@ -163,6 +169,69 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+# -- fast column converters: same result as the careful ones, None for a blank, raise otherwise --
+_BOOLEAN_WORDS = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
+_BOOLEAN_WORDS |= {w.upper(): v for w, v in _BOOLEAN_WORDS.items()} | {w.title(): v for w, v in _BOOLEAN_WORDS.items()}
+_BOOLEAN_WORDS[""] = None
+_MULTI_NEEDS_WORK = re.compile(r"\s,|,\s|,,|^,|,$")
+_from_iso = dt.datetime.fromisoformat
+
+
+def _string_column(column: list[Any]) -> list[str | None]:
+    values = list(map(str.strip, column))  # TypeError for anything but text
+    return [value or None for value in values] if "" in values else values
+
+
+def _fast_multi_string(value: str) -> str | None:
+    text = value.strip()
+    if not text:
+        return None
+    if "," in text and _MULTI_NEEDS_WORK.search(text):
+        return to_multi_string(text)
+    return text
+
+
+def _fast_number(value: str) -> int | float | None:
+    if type(value) is int:
+        return value
+    if value.isdecimal():
+        return int(value)
+    if "." in value:
+        number = float(value)
+        if number - number == 0:  # finite
+            return number
+    elif not value:
+        return None
+    raise ValueError(value)
+
+
+def _fast_datetime(value: str) -> str | None:
+    # A canonical "YYYY-MM-DD[ T]HH:MM:SS" that parses needs only its T; isoformat() costs 4x more.
+    if len(value) == 19 and value[4] == "-" and value[7] == "-" and value[13] == ":" and value[16] == ":" \
+            and (value[10] == " " or value[10] == "T"):
+        _from_iso(value)  # checks the date is real; this shape parses to a naive whole second
+        return value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
+    if not value:
+        return None
+    return to_datetime(value)
+
+
+def _each(convert: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
+    return lambda column: list(map(convert, column))
+
+
+# Each takes a whole column and raises when a value needs the careful converter.
+COLUMN_CONVERTERS: dict[str, Callable[[list[Any]], list[Any]]] = {
+    "STRING": _string_column,
+    "GOOGLE_PRODUCT_CATEGORY": _string_column,
+    "MULTI_STRING": _each(_fast_multi_string),
+    "NUMBER": _each(_fast_number),
+    "BOOLEAN": _each(_BOOLEAN_WORDS.__getitem__),  # KeyError for JSON true/false too: those go the careful way
+    "DATETIME": _each(_fast_datetime),
+}
+_BAD = object()  # a value the careful converter refused
+
+
 class RowConverter:
     """Converts records for one schema. ``unknown_columns``: ``reject`` the row or ``drop`` the column."""
 
@@ -170,6 +239,7 @@ class RowConverter:
         self.schema = schema
         self.drop_unknown = unknown_columns == "drop"
         self._converters = {name: CONVERTERS.get(f.data_type, to_string) for name, f in schema.fields.items()}
+        self._columns = {name: COLUMN_CONVERTERS.get(f.data_type, _string_column) for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
 
     def convert(self, record: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
@@ -197,3 +267,56 @@ class RowConverter:
             if name not in row and not any(r.startswith(f"{name}:") for r in reasons):
                 reasons.append(f"{name}: required but empty or missing")
         return (None, reasons) if reasons else (row, [])
+
+    def convert_many(self, records: list[dict[str, Any]]
+                     ) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, list[str]]]]:
+        """(index, row) for the records that convert and (index, reasons) for the others, as
+        ``convert`` would give them one by one."""
+        names = set().union(*records)
+        suspect: set[int] = set()  # records with a refused value, a blank must-have or an unknown column
+        unknown = names - self._converters.keys()
+        if unknown and not self.drop_unknown:
+            suspect.update(i for i, record in enumerate(records) if not unknown.isdisjoint(record))
+        columns, values, with_blanks = [], [], []
+        for name in (n for n in self._converters if n in names):
+            column = [record.get(name, "") for record in records]
+            try:
+                converted = self._columns[name](column)
+            except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
+                converted = [self._careful(name, value) for value in column]
+                suspect.update(i for i, value in enumerate(converted) if value is _BAD)
+            columns.append(name)
+            values.append(converted)
+            if None in converted:
+                with_blanks.append(len(columns) - 1)
+        for name in self._must_have:
+            if name not in names:
+                suspect.update(range(len(records)))
+            else:
+                suspect.update(i for i, value in enumerate(values[columns.index(name)]) if value is None)
+        if not columns:
+            rows = [{} for _ in records]
+        elif with_blanks:  # absent values are left out of the row, as convert() does
+            rows = [{n: v for n, v in zip(columns, row) if v is not None} for row in zip(*values)]
+        else:
+            rows = [dict(zip(columns, row)) for row in zip(*values)]
+        if not suspect:
+            return list(enumerate(rows)), []
+        good, bad = [], []
+        for i, row in enumerate(rows):
+            if i in suspect:
+                careful_row, reasons = self.convert(records[i])
+                if reasons:
+                    bad.append((i, reasons))
+                    continue
+                row = careful_row  # type: ignore[assignment]
+            good.append((i, row))
+        return good, bad
+
+    def _careful(self, name: str, value: Any) -> Any:
+        if value is None or (type(value) is str and not value.strip()):
+            return None
+        try:
+            return self._converters[name](value.strip() if type(value) is str else value)
+        except InvalidValue:
+            return _BAD
