@@ -294,12 +294,14 @@ class RowConverter:
                 suspect.update(range(len(records)))
             else:
                 suspect.update(i for i, value in enumerate(values[columns.index(name)]) if value is None)
+        # Columns are equally long by construction, so zip needs no strict check.
         if not columns:
             rows = [{} for _ in records]
         elif with_blanks:  # absent values are left out of the row, as convert() does
-            rows = [{n: v for n, v in zip(columns, row) if v is not None} for row in zip(*values)]
+            rows = [{n: v for n, v in zip(columns, row, strict=False) if v is not None}
+                    for row in zip(*values, strict=False)]
         else:
-            rows = [dict(zip(columns, row)) for row in zip(*values)]
+            rows = [dict(zip(columns, row, strict=False)) for row in zip(*values, strict=False)]
         if not suspect:
             return list(enumerate(rows)), []
         good, bad = [], []
