@@ -1,7 +1,11 @@
-"""Monetate posting function.
+"""Monetate function: customer attributes in, metadata and Session Stream names out.
 
-Triggers: files dropped at ``monetate/<schema>/<file>`` (S3 -> SQS), and
-``POST /monetate/{schema}/records`` with ``{"records": [...]}`` (API Gateway).
+Triggers:
+- files dropped at ``monetate/<schema>/<file>`` (S3 -> SQS): posted to the dataset;
+- files dropped at ``monetate-sessions/<file>`` (S3 -> SQS): Session Stream interpreted;
+- ``POST /monetate/{schema}/records`` with ``{"records": [...]}`` (API Gateway);
+- an EventBridge schedule and ``POST /metadata/refresh``: metadata snapshots refreshed;
+- ``GET /metadata/{kind}/{id}`` and ``GET /metadata/{kind}?ids=1,2``: lookups in the latest snapshot.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,14 +24,18 @@ from aws_lambda_powertools.utilities.streaming import S3Object
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import monetate_delivery as delivery
+from martech import session_stream
+from martech.metadata_refresh import RefreshResult, refresh
+from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
+from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import dispatch, idempotency, json_response, pinned, report_metrics, s3
 from martech.s3_events import dropped_files
 from martech.settings import Settings
 
 settings = Settings.from_env()
-settings.require("inbox_bucket", "idempotency_table", "monetate_data_url", "monetate_secret_name")
+settings.require("inbox_bucket", "idempotency_table", "monetate_data_url", "monetate_metadata_url", "monetate_secret_name")
 logger = Logger(service="monetate")
 metrics = Metrics(namespace="MarketingBundle", service="monetate")
 tracer = Tracer(service="monetate")
@@ -40,6 +49,20 @@ def monetate() -> MonetateClient:
     return MonetateClient(settings)
 
 
+@cache
+def metadata() -> MetadataClient:
+    return MetadataClient(settings, tokens=monetate().tokens)  # one token for both APIs
+
+
+@cache
+def snapshots() -> SnapshotStore:
+    return SnapshotStore(s3(), settings.inbox_bucket or "", settings.metadata_cache_seconds)
+
+
+@cache
+def events() -> Any:
+    return boto3.client("events")
+
 
 # -- files -------------------------------------------------------------------------------------
 @idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)
@@ -51,12 +74,27 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     return report.as_dict()
 
 
+@idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)
+def interpret_once(dropped: dict[str, Any]) -> dict[str, Any]:
+    """Interpret one Session Stream object version; a repeated event gets the stored summary."""
+    def open_stream() -> S3Object:
+        return S3Object(dropped["bucket"], dropped["key"], dropped["version_id"], boto3_client=s3())
+
+    return session_stream.interpret_dropped(s3(), open_stream, dropped["bucket"], dropped["key"], dropped["version_id"],
+                                            snapshots(), settings.metadata_stale_seconds, refresh_metadata)
+
+
 @tracer.capture_method
 def handle_message(record: SQSRecord) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped)
         del file["head"]
+        if dropped.key.startswith(session_stream.PREFIX):
+            summary = interpret_once(dropped=file)
+            logger.info("sessions interpreted", extra={"summary": {k: summary.get(k) for k in
+                                                                    ("sessions", "rejected", "refresh", "error")}})
+            continue
         report = deliver_once(dropped=file)
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "failed", "unknown", "seconds")}})
@@ -107,9 +145,70 @@ def deliver_webhook(schema_name: str, records: list[Any], partial: bool) -> tupl
     return delivery.deliver_records(results, ready, schema, monetate(), settings), True
 
 
+# -- metadata ----------------------------------------------------------------------------------
+@tracer.capture_method
+def refresh_metadata() -> RefreshResult:
+    result = refresh(metadata(), snapshots(), events(), settings.metadata_event_bus)
+    logger.info("metadata refreshed", extra={"refresh": result.as_dict()})
+    metrics.add_metric(name="MetadataKindsChanged", unit=MetricUnit.Count, value=len(result.changed))
+    return result
+
+
+def on_schedule(event: dict[str, Any]) -> dict[str, Any]:
+    return refresh_metadata().as_dict()  # a failure raises: the schedule's invocation shows as failed
+
+
+@api.post("/metadata/refresh")
+def post_refresh() -> Response:
+    try:
+        return json_response(200, refresh_metadata().as_dict())
+    except RefreshFailed as exc:
+        return json_response(502, {"message": f"{exc}; the last snapshots are untouched"})
+
+
+@api.get("/metadata/<kind>/<item_id>")
+def get_item(kind: str, item_id: str) -> Response:
+    found = _lookup(kind, [item_id])
+    if isinstance(found, Response):
+        return found
+    if found["unknown"]:
+        return json_response(404, {"message": f"{kind} {item_id} is not in the snapshot", **_when(found)})
+    return json_response(200, {"kind": kind, "item": found["items"][item_id], **_when(found)})
+
+
+@api.get("/metadata/<kind>")
+def get_items(kind: str) -> Response:
+    raw = (api.current_event.query_string_parameters or {}).get("ids") or ""
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if not ids:
+        return json_response(400, {"message": "name the items: ?ids=1,2,3"})
+    found = _lookup(kind, ids)
+    return found if isinstance(found, Response) else json_response(200, {"kind": kind, **found})
+
+
+def _lookup(kind: str, ids: list[str]) -> dict[str, Any] | Response:
+    """Items of the latest snapshot by id, without calling Monetate; a Response for a bad request."""
+    if kind not in KINDS:
+        return json_response(404, {"message": f"unknown metadata kind {kind!r}; use one of {', '.join(KINDS)}"})
+    bad = [i for i in ids if not i.isdigit()]
+    if bad:
+        return json_response(400, {"message": f"ids are whole numbers; not {', '.join(bad)}"})
+    snapshot = snapshots().latest(kind)
+    if snapshot is None:
+        return json_response(404, {"message": f"no snapshot of {kind} yet; POST /metadata/refresh takes one"})
+    last = snapshots().last_refresh() or {}
+    return {"items": {i: snapshot.items[int(i)] for i in ids if int(i) in snapshot.items},
+            "unknown": [i for i in ids if int(i) not in snapshot.items],
+            "snapshot_taken_at": snapshot.taken_at, "last_refresh": last.get("refreshed_at")}
+
+
+def _when(found: dict[str, Any]) -> dict[str, Any]:
+    return {"snapshot_taken_at": found["snapshot_taken_at"], "last_refresh": found["last_refresh"]}
+
+
 # -- entry point -------------------------------------------------------------------------------
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, logger, api, handle_message, processor, once_per_version)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, on_schedule)

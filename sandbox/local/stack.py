@@ -26,8 +26,9 @@ import boto3
 from sandbox.faults import Faults
 from sandbox.keys import generate_key_pair
 from sandbox.local.api import LocalApi
-from sandbox.local.functions import LocalFunction
+from sandbox.local.functions import LAYER_PATH, LocalFunction
 from sandbox.local.queues import QueuePoller
+from sandbox.local.schedules import ScheduleTimer
 from sandbox.local.template import PSEUDO, Template
 from sandbox.mona import MonaSandbox
 from sandbox.monetate import MetadataSizes, MonetateSandbox, MonetateSettings
@@ -71,6 +72,7 @@ class LocalStack:
         self.retry_after = retry_after
         self.functions: dict[str, LocalFunction] = {}
         self.pollers: list[QueuePoller] = []
+        self.schedules: dict[str, list[ScheduleTimer]] = {}  # function logical id -> its schedules
         self.queue_urls: dict[str, str] = {}
 
     # -- start and stop --------------------------------------------------------------------
@@ -93,6 +95,7 @@ class LocalStack:
         _forget_cached_aws_clients()
         self.s3 = boto3.client("s3")
         self.sqs = boto3.client("sqs")
+        self.events = boto3.client("events")
 
         self.monetate = MonetateSandbox(MonetateSettings(metadata=self.metadata), faults=self.monetate_faults)
         self.monetate_server = SandboxServer(self.monetate).start()
@@ -119,10 +122,16 @@ class LocalStack:
                                                 function, batch_size, self.retry_after).start())
             for method, path in spec.routes:
                 self.api.add(method, path, function)
+            for i, (expression, _) in enumerate(spec.schedules):
+                rule = self.events.put_rule(Name=f"{spec.logical_id}-schedule-{i}", ScheduleExpression=expression)
+                self.schedules.setdefault(spec.logical_id, []).append(
+                    ScheduleTimer(function, rule["RuleArn"], expression).start())
         self.api.start()
         return self
 
     def stop(self) -> None:
+        for timer in (t for timers in self.schedules.values() for t in timers):
+            timer.stop()
         for poller in self.pollers:
             poller.stop()
         self.api.stop()
@@ -154,6 +163,34 @@ class LocalStack:
         for logical_id, resource in t.of_type("AWS::S3::Bucket").items():
             self._make_bucket(logical_id, resource["Properties"])
         self._make_secrets()
+        self._watch_metadata_changes()
+
+    def _watch_metadata_changes(self) -> None:
+        """A local queue that receives the metadata change events, so runs and tests can see them."""
+        if str(LAYER_PATH) not in sys.path:
+            sys.path.insert(0, str(LAYER_PATH))
+        from martech.metadata_refresh import EVENT_SOURCE
+
+        url = self.sqs.create_queue(QueueName=f"{PSEUDO['AWS::StackName']}-metadata-changes")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.events.put_rule(Name="metadata-changes", EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
+        self.events.put_targets(Rule="metadata-changes", Targets=[{"Id": "local-queue", "Arn": arn}])
+        self.metadata_changes_url = url
+
+    def metadata_changes(self) -> list[dict[str, Any]]:
+        """The metadata change events published since the last call, oldest first."""
+        found = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.metadata_changes_url, MaxNumberOfMessages=10)
+            if not messages.get("Messages"):
+                return found
+            for message in messages["Messages"]:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.metadata_changes_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def run_schedule(self, function: str) -> Any:
+        """Fire the function's first schedule now, as EventBridge would."""
+        return self.schedules[function][0].fire()
 
     def _make_queue(self, logical_id: str, props: dict[str, Any]) -> None:
         t = self.template

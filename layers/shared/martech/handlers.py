@@ -51,11 +51,15 @@ def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, st
 
 
 def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewayRestResolver,
-             record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig
-             ) -> dict[str, Any]:
-    """API Gateway events go to the resolver, SQS batches to the record handler with partial failures."""
+             record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig,
+             on_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """API Gateway events go to the resolver, EventBridge schedules to ``on_schedule``, SQS
+    batches to the record handler with partial failures."""
     config.register_lambda_context(context)
     if "httpMethod" in event:
         logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
         return api.resolve(event, context)
+    if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
+        logger.set_correlation_id(event.get("id"))
+        return on_schedule(event)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

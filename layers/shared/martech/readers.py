@@ -55,10 +55,13 @@ def detect_format(key: str) -> tuple[str, bool]:
     raise UnreadableFile(f"{key}: unknown file type; use .csv, .json, .jsonl or .ndjson, optionally .gz")
 
 
-def read_records(stream: IO[bytes], key: str, objects_only: bool = True) -> Iterator[Record]:
+def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: str | None = None) -> Iterator[Record]:
     """Records of the file named ``key``; with ``objects_only=False`` JSON scalars are records too
-    (a list of primary keys, say)."""
-    fmt, gzipped = detect_format(key)
+    (a list of primary keys, say). ``fmt`` overrides the format the key's extension names."""
+    if fmt is None:
+        fmt, gzipped = detect_format(key)
+    else:
+        gzipped = key.lower().endswith(".gz")
     raw = _maybe_gunzip(stream, gzipped)
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is dropped if present
     readers = {CSV: _csv_records, JSON_LINES: _json_lines_records, JSON_ARRAY: _json_array_records}

@@ -53,6 +53,9 @@ class Settings:
     monetate_concurrency: int = _env("MONETATE_CONCURRENCY", int, 4)  # batches in flight per file
     monetate_schema_cache_seconds: int = _env("MONETATE_SCHEMA_CACHE_SECONDS", int, 300)
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
+    metadata_event_bus: str = _env("METADATA_EVENT_BUS", default="default")  # where metadata changes are published
+    metadata_cache_seconds: int = _env("METADATA_CACHE_SECONDS", int, 60)  # lookups re-check the snapshot after this
+    metadata_stale_seconds: int = _env("METADATA_STALE_SECONDS", int, 900)  # unknown ids refresh an older snapshot
     # Optimove
     optimove_base_url: str = _env("OPTIMOVE_BASE_URL", default="https://api.opti-x.optimove.net/api/data-connections/v1")
     optimove_secret_name: str | None = _env("OPTIMOVE_SECRET_NAME")
