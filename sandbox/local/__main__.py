@@ -31,8 +31,11 @@ def sample_files(vendor: str) -> list[Path]:
 def sample_key(vendor: str, path: Path) -> str:
     """events/monetate/<schema>.csv -> monetate/<schema>/<file>;
     events/optimove/<connection>.<operation>.csv -> optimove/<connection>/<operation>/<file>;
-    events/mona/<arcClass>.jsonl -> mona/<arcClass>/<file>."""
+    events/mona/<arcClass>.jsonl -> mona/<arcClass>/<file>;
+    events/monetate-sessions/<file> -> monetate-sessions/<file>."""
     parts = path.name.split(".")
+    if vendor == "monetate-sessions":
+        return f"{vendor}/{path.name}"
     if vendor == "optimove":
         return f"optimove/{parts[0]}/{parts[1]}/{path.name}"
     return f"{vendor}/{parts[0]}/{path.name}"
@@ -51,7 +54,7 @@ def prepare_vendors(stack: LocalStack) -> None:
 
 def drop_samples(stack: LocalStack) -> list[str]:
     keys = []
-    for vendor in ("monetate", "optimove", "mona"):
+    for vendor in ("monetate", "optimove", "mona", "monetate-sessions"):
         for path in sample_files(vendor):
             key = sample_key(vendor, path)
             stack.s3.upload_file(str(path), stack.bucket, key)
@@ -63,10 +66,35 @@ def call_webhooks(stack: LocalStack) -> list[tuple[str, int, Any]]:
     """The calls listed in events/webhooks.json, each with its body file."""
     calls = []
     for call in json.loads((EVENTS / "webhooks.json").read_text()):
-        answer = requests.request(call["method"], stack.api.url + call["path"], data=(EVENTS / call["body"]).read_bytes(),
+        body = (EVENTS / call["body"]).read_bytes() if "body" in call else None
+        answer = requests.request(call["method"], stack.api.url + call["path"], data=body,
                                   headers={"x-api-key": stack.api.api_key, "Content-Type": "application/json"})
         calls.append((f"{call['method']} {call['path']}", answer.status_code, answer.json()))
     return calls
+
+
+def refresh_summary(result: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    lines = ["", f"Metadata refresh (the schedule, fired once): {result['refreshed_at']}"]
+    for kind, count in result["counts"].items():
+        change = result["changed"].get(kind)
+        changed = ", ".join(f"{n} {k}" for k, n in change.items() if n) if change else "unchanged"
+        lines.append(f"  {kind}: {count} items, {changed}")
+    lines.append(f"  snapshots s3://{{bucket}}/metadata/latest/ ; {len(events)} change event(s) on EventBridge")
+    return "\n".join(lines)
+
+
+def sessions_summary(stack: LocalStack, key: str) -> list[str]:
+    from martech.session_stream import summary_key
+
+    found = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=summary_key(key))["Body"].read())
+    lines = [f"      interpreted s3://{stack.bucket}/{found['interpreted']} (+ .summary.json)"]
+    top = ", ".join(f"{e['experience_name']} ({e['sessions']})" for e in found["top_experiences"][:3])
+    lines.append(f"      most seen   {top}")
+    for city, events in list(found["page_events_by_city"].items())[:2]:
+        lines.append(f"      in {city:<8} " + ", ".join(f"{title} {n}" for title, n in list(events.items())[:3]))
+    unknown = {kind: list(ids) for kind, ids in found["unknown_ids"].items()}
+    lines.append(f"      unknown ids {unknown or 'none'}; refresh triggered: {found['refresh']['triggered']}")
+    return lines
 
 
 def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]]) -> tuple[str, bool]:
@@ -86,6 +114,8 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
             lines.append(f"      rejected s3://{stack.bucket}/{report['rejected_rows']}")
         for error in report["errors"]:
             lines.append(f"      error    {error}")
+        if key.startswith("monetate-sessions/") and report["status"] == "complete":
+            lines += sessions_summary(stack, key)
     lines += ["", "Webhooks"]
     for route, status, body in calls:
         ok &= status == 200
@@ -131,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 return 0
+        refreshed = stack.run_schedule("MonetateFunction")
+        refresh_text = refresh_summary(refreshed, stack.metadata_changes()).replace("{bucket}", stack.bucket)
         keys = drop_samples(stack)
         stack.wait_idle()  # the webhooks below update what the files created
         calls = call_webhooks(stack)
@@ -138,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         text, ok = summary(stack, keys, calls)
         print(f"Ran the bundle locally: moto at {stack.aws_endpoint}, sandboxes at {stack.monetate_server.url} (Monetate)"
               f", {stack.optimove_server.url} (Optimove) and {stack.mona_server.url} (Mona)"
-              f"\n{text}\n\n`make serve` keeps it running for curl and `aws --endpoint-url`.", flush=True)
+              f"\n{refresh_text}\n{text}\n\n`make serve` keeps it running for curl and `aws --endpoint-url`.", flush=True)
         return 0 if ok else 1
 
 

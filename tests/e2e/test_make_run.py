@@ -16,3 +16,8 @@ def test_make_run_delivers_the_samples_and_summarises_them(capsys):
     assert "mona/orders/orders.jsonl: complete - read 6, sent 5, rejected 1, failed 0" in out
     assert "POST /mona/export: 200 - total 2, sent 2, failed 0" in out
     assert "mona context class orders: 4 contexts" in out
+    assert "pageevent: 300 items, 300 added" in out  # the schedule fired once: the first snapshot
+    assert "5 change event(s) on EventBridge" in out
+    assert "monetate-sessions/2026-11-23-10.jsonl: complete - read 40, sent 40, rejected 0" in out
+    assert "unknown ids {'pageevent': ['299999']}; refresh triggered: False" in out
+    assert "GET /metadata/pageevent?ids=200000,200001: 200" in out
