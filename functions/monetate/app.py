@@ -162,7 +162,7 @@ def on_schedule(event: dict[str, Any]) -> dict[str, Any]:
 def post_refresh() -> Response:
     try:
         return json_response(200, refresh_metadata().as_dict())
-    except RefreshFailed as exc:
+    except (RefreshFailed, MonetateAuthError, AuthUnavailable) as exc:
         return json_response(502, {"message": f"{exc}; the last snapshots are untouched"})
 
 

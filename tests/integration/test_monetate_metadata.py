@@ -133,6 +133,19 @@ def test_a_refresh_that_cannot_finish_leaves_the_last_snapshot_untouched(stack):
     stack.metadata_changes()
 
 
+def test_a_revoked_key_ends_a_refresh_with_502_and_the_snapshots_untouched(stack):
+    before = {kind: latest(stack, kind) for kind in KINDS}
+    stack.monetate.items["pageevent"][288_888] = {"id": 288_888, "title": "Not Yet"}
+    stack.monetate.auth.set_active("key-1", False)
+    try:
+        answer = call(stack, "POST", "/metadata/refresh")
+    finally:
+        stack.monetate.auth.set_active("key-1", True)
+        del stack.monetate.items["pageevent"][288_888]
+    assert answer.status_code == 502 and "deactivated" in answer.json()["message"]
+    assert {kind: latest(stack, kind) for kind in KINDS} == before
+
+
 # -- lookups ---------------------------------------------------------------------------------
 def test_lookups_answer_from_the_snapshot_without_calling_monetate(stack):
     event_id = sorted(stack.monetate.items["pageevent"])[1]

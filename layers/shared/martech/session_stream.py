@@ -24,6 +24,7 @@ from collections.abc import Callable
 import orjson
 
 from martech.metadata_snapshots import Snapshot, SnapshotStore
+from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_metadata import RefreshFailed
 from martech.readers import JSON_LINES, UnreadableFile, read_records
 from martech.reports import RejectedRows, RunReport
@@ -181,7 +182,7 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
             try:
                 result = refresh_now()
                 refresh["changed"] = sorted(result.changed)
-            except RefreshFailed as exc:
+            except (RefreshFailed, MonetateAuthError, AuthUnavailable) as exc:  # the first reading stands
                 refresh["error"] = str(exc)
             if refresh.get("changed"):
                 spool.close()
