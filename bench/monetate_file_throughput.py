@@ -60,6 +60,12 @@ def wait_for(url: str) -> None:
     raise SystemExit(f"{url} did not start")
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time of a process so far, all its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -72,9 +78,10 @@ def _parse_only(key: str, queue: multiprocessing.Queue) -> None:
 
     from martech.readers import read_records
 
-    begin = time.perf_counter()
+    begin, cpu_begin = time.perf_counter(), cpu_seconds()
     count = sum(1 for _ in read_records(S3Object(BUCKET, key, boto3_client=boto3.client("s3")), key))
-    queue.put({"records": count, "seconds": time.perf_counter() - begin, "peak_rss_mb": peak_rss_mb()})
+    queue.put({"records": count, "seconds": time.perf_counter() - begin, "peak_rss_mb": peak_rss_mb(),
+               "cpu_us_per_record": round((cpu_seconds() - cpu_begin) / count * 1e6, 2)})
 
 
 def _deliver(key: str, sandbox_url: str, queue: multiprocessing.Queue) -> None:
@@ -87,9 +94,10 @@ def _deliver(key: str, sandbox_url: str, queue: multiprocessing.Queue) -> None:
     settings = Settings(monetate_auth_url=f"{sandbox_url}/api/auth/v0/refresh/", monetate_secret_name=SECRET,
                         monetate_data_url=f"{sandbox_url}/api/data/v1/sandbox/production")
     s3 = boto3.client("s3")
-    begin = time.perf_counter()
+    begin, cpu_begin = time.perf_counter(), cpu_seconds()
     report = deliver_file(s3, S3Object(BUCKET, key, boto3_client=s3), BUCKET, key, None, MonetateClient(settings), settings)
     queue.put({"records": report.sent, "seconds": time.perf_counter() - begin, "peak_rss_mb": peak_rss_mb(),
+               "cpu_us_per_record": round((cpu_seconds() - cpu_begin) / max(report.sent, 1) * 1e6, 2),
                "status": report.status, "read": report.read})
 
 
@@ -145,7 +153,10 @@ def main() -> None:
 
         key, size = upload("throughput.csv", args.rows)
         parse = measure(_parse_only, key)
+        sandbox_cpu = cpu_seconds(services[1].pid)
         deliver = measure(_deliver, key, sandbox_url)
+        # Where delivery's CPU goes: this process plus the sandbox's, per record, against 2 cores' worth.
+        deliver["sandbox_cpu_us_per_record"] = round((cpu_seconds(services[1].pid) - sandbox_cpu) / args.rows * 1e6, 2)
         result = {
             "benchmark": "monetate_file_throughput",
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
