@@ -30,7 +30,8 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import dispatch, idempotency, json_response, pinned, report_metrics, s3
+from martech.handlers import (continue_later, dispatch, idempotency, json_response, pinned, report_metrics, s3,
+                              stop_time)
 from martech.s3_events import dropped_files
 from martech.settings import Settings
 
@@ -70,7 +71,7 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     """Deliver one object version; a repeated event gets the stored report, not a second delivery."""
     stream = S3Object(dropped["bucket"], dropped["key"], dropped["version_id"], boto3_client=s3())
     report = delivery.deliver_file(s3(), stream, dropped["bucket"], dropped["key"], dropped["version_id"],
-                                   monetate(), settings)
+                                   monetate(), settings, dropped["resume_from"], dropped["stop_at"])
     return report.as_dict()
 
 
@@ -85,7 +86,7 @@ def interpret_once(dropped: dict[str, Any]) -> dict[str, Any]:
 
 
 @tracer.capture_method
-def handle_message(record: SQSRecord) -> None:
+def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped)
@@ -95,7 +96,9 @@ def handle_message(record: SQSRecord) -> None:
             logger.info("sessions interpreted", extra={"summary": {k: summary.get(k) for k in
                                                                     ("sessions", "rejected", "refresh", "error")}})
             continue
-        report = deliver_once(dropped=file)
+        report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id" alone
+        if report["status"] == "continuing":  # too big for one run: a new run goes on after what is settled
+            continue_later(dropped, report["resume_from"], record.event_source_arn)
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "failed", "unknown", "seconds")}})
         report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",

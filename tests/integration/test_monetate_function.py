@@ -1,6 +1,7 @@
 """The Monetate function on the local stack: moto for AWS, the Monetate sandbox with faults."""
 
 import copy
+import dataclasses
 import json
 import uuid
 
@@ -206,3 +207,22 @@ def test_webhook_unknown_schema_is_404(stack):
 def test_webhook_needs_the_api_key(stack, schema):
     answer = requests.post(f"{stack.api.url}/monetate/{schema}/records", json={"records": []})
     assert answer.status_code == 403
+
+
+def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_every_record_arrives_once(stack, schema):
+    module = stack.functions["MonetateFunction"].module
+    settings = module.settings
+    # A margin as long as the whole timeout: every run takes one batch of 200 and hands the rest on.
+    module.settings = dataclasses.replace(settings, file_run_margin_seconds=900)
+    rows = customers(3000)
+    rows[5]["customer_id"], rows[2500]["customer_id"] = "", " "  # rejected in the first run and in a later one
+    try:
+        report = drop(stack, f"monetate/{schema}/big.csv", csv_bytes(rows))
+    finally:
+        module.settings = settings
+    assert report["status"] == "complete" and report["runs"] == 15
+    assert (report["read"], report["sent"], report["rejected"]) == (3000, 2998, 2)
+    keys = posted_keys(stack, schema)
+    assert len(keys) == len(set(keys)) == 2998  # nothing sent twice across runs
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()
+    assert [json.loads(line)["line"] for line in rejected] == [7, 2502]

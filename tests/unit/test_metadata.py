@@ -30,7 +30,7 @@ def test_a_change_event_names_the_history_object_and_what_changed():
     entry = change_event("pageevent", Changes(added=[3], removed=[1], renamed=[{"id": 2, "from": "a", "to": "b"}]),
                          WHEN, 10, "default")
     detail = json.loads(entry["Detail"])
-    assert detail["history"] == "metadata/history/2026-11-23T100000Z/pageevent.json"
+    assert detail["history"] == "metadata/history/2026-11-23T100000.000000Z/pageevent.json"
     assert (detail["added"], detail["removed"], detail["renamed"]) == ([3], [1], [{"id": 2, "from": "a", "to": "b"}])
     assert detail["counts"] == {"added": 1, "removed": 1, "renamed": 1, "items": 10}
     assert "truncated" not in detail

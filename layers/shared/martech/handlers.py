@@ -4,6 +4,7 @@ notification names, JSON answers and the metrics of a file report."""
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 from collections.abc import Callable
@@ -15,13 +16,30 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-from martech.s3_events import DroppedFile
+from martech.s3_events import DroppedFile, continuation
 from martech.settings import Settings
 
 
 @cache
 def s3() -> Any:
     return boto3.client("s3")
+
+
+@cache
+def sqs() -> Any:
+    return boto3.client("sqs")
+
+
+def continue_later(dropped: DroppedFile, resume_from: int, queue_arn: str) -> None:
+    """Queue the rest of a file that a run stopped part way through, for a new run."""
+    queue_url = sqs().get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+    sqs().send_message(QueueUrl=queue_url, MessageBody=continuation(dropped, resume_from))
+
+
+def stop_time(context: Any, settings: Settings) -> float:
+    """When a file run should stop taking records, on the ``time.monotonic()`` clock."""
+    remaining = context.get_remaining_time_in_millis() / 1000 if context else float("inf")
+    return time.monotonic() + max(remaining - settings.file_run_margin_seconds, 0.0)
 
 
 def json_response(status: int, body: Any) -> Response:
@@ -40,8 +58,9 @@ def pinned(dropped: DroppedFile) -> dict[str, Any]:
     head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
                             **({"VersionId": dropped.version_id} if dropped.version_id else {}))
     version = dropped.version_id or head.get("VersionId")
-    return {"id": f"{dropped.bucket}/{dropped.key}@{version}", "bucket": dropped.bucket, "key": dropped.key,
-            "version_id": version, "head": head}
+    part = f"#from-{dropped.resume_from}" if dropped.resume_from else ""  # each continuation is a run of its own
+    return {"id": f"{dropped.bucket}/{dropped.key}@{version}{part}", "bucket": dropped.bucket, "key": dropped.key,
+            "version_id": version, "head": head, "resume_from": dropped.resume_from}
 
 
 def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, str]) -> None:

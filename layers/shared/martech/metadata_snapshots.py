@@ -49,7 +49,7 @@ def _snapshot(document: dict[str, Any]) -> Snapshot:
 
 
 def history_stamp(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%M%S.%fZ")  # two refreshes in one second stay apart
 
 
 class SnapshotStore:

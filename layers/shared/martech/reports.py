@@ -33,11 +33,25 @@ class RejectedRows:
         self._s3, self._bucket, self.key = s3, bucket, rejected_key(source_key)
         self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
         self.count = 0
+        self.discarded = False
 
     def add(self, line: int, reasons: list[str], record: Any = None) -> None:
         entry = {"line": line, "reasons": reasons, "record": record}
         self._file.write(json.dumps(entry, default=str).encode() + b"\n")
         self.count += 1
+
+    def carry_over(self, count: int) -> None:
+        """Start from the rows an earlier run of the same file already set aside."""
+        if count:
+            body = self._s3.get_object(Bucket=self._bucket, Key=self.key)["Body"]
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                self._file.write(chunk)
+            self.count = count
+
+    def discard(self) -> None:
+        """Forget this run's rows without uploading them."""
+        self._file.close()
+        self.discarded = True
 
     def upload(self) -> str | None:
         """The key written, or None when nothing was rejected."""
@@ -71,6 +85,8 @@ class RunReport:
     batches: int = 0
     token_refreshes: int = 0
     rejected_rows: str | None = None
+    resume_from: int = 0  # with status "continuing": records settled so far; the next run starts after them
+    runs: int = 1  # invocations the file took
     errors: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
@@ -96,6 +112,21 @@ class RunReport:
         self.rejected = rejected.count
         self.rejected_rows = rejected.upload()
         self.write(s3)
+
+    @classmethod
+    def carried_over(cls, s3: Any, bucket: str, key: str, version_id: str | None, resume_from: int) -> RunReport | None:
+        """The report an earlier run of this file version left when it stopped at ``resume_from``."""
+        try:
+            earlier = json.loads(s3.get_object(Bucket=bucket, Key=report_key(key))["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+        if (earlier.get("status"), earlier.get("version_id"), earlier.get("resume_from")) != (
+                "continuing", version_id, resume_from):
+            return None
+        known = {f.name for f in dataclasses.fields(cls)}
+        report = cls(**{k: v for k, v in earlier.items() if k in known})
+        report.status, report.finished_at, report.runs = "running", None, report.runs + 1
+        return report
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

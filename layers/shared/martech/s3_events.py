@@ -14,14 +14,24 @@ class DroppedFile:
     key: str
     version_id: str | None
     size: int | None
+    resume_from: int = 0  # records of the file already settled by earlier runs
+
+
+def continuation(dropped: DroppedFile, resume_from: int) -> str:
+    """The message that has a later run carry on with a file after its first ``resume_from`` records."""
+    return json.dumps({"continue": {"bucket": dropped.bucket, "key": dropped.key, "version_id": dropped.version_id,
+                                    "size": dropped.size, "resume_from": resume_from}})
 
 
 def dropped_files(sqs_body: str) -> list[DroppedFile]:
-    """The files an S3 notification names; none for S3's test event.
+    """The files an S3 notification names (none for S3's test event), or the one a continuation names.
 
     Keys arrive URL-encoded, ``+`` for a space, and are decoded here.
     """
     message: dict[str, Any] = json.loads(sqs_body)
+    if "continue" in message:
+        part = message["continue"]
+        return [DroppedFile(part["bucket"], part["key"], part["version_id"], part.get("size"), int(part["resume_from"]))]
     if message.get("Event") == "s3:TestEvent":
         return []
     files = []

@@ -53,6 +53,9 @@ class Settings:
     monetate_concurrency: int = _env("MONETATE_CONCURRENCY", int, 4)  # batches in flight per file
     monetate_schema_cache_seconds: int = _env("MONETATE_SCHEMA_CACHE_SECONDS", int, 300)
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
+    # A file run stops taking records this long before the function would time out, settles what
+    # is in flight and hands the rest of the file to a new run.
+    file_run_margin_seconds: float = _env("FILE_RUN_MARGIN_SECONDS", float, 90.0)
     metadata_event_bus: str = _env("METADATA_EVENT_BUS", default="default")  # where metadata changes are published
     metadata_cache_seconds: int = _env("METADATA_CACHE_SECONDS", int, 60)  # lookups re-check the snapshot after this
     metadata_stale_seconds: int = _env("METADATA_STALE_SECONDS", int, 900)  # unknown ids refresh an older snapshot
