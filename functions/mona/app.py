@@ -23,7 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import mona_delivery as delivery
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
-from martech.handlers import dispatch, idempotency, json_response, pinned, report_metrics, s3
+from martech.handlers import (continue_later, dispatch, idempotency, json_response, pinned, report_metrics, s3,
+                              stop_time)
 from martech.s3_events import dropped_files
 from martech.settings import Settings
 
@@ -48,17 +49,20 @@ def mona() -> MonaClient:
 def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
     report = delivery.deliver_file(s3(), S3Object(bucket, key, version, boto3_client=s3()), bucket, key, version,
-                                   dropped["written_at"], mona(), settings)
+                                   dropped["written_at"], mona(), settings, dropped["resume_from"], dropped["stop_at"])
     return report.as_dict()
 
 
 @tracer.capture_method
-def handle_message(record: SQSRecord) -> None:
+def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped)
         written_at = file.pop("head")["LastModified"].timestamp()
-        report = deliver_once(dropped={**file, "written_at": written_at})
+        report = deliver_once(dropped={**file, "written_at": written_at,  # keyed by "id" alone
+                                       "stop_at": stop_time(lambda_context, settings)})
+        if report["status"] == "continuing":  # too big for one run: a new run goes on after what is settled
+            continue_later(dropped, report["resume_from"], record.event_source_arn)
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "unknown", "seconds")}})
         report_metrics(metrics, report, {"MessagesRead": "read", "MessagesSent": "sent", "MessagesRejected": "rejected",

@@ -42,7 +42,7 @@ MONETATE_API_USER = "api-1-local"
 def _forget_cached_aws_clients() -> None:
     """AWS clients live as long as a container; a new stack is a new container, pointing at a new moto.
 
-    Powertools keeps one Secrets Manager client per process, the layer one S3 client.
+    Powertools keeps one Secrets Manager client per process, the layer one S3 and one SQS client.
     """
     from aws_lambda_powertools.utilities.parameters import base
 
@@ -50,6 +50,7 @@ def _forget_cached_aws_clients() -> None:
     handlers = sys.modules.get("martech.handlers")
     if handlers is not None:
         handlers.s3.cache_clear()
+        handlers.sqs.cache_clear()
 
 
 def free_port() -> int:

@@ -1,5 +1,6 @@
 """The Mona function on the local stack: moto for AWS, the Mona sandbox with faults."""
 
+import dataclasses
 import gzip
 import json
 import uuid
@@ -167,3 +168,21 @@ def test_export_webhook_accepts_the_sdk_shape_with_nulls_and_fills_the_user_id(s
                "sendTimestamp": None, "sampleConfigName": None}
     assert webhook(stack, "/mona/export", {"messages": [message], "defaultAction": "ADD"}).status_code == 200
     assert contexts(stack, arc)["n"]["fields"] == {"v": [1]}
+
+
+def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_nothing_is_added_twice(stack, arc):
+    module = stack.functions["MonaFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, file_run_margin_seconds=900)  # each run takes 500 records
+    records = [{"contextId": f"c{i}", "n": i, "action": "ADD"} for i in range(1200)]
+    records[800] = {"contextId": "c800", "n": 800, "action": "MERGE"}  # not an action: rejected by the second run
+    try:
+        report = drop(stack, f"mona/{arc}/big.jsonl", jsonl(records))
+    finally:
+        module.settings = settings
+    assert (report["status"], report["runs"]) == ("complete", 3)
+    assert (report["read"], report["sent"], report["rejected"]) == (1200, 1199, 1)
+    found = contexts(stack, arc)
+    assert len(found) == 1199 and all(found[f"c{i}"]["fields"] == {"n": [i]} for i in range(1200) if i != 800)
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()
+    assert [json.loads(line)["line"] for line in rejected] == [801]

@@ -18,8 +18,9 @@ import orjson
 from martech.batching import batched
 from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable, TopLevelError
 from martech.mona_messages import MessageBuilder, check_arc_class
-from martech.readers import UnreadableFile, read_records
-from martech.reports import RejectedRows, RunReport
+from martech.file_runs import FileRun
+from martech.readers import UnreadableFile
+from martech.reports import RunReport
 from martech.settings import Settings
 
 KEY_PREFIX = "mona/"
@@ -79,23 +80,25 @@ def export_all(items: Iterable[tuple[int, dict[str, Any]]], client: MonaClient, 
 
 
 def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: str | None, object_time: float | None,
-                 client: MonaClient, settings: Settings) -> RunReport:
-    report = RunReport(bucket, key, version_id, destination="mona")
-    rejected = RejectedRows(s3, bucket, key)
-    logins_before = client.tokens.logins
+                 client: MonaClient, settings: Settings, resume_from: int = 0, stop_at: float | None = None
+                 ) -> RunReport:
+    """Deliver one dropped file; raises ``RetryLater`` for transient failures. A run still reading at
+    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
+    run = FileRun(s3, bucket, key, version_id, "mona", resume_from, stop_at)
+    report = run.report
+    logins_before = client.tokens.logins - report.token_refreshes
     try:
         arc_class = arc_class_from_key(key)
         builder = MessageBuilder(settings)
 
         def messages() -> Iterator[tuple[int, dict[str, Any]]]:
-            for record in read_records(stream, key):
-                report.read += 1
+            for record in run.records(stream):
                 if record.error:
-                    rejected.add(record.line, [record.error])
+                    run.rejected.add(record.line, [record.error])
                     continue
                 message, reasons = builder.build(record.data, arc_class, object_time)
                 if reasons:
-                    rejected.add(record.line, reasons, record.data)
+                    run.rejected.add(record.line, reasons, record.data)
                 else:
                     yield record.line, message  # type: ignore[misc]
 
@@ -105,13 +108,13 @@ def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: 
             report.unknown += outcome.unknown
             report.errors += outcome.errors
             for line, reasons, message in outcome.refused:
-                rejected.add(line, reasons, message)
-        report.finish("complete" if not report.unknown else "partial")
+                run.rejected.add(line, reasons, message)
+        run.finish("complete" if not report.unknown else "partial")
     except MonaUnavailable as exc:
-        raise report.retry_later(exc) from exc
+        raise run.retry_later(exc) from exc
     except (ValueError, UnreadableFile, MonaAuthError) as exc:
-        report.fail(exc, rejected)
+        run.fail(exc)
     finally:
         report.token_refreshes = client.tokens.logins - logins_before
-        report.close(s3, rejected)
+        run.close()
     return report

@@ -8,8 +8,6 @@ back through its queue) and everything else, which ends in the report.
 
 from __future__ import annotations
 
-import itertools
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,8 +18,9 @@ from martech.batching import batched
 from martech.monetate import BatchTooLarge, FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
-from martech.readers import Record, UnreadableFile, read_records
-from martech.reports import RejectedRows, RetryLater, RunReport
+from martech.file_runs import FileRun
+from martech.readers import Record, UnreadableFile
+from martech.reports import RejectedRows, RunReport
 from martech.settings import Settings
 
 KEY_PREFIX = "monetate/"
@@ -38,69 +37,33 @@ def schema_from_key(key: str) -> str:
 def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | None,
                  client: MonetateClient, settings: Settings, resume_from: int = 0,
                  stop_at: float | None = None) -> RunReport:
-    """Deliver one dropped file; raises ``RetryLater`` (from the report) for transient failures.
-
-    A run still reading at ``stop_at`` (``time.monotonic()``) stops taking records, settles the
-    batches in flight and ends with status ``continuing`` and ``resume_from``: a later run given
-    that number skips what is settled and carries the report and rejected rows on.
-    """
-    report = RunReport.carried_over(s3, bucket, key, version_id, resume_from) if resume_from else None
-    if report is None:
-        report, resume_from = RunReport(bucket, key, version_id, destination="monetate"), 0
-    rejected = RejectedRows(s3, bucket, key)
-    rejected.carry_over(report.rejected)
+    """Deliver one dropped file; raises ``RetryLater`` for transient failures. A run still reading at
+    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
+    run = FileRun(s3, bucket, key, version_id, "monetate", resume_from, stop_at)
+    report = run.report
     refreshes_before = client.tokens.refreshes - report.token_refreshes
     try:
         schema = client.schema(schema_from_key(key))
-        records = itertools.islice(read_records(stream, key), resume_from, None)
-        progress = Progress(resume_from, stop_at)
-        batches = _convertible(records, RowConverter(schema, settings.unknown_columns), report, rejected,
-                               settings.monetate_batch_size, progress)
-        _post_all(batches, schema, client, settings, report, rejected)
-        if progress.stopped:
-            report.resume_from = progress.settled
-            report.finish("continuing")
-        else:
-            report.resume_from = 0
-            report.finish("complete" if not (report.failed or report.unknown) else "partial")
+        batches = _convertible(run.records(stream), RowConverter(schema, settings.unknown_columns), run.rejected,
+                               settings.monetate_batch_size)
+        _post_all(batches, schema, client, settings, report, run.rejected)
+        run.finish("complete" if not (report.failed or report.unknown) else "partial")
     except (TransientFailure, AuthUnavailable) as exc:
-        if resume_from:  # the earlier runs' report stays as it was: the retry goes on from the same record
-            rejected.discard()
-            raise RetryLater(str(exc)) from exc
-        raise report.retry_later(exc) from exc
+        raise run.retry_later(exc) from exc
     except (ValueError, UnknownSchema, UnreadableFile, MonetateAuthError) as exc:
-        report.fail(exc, rejected)
+        run.fail(exc)
     finally:
         report.token_refreshes = client.tokens.refreshes - refreshes_before
-        if not rejected.discarded:
-            report.close(s3, rejected)
+        run.close()
     return report
 
 
-@dataclass
-class Progress:
-    """How far a run has taken the file, and whether it stopped for the next run to go on."""
-
-    settled: int  # records taken from the file, from its start
-    stop_at: float | None = None
-    stopped: bool = False
-
-    def time_is_up(self) -> bool:
-        self.stopped = self.stop_at is not None and time.monotonic() >= self.stop_at
-        return self.stopped
-
-
-def _convertible(records: Iterable[Record], converter: RowConverter, report: RunReport, rejected: RejectedRows,
-                 batch_size: int, progress: Progress | None = None
+def _convertible(records: Iterable[Record], converter: RowConverter, rejected: RejectedRows, batch_size: int
                  ) -> Iterator[list[tuple[int, dict[str, Any], dict[str, Any]]]]:
     """Batches of (line, row to send, original record), converted a batch at a time; the records
-    that cannot be read or converted are rejected on the way. Stops between batches when
-    ``progress`` says time is up."""
-    progress = progress or Progress(0)
+    that cannot be read or converted are rejected on the way."""
 
     def settle(chunk: list[Record]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-        report.read += len(chunk)
-        progress.settled += len(chunk)
         readable = []
         for record in chunk:
             if record.error:
@@ -113,20 +76,15 @@ def _convertible(records: Iterable[Record], converter: RowConverter, report: Run
         return [(readable[i].line, row, readable[i].data) for i, row in good]
 
     chunk: list[Record] = []
-    first = progress.settled
     try:
         for record in records:
-            # More to read, and this run has settled something: time may be up. The record in
-            # hand is not counted as settled, so the next run starts with it.
-            if not chunk and progress.settled > first and progress.time_is_up():
-                return
             chunk.append(record)
             if len(chunk) >= batch_size:
                 ready, chunk = settle(chunk), []
                 if ready:
                     yield ready
     except Exception:
-        settle(chunk)  # the file broke: what was read before still counts, and its bad rows are set aside
+        settle(chunk)  # the file broke: what was read before is still settled, its bad rows set aside
         raise
     ready = settle(chunk)
     if ready:

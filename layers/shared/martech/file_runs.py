@@ -1,0 +1,96 @@
+"""One run over a dropped file, and carrying a file too big for one run on to the next.
+
+A Lambda run lasts at most 15 minutes. A run still reading at ``stop_at`` stops taking
+records, settles what is in flight and ends with status ``continuing`` and ``resume_from``
+(records settled from the file's start). The next run, given that number, skips those
+records and carries the report's counts and the rejected rows on, so nothing settled is
+sent twice and the last run's report covers the whole file.
+
+Example::
+
+    run = FileRun(s3, bucket, key, version_id, "mona", resume_from, stop_at)
+    try:
+        for record in run.records(stream):      # stops between records once time is up
+            ...
+        run.finish("complete")                  # or "continuing" when it stopped early
+    except Transient as exc:
+        raise run.retry_later(exc) from exc
+    finally:
+        run.close()
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from martech.readers import Record, read_records
+from martech.reports import RejectedRows, RetryLater, RunReport
+
+CHECK_EVERY = 500  # records between looks at the clock
+
+
+@dataclass
+class Progress:
+    """How far a run has taken the file, and whether it stopped for the next run to go on."""
+
+    settled: int  # records taken from the file, from its start
+    stop_at: float | None = None  # on the time.monotonic() clock
+    stopped: bool = False
+
+    def time_is_up(self) -> bool:
+        self.stopped = self.stop_at is not None and time.monotonic() >= self.stop_at
+        return self.stopped
+
+
+class FileRun:
+    def __init__(self, s3: Any, bucket: str, key: str, version_id: str | None, destination: str,
+                 resume_from: int = 0, stop_at: float | None = None) -> None:
+        self._s3, self.key = s3, key
+        report = RunReport.carried_over(s3, bucket, key, version_id, resume_from) if resume_from else None
+        if report is None:  # a first run, or the earlier runs' report is gone: start from the top
+            report, resume_from = RunReport(bucket, key, version_id, destination=destination), 0
+        self.report, self.resumed_from = report, resume_from
+        self.rejected = RejectedRows(s3, bucket, key)
+        self.rejected.carry_over(report.rejected)
+        self.progress = Progress(resume_from, stop_at)
+
+    def records(self, stream: IO[bytes]) -> Iterator[Record]:
+        """The file's records after those earlier runs settled, one at a time, each counted as read
+        and settled; the iteration ends early, between records, once time is up."""
+        progress, report, first = self.progress, self.report, self.progress.settled
+        for record in itertools.islice(read_records(stream, self.key), first, None):
+            # The record in hand is not counted yet: if time is up, the next run starts with it.
+            if (progress.settled - first) % CHECK_EVERY == 0 and progress.settled > first and progress.time_is_up():
+                return
+            progress.settled += 1
+            report.read += 1
+            yield record
+
+    def finish(self, status: str) -> None:
+        """``status`` when the whole file was read; ``continuing`` when time ran out first."""
+        if self.progress.stopped:
+            self.report.resume_from = self.progress.settled
+            self.report.finish("continuing")
+        else:
+            self.report.resume_from = 0
+            self.report.finish(status)
+
+    def retry_later(self, reason: Exception) -> RetryLater:
+        """What to raise for a transient failure. A continued run leaves the earlier runs' report as
+        it was, so the retry goes on from the same record."""
+        if self.resumed_from:
+            self.rejected.discard()
+            return RetryLater(str(reason))
+        return self.report.retry_later(reason)
+
+    def fail(self, reason: Exception) -> None:
+        self.report.fail(reason, self.rejected)
+
+    def close(self) -> None:
+        """Write the report and the rejected rows, unless a continued run is being retried."""
+        if not self.rejected.discarded:
+            self.report.close(self._s3, self.rejected)
