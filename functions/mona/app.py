@@ -63,6 +63,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
                                        "stop_at": stop_time(lambda_context, settings)})
         if report["status"] == "continuing":  # too big for one run: a new run goes on after what is settled
             continue_later(dropped, report["resume_from"], record.event_source_arn)
+            logger.info("file continues in a new run", extra={"resume_from": report["resume_from"]})
+            continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "unknown", "seconds")}})
         report_metrics(metrics, report, {"MessagesRead": "read", "MessagesSent": "sent", "MessagesRejected": "rejected",

@@ -99,6 +99,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
         report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id" alone
         if report["status"] == "continuing":  # too big for one run: a new run goes on after what is settled
             continue_later(dropped, report["resume_from"], record.event_source_arn)
+            logger.info("file continues in a new run", extra={"resume_from": report["resume_from"]})
+            continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "failed", "unknown", "seconds")}})
         report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
