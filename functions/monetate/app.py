@@ -100,6 +100,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
         if report["status"] == "continuing":  # too big for one run: a new run goes on after what is settled
             continue_later(dropped, report["resume_from"], record.event_source_arn)
             logger.info("file continues in a new run", extra={"resume_from": report["resume_from"]})
+            metrics.add_metric(name="FileRunsContinued", unit=MetricUnit.Count, value=1)
             continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "failed", "unknown", "seconds")}})

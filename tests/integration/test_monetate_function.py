@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ from sandbox.local.stack import LocalStack
 from tests.integration.files import csv_bytes, drop
 from sandbox.monetate import MetadataSizes
 
-SCHEMA = json.loads(open("events/monetate/customers.schema.json").read())
+SCHEMA = json.loads(Path("events/monetate/customers.schema.json").read_text())
 
 
 @pytest.fixture(scope="module")
