@@ -30,7 +30,7 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (continue_later, dispatch, idempotency, json_response, pinned, report_metrics, s3,
+from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
                               stop_time)
 from martech.s3_events import dropped_files
 from martech.settings import Settings
@@ -97,10 +97,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
                                                                     ("sessions", "rejected", "refresh", "error")}})
             continue
         report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id" alone
-        if report["status"] == "continuing":  # too big for one run: a new run goes on after what is settled
-            continue_later(dropped, report["resume_from"], record.event_source_arn)
-            logger.info("file continues in a new run", extra={"resume_from": report["resume_from"]})
-            metrics.add_metric(name="FileRunsContinued", unit=MetricUnit.Count, value=1)
+        if handed_on(report, dropped, record.event_source_arn, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "failed", "unknown", "seconds")}})

@@ -109,7 +109,9 @@ def test_change_events_name_exactly_what_changed(stack):
 def test_a_page_that_fails_once_is_retried_and_the_refresh_completes(stack):
     stack.monetate.items["pageevent"][299_999] = {"id": 299_999, "title": "Late Event"}
     stack.monetate.faults.update({"paths": r"/metadata/pageevent", "script": ["500"]})
+    failed_before = [e["status"] for e in stack.monetate.received("/metadata/pageevent")].count(500)
     answer = call(stack, "POST", "/metadata/refresh")
+    assert [e["status"] for e in stack.monetate.received("/metadata/pageevent")].count(500) == failed_before + 1
     assert answer.status_code == 200 and answer.json()["changed"] == {"pageevent": {"added": 1, "removed": 0,
                                                                                   "renamed": 0}}
     assert stack.metadata_changes()[0]["detail"]["added"] == [299_999]

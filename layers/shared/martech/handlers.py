@@ -30,10 +30,16 @@ def sqs() -> Any:
     return boto3.client("sqs")
 
 
-def continue_later(dropped: DroppedFile, resume_from: int, queue_arn: str) -> None:
-    """Queue the rest of a file that a run stopped part way through, for a new run."""
+def handed_on(report: dict[str, Any], dropped: DroppedFile, queue_arn: str, logger: Logger, metrics: Metrics) -> bool:
+    """Whether the run stopped part way through the file (too big for one run); if so, the rest
+    is queued on the file's own queue for a new run."""
+    if report["status"] != "continuing":
+        return False
     queue_url = sqs().get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
-    sqs().send_message(QueueUrl=queue_url, MessageBody=continuation(dropped, resume_from))
+    sqs().send_message(QueueUrl=queue_url, MessageBody=continuation(dropped, report["resume_from"]))
+    logger.info("file continues in a new run", extra={"resume_from": report["resume_from"]})
+    metrics.add_metric(name="FileRunsContinued", unit=MetricUnit.Count, value=1)
+    return True
 
 
 def stop_time(context: Any, settings: Settings) -> float:

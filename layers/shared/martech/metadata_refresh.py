@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from martech.metadata_snapshots import HISTORY, SnapshotStore, history_stamp
+from martech.metadata_snapshots import HISTORY, SnapshotStore, history_stamp, iso_utc
 from martech.monetate_metadata import KINDS, Changes, MetadataClient
 
 EVENT_SOURCE = "martech.monetate-metadata"
@@ -45,7 +45,7 @@ def refresh(client: MetadataClient, store: SnapshotStore, events: Any, event_bus
     """Raises ``RefreshFailed`` (nothing written) when a kind cannot be fetched whole."""
     now = now or dt.datetime.now(dt.UTC)
     fetched = {kind: client.fetch_all(kind) for kind in KINDS}
-    result = RefreshResult(now.isoformat().replace("+00:00", "Z"), {kind: len(items) for kind, items in fetched.items()})
+    result = RefreshResult(iso_utc(now), {kind: len(items) for kind, items in fetched.items()})
     for kind, items in fetched.items():
         change = store.save(kind, items, now)
         if change is not None:
@@ -61,7 +61,7 @@ def refresh(client: MetadataClient, store: SnapshotStore, events: Any, event_bus
 
 def change_event(kind: str, change: Changes, when: dt.datetime, count: int, event_bus: str) -> dict[str, Any]:
     detail: dict[str, Any] = {
-        "kind": kind, "taken_at": when.isoformat().replace("+00:00", "Z"),
+        "kind": kind, "taken_at": iso_utc(when),
         "history": f"{HISTORY}{history_stamp(when)}/{kind}.json",
         "counts": {**change_counts(change), "items": count},
         "added": change.added, "removed": change.removed, "renamed": change.renamed,

@@ -48,6 +48,15 @@ def _snapshot(document: dict[str, Any]) -> Snapshot:
     return Snapshot(document["kind"], document["taken_at"], {item["id"]: item for item in document["items"]})
 
 
+def iso_utc(when: dt.datetime) -> str:
+    """``2026-11-23T10:00:00.123456Z``: how snapshots, refreshes and events write a time."""
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
+
+
 def history_stamp(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%M%S.%fZ")  # two refreshes in one second stay apart
 
@@ -79,7 +88,7 @@ class SnapshotStore:
             code = exc.response.get("Error", {}).get("Code")
             if code in ("304", "NotModified") and cached:
                 snapshot, etag = cached[2], cached[1]
-            elif code in ("NoSuchKey", "404"):
+            elif _missing(exc):
                 snapshot, etag = None, ""
             else:
                 raise
@@ -94,7 +103,7 @@ class SnapshotStore:
         try:
             return orjson.loads(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read())
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if _missing(exc):
                 return None
             raise
 
@@ -106,8 +115,7 @@ class SnapshotStore:
         if previous is not None and orjson.dumps(previous["items"]) == orjson.dumps(items):
             return None
         change = changes(previous["items"] if previous else [], items, NAME_FIELDS[kind])
-        stamp = taken_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-        body = orjson.dumps({"kind": kind, "taken_at": stamp, "count": len(items), "items": items})
+        body = orjson.dumps({"kind": kind, "taken_at": iso_utc(taken_at), "count": len(items), "items": items})
         # History first: once latest moves on, the content it replaced is already kept.
         self._put(f"{HISTORY}{history_stamp(taken_at)}/{kind}.json", body, "application/json")
         self._put(f"{LATEST}{kind}.json", body, "application/json")
@@ -116,8 +124,7 @@ class SnapshotStore:
         return change
 
     def mark_refreshed(self, when: dt.datetime, counts: dict[str, int], changed: list[str]) -> None:
-        stamp = when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-        self._put(REFRESHED_KEY, orjson.dumps({"refreshed_at": stamp, "counts": counts, "changed": changed}),
+        self._put(REFRESHED_KEY, orjson.dumps({"refreshed_at": iso_utc(when), "counts": counts, "changed": changed}),
                   "application/json")
         self._forget(REFRESHED_KEY)
 

@@ -277,7 +277,9 @@ class RowConverter:
         unknown = names - self._converters.keys()
         if unknown and not self.drop_unknown:
             suspect.update(i for i, record in enumerate(records) if not unknown.isdisjoint(record))
-        columns, values, with_blanks = [], [], []
+        columns: list[str] = []
+        values: list[list[Any]] = []
+        with_blanks = False
         for name in (n for n in self._converters if n in names):
             column = [record.get(name, "") for record in records]
             try:
@@ -287,8 +289,7 @@ class RowConverter:
                 suspect.update(i for i, value in enumerate(converted) if value is _BAD)
             columns.append(name)
             values.append(converted)
-            if None in converted:
-                with_blanks.append(len(columns) - 1)
+            with_blanks = with_blanks or None in converted
         for name in self._must_have:
             if name not in names:
                 suspect.update(range(len(records)))

@@ -23,11 +23,11 @@ from collections.abc import Callable
 
 import orjson
 
+from martech.file_runs import FileRun
 from martech.metadata_snapshots import Snapshot, SnapshotStore
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_metadata import RefreshFailed
 from martech.readers import JSON_LINES, UnreadableFile, read_records
-from martech.reports import RejectedRows, RunReport
 
 PREFIX, OUTPUT_PREFIX = "monetate-sessions/", "interpreted/"
 TOP_EXPERIENCES = 10
@@ -95,16 +95,22 @@ def _as_id(raw: Any) -> int | None:
         return None
 
 
+def _titled(raw_id: Any, items: dict[int, dict[str, Any]], kind: str, seen: Interpretation) -> tuple[Any, str | None]:
+    """(id, title) of a page event or custom target; an id the snapshot lacks is counted as unknown."""
+    item_id = _as_id(raw_id)
+    title = (items.get(item_id) or {}).get("title") if item_id is not None else None
+    if title is None:
+        seen.unknown[kind][str(raw_id)] += 1
+    return (item_id if item_id is not None else raw_id), title
+
+
 def interpret_session(session: dict[str, Any], names: Names, seen: Interpretation) -> dict[str, Any]:
     """The session with an ``interpreted`` object; what it saw is counted in ``seen``."""
     city = session.get("city") or UNKNOWN_CITY
     page_events = []
     for raw_id, when in (session.get("page_event_ids") or {}).items():
-        event_id = _as_id(raw_id)
-        title = (names.pageevent.get(event_id) or {}).get("title") if event_id is not None else None
-        if title is None:
-            seen.unknown["pageevent"][str(raw_id)] += 1
-        page_events.append({"id": event_id if event_id is not None else raw_id, "title": title, "time": when})
+        event_id, title = _titled(raw_id, names.pageevent, "pageevent", seen)
+        page_events.append({"id": event_id, "title": title, "time": when})
         seen.events_by_city[city][title or f"unknown page event {raw_id}"] += 1
     experiences, seen_here = [], set()
     for offer in session.get("offers") or []:
@@ -114,11 +120,8 @@ def interpret_session(session: dict[str, Any], names: Names, seen: Interpretatio
     seen.experiences.update(seen_here)
     targets = []
     for raw_id, value in (session.get("custom_targets") or {}).items():
-        target_id = _as_id(raw_id)
-        title = (names.customtarget.get(target_id) or {}).get("title") if target_id is not None else None
-        if title is None:
-            seen.unknown["customtarget"][str(raw_id)] += 1
-        targets.append({"id": target_id if target_id is not None else raw_id, "title": title, "value": value})
+        target_id, title = _titled(raw_id, names.customtarget, "customtarget", seen)
+        targets.append({"id": target_id, "title": title, "value": value})
     seen.sessions += 1
     return {**session, "interpreted": {"page_events": page_events, "experiences": experiences,
                                        "custom_targets": targets}}
@@ -171,8 +174,7 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
     Ids the snapshots do not know refresh them first when the last refresh is older than
     ``stale_seconds``; if that changed anything, the file is read again with the new names.
     """
-    report = RunReport(bucket, key, version_id, destination="interpreted")
-    rejected = RejectedRows(s3, bucket, key)
+    run = FileRun(s3, bucket, key, version_id, "interpreted")
     refresh: dict[str, Any] = {"triggered": False}
     try:
         names = Names.from_snapshots(store.latest)
@@ -191,22 +193,22 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
         with spool:
             s3.upload_fileobj(spool, bucket, output_key(key), ExtraArgs={"ContentType": "application/x-ndjson"})
         for line, reason in seen.rejected:
-            rejected.add(line, [reason])
-        report.read, report.sent = seen.sessions + len(seen.rejected), seen.sessions
+            run.rejected.add(line, [reason])
+        run.report.read, run.report.sent = seen.sessions + len(seen.rejected), seen.sessions
         summary = {"file": key, "interpreted": output_key(key), **seen.summary(names), "refresh": refresh}
         s3.put_object(Bucket=bucket, Key=summary_key(key), Body=orjson.dumps(summary, option=orjson.OPT_INDENT_2),
                       ContentType="application/json")
-        report.finish("complete")
+        run.finish("complete")
         return summary
     except (UnreadableFile, ValueError) as exc:
-        report.fail(exc, rejected)
+        run.fail(exc)
         return {"file": key, "error": str(exc)}
     finally:
-        report.close(s3, rejected)
+        run.close()
 
 
 def _older_than(last_refresh: dict[str, Any] | None, seconds: float) -> bool:
     if not last_refresh:
         return True
-    refreshed = dt.datetime.fromisoformat(last_refresh["refreshed_at"].replace("Z", "+00:00"))
+    refreshed = dt.datetime.fromisoformat(last_refresh["refreshed_at"])
     return (dt.datetime.now(dt.UTC) - refreshed).total_seconds() > seconds
