@@ -89,3 +89,19 @@ def test_an_unsafe_post_whose_answer_is_lost_is_not_resent(monetate_sandbox):
         session.post(f"{monetate_sandbox.url}/api/data/v1/sandbox/production/data/x/", json={})
     assert monetate_sandbox.app.stats()["by_status"] == {"dropped-after": 1}
     assert len(monetate_sandbox.app.received()) == 1
+
+
+def test_proxies_from_the_environment_hold_for_every_request_though_read_once(monetate_sandbox, monkeypatch):
+    from sandbox.local.stack import free_port
+
+    url = f"{monetate_sandbox.url}/_sandbox"
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = make_session(Settings(http_max_attempts=1))
+    for _ in range(2):  # the second request uses what the first read from the environment
+        with pytest.raises(requests.exceptions.ProxyError):
+            proxied.get(url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = make_session(Settings(http_max_attempts=1))
+    assert [direct.get(url).status_code for _ in range(2)] == [200, 200]
