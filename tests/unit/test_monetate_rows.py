@@ -144,3 +144,15 @@ def test_a_batch_whose_unknown_columns_are_dropped_converts_like_each_record():
     converter = RowConverter(SCHEMA, unknown_columns="drop")
     records = [{"id": "c1", "shoe_size": "42"}, {"shoe_size": "41"}]
     assert converter.convert_many(records) == ([(0, {"id": "c1"})], [(1, ["id: required but empty or missing"])])
+
+
+def test_a_batch_with_field_names_that_need_quoting_converts_like_each_record():
+    names = ["it's", 'say "hi"', "back\\slash", "new\nline", "ünï{c}", "v0"]
+    schema = Schema.from_api({"name": "s", "fields": {
+        name: {"data_type": "STRING", **({"identifier": True} if i == 0 else {})} for i, name in enumerate(names)}})
+    converter = RowConverter(schema)
+    records = [{name: f" {name}-{i} " for name in names} for i in range(3)]
+    good, bad = converter.convert_many(records)
+    assert bad == []
+    assert good == [(i, {name: f"{name}-{i}" for name in names}) for i in range(3)]
+    assert list(good[0][1]) == names  # the row keeps the schema's field order
