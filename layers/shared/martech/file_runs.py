@@ -21,9 +21,11 @@ Example::
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 from collections.abc import Iterator
+from functools import cache
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -46,9 +48,20 @@ class Progress:
         return self.stopped
 
 
+@cache
+def freeze_long_lived_objects() -> None:
+    """Exempt what the process holds before its first file (modules, clients, their service
+    models: some 85,000 objects) from the garbage collector's full passes, once per process.
+
+    Batches in flight keep thousands of records alive, so the collector runs often while a file
+    is delivered, and each full pass walked all of those objects again: about 1 µs a record."""
+    gc.freeze()
+
+
 class FileRun:
     def __init__(self, s3: Any, bucket: str, key: str, version_id: str | None, destination: str,
                  resume_from: int = 0, stop_at: float | None = None) -> None:
+        freeze_long_lived_objects()
         self._s3, self.key = s3, key
         report = RunReport.carried_over(s3, bucket, key, version_id, resume_from) if resume_from else None
         if report is None:  # a first run, or the earlier runs' report is gone: start from the top
