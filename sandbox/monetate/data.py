@@ -172,6 +172,13 @@ class Dataset:
 
 def validate_rows(dataset: Dataset, rows: list[Any]) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """Valid rows, and the errors of the others keyed by their index in the request."""
+    if _all_fine(dataset, rows):
+        return rows, {}
+    return validate_each(dataset, rows)
+
+
+def validate_each(dataset: Dataset, rows: list[Any]) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    """``validate_rows`` a row at a time, with every error of every row."""
     checkers = {name: _CHECKERS[spec["data_type"]] for name, spec in dataset.fields.items()}
     known = checkers.keys()
     must_have = [n for n, f in dataset.fields.items() if f.get("identifier") or f.get("unique_key") or f.get("required")]
@@ -232,6 +239,44 @@ def _check_datetime(value: Any) -> str | None:
 _CHECKERS = {
     "STRING": _check_string, "GOOGLE_PRODUCT_CATEGORY": _check_string, "MULTI_STRING": _check_multi_string,
     "NUMBER": _check_number, "BOOLEAN": _check_boolean, "DATETIME": _check_datetime,
+}
+
+
+def _all_fine(dataset: Dataset, rows: list[Any]) -> bool:
+    """Whether every row is valid, judged a column at a time: the usual request, with every field
+    of every row filled in, costs a third as much as checking row by row. False only means the rows
+    must be checked one by one."""
+    if not all(type(row) is dict for row in rows) or set().union(*rows) != dataset.fields.keys():
+        return False
+    try:
+        return all(_COLUMN_CHECKS[spec["data_type"]]([row[name] for row in rows])
+                   for name, spec in dataset.fields.items())
+    except (KeyError, TypeError, ValueError, OverflowError):  # a missing field, a value of another type
+        return False
+
+
+def _strings_fine(column: list[Any]) -> bool:
+    return list(map(str.strip, column)) == column and all(column)  # str.strip: TypeError for non-text
+
+
+def _numbers_fine(column: list[Any]) -> bool:
+    return all(type(v) is int or type(v) is float for v in column) and math.isfinite(math.fsum(column))
+
+
+def _datetimes_fine(column: list[Any]) -> bool:
+    if not all(map(_ISO.match, column)):
+        return False
+    for value in column:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError for a date that does not exist
+    return True
+
+
+_COLUMN_CHECKS = {
+    "STRING": _strings_fine, "GOOGLE_PRODUCT_CATEGORY": _strings_fine,
+    "MULTI_STRING": lambda column: all(map(str.strip, column)),
+    "NUMBER": _numbers_fine,
+    "BOOLEAN": lambda column: all(type(v) is bool for v in column),
+    "DATETIME": _datetimes_fine,
 }
 
 

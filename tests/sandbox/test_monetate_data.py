@@ -243,3 +243,32 @@ def test_spot_check_also_answers_the_form_printed_in_the_guide(monetate_sandbox,
     answer = requests.get(f"{monetate_sandbox.url}/api/data/v1/customers/production/data", params={"id": "c1"},
                           headers=headers)
     assert answer.status_code == 200 and answer.json()["data"]["schema_rows"] == [GOOD]
+
+
+def test_checking_a_request_column_by_column_agrees_with_checking_each_row():
+    import random
+
+    from sandbox.monetate import data
+
+    fields = {"id": {"data_type": "STRING", "identifier": True, "unique_key": True},
+              "tags": {"data_type": "MULTI_STRING"}, "spend": {"data_type": "NUMBER"},
+              "vip": {"data_type": "BOOLEAN"}, "joined": {"data_type": "DATETIME"}}
+    dataset = data.Dataset(id=1, name="s", type="attribute", fields=fields, created_date="2024-01-01")
+    usual = {"id": "c1", "tags": "a,b", "spend": 1.5, "vip": True, "joined": "2024-05-01T10:15:00"}
+    odd = {"id": ["", " c", "c ", 7, None, True], "tags": ["", "  ", 3, None], "spend": ["1", True, None, 2**1100,
+           float("inf"), 10**400], "vip": [1, "yes", None], "joined": ["2024-13-01", "2024-05-01 10:15", "soon", 5,
+           "2024-05-01T10:15:00Z", None]}
+    rng = random.Random(3)
+    for _ in range(300):
+        rows = [dict(usual, id=f"c{i}") for i in range(rng.randint(1, 6))]
+        for row in rows:
+            if rng.random() < 0.3:
+                name = rng.choice(list(odd))
+                row[name] = rng.choice(odd[name])
+            if rng.random() < 0.05:
+                del row["tags"]
+            if rng.random() < 0.05:
+                row["extra"] = "x"
+        if rng.random() < 0.05:
+            rows.append("not an object")
+        assert data.validate_rows(dataset, rows) == data.validate_each(dataset, rows), rows
