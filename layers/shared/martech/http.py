@@ -1,5 +1,9 @@
 """One place that makes HTTP sessions: timeouts, pooling and retries.
 
+``make_session`` gives a requests session for the calls; ``make_pool`` gives a bare urllib3
+pool with the same timeouts, retries, proxies and CA bundle, for a hot path: posting a file's
+batches, where requests cost three times the CPU per call.
+
 Retries come from urllib3's ``Retry``: 429/500/502/503/504 and connection errors, with
 exponential backoff and jitter, ``Retry-After`` honoured, a bounded number of attempts.
 A POST is retried only when told it is safe: a vendor write without an idempotency key
@@ -8,11 +12,14 @@ may have landed even though its answer was lost.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_environ_proxies
 from urllib3.util.retry import Retry
 
 from martech.settings import Settings
@@ -75,3 +82,17 @@ def make_session(settings: Settings, *, posts_are_safe: bool = True) -> requests
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def make_pool(settings: Settings, url: str, *, posts_are_safe: bool = True) -> urllib3.PoolManager:
+    """A urllib3 pool for calls to ``url``'s host, set up as ``make_session`` sets up a session:
+    the proxy the environment names for that URL, if any, and the same CA bundle."""
+    options: dict[str, Any] = {
+        "retries": make_retry(settings, posts_are_safe=posts_are_safe),
+        "timeout": urllib3.Timeout(connect=settings.http_connect_timeout, read=settings.http_read_timeout),
+        "maxsize": settings.http_pool_size,
+        "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CA_BUNDLE_PATH,
+    }
+    proxies = get_environ_proxies(url)
+    proxy = proxies.get(urlsplit(url).scheme) or proxies.get("all")
+    return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
