@@ -48,20 +48,28 @@ class Progress:
         return self.stopped
 
 
-@cache
-def freeze_long_lived_objects() -> None:
-    """Exempt what the process holds before its first file (modules, clients, their service
-    models: some 85,000 objects) from the garbage collector's full passes, once per process.
+# The collector's first generation runs after this many more objects made than freed (700 by default).
+COLLECT_AFTER = 20_000
 
-    Batches in flight keep thousands of records alive, so the collector runs often while a file
-    is delivered, and each full pass walked all of those objects again: about 1 µs a record."""
+
+@cache
+def tune_collector_for_files() -> None:
+    """Set the garbage collector up for moving records, once per process.
+
+    A file's batches in flight keep a few thousand records alive, so with the default threshold the
+    collector ran every hundred records or so (1,055 times for 300,000 records) and often walked
+    everything the process holds. Measured on the Monetate delivery: 13.9 -> 11.6 µs of CPU per
+    record. Cycles are still collected, after 20,000 objects instead of 700. What the process
+    holds before its first file (modules, clients, their service models: some 85,000 objects) is
+    frozen out of the full passes."""
     gc.freeze()
+    gc.set_threshold(COLLECT_AFTER, *gc.get_threshold()[1:])
 
 
 class FileRun:
     def __init__(self, s3: Any, bucket: str, key: str, version_id: str | None, destination: str,
                  resume_from: int = 0, stop_at: float | None = None) -> None:
-        freeze_long_lived_objects()
+        tune_collector_for_files()
         self._s3, self.key = s3, key
         report = RunReport.carried_over(s3, bucket, key, version_id, resume_from) if resume_from else None
         if report is None:  # a first run, or the earlier runs' report is gone: start from the top
