@@ -8,10 +8,14 @@ with the layer's own code (``deliver_file``), as the function does.
   only (``read_records``), in the same run. Target: at least 0.5. The two alternate for
   ``--rounds`` rounds and the median round's ratio counts: on a shared machine one round's
   figures swing by half.
+* placement: the measured process runs on CPU 0 and moto and the sandbox on the other CPUs, as
+  a function has its vCPU and the vendor's servers are elsewhere. Left to the scheduler, the
+  function's threads and the sandbox's share both cores and the function spends a third more
+  CPU per record. ``--no-pin`` leaves placement to the scheduler.
 * memory: peak RSS of delivering a ~100 MB and a ~1 GB CSV. Target: 1 GB at most 1.5x 100 MB.
   Their unique keys repeat, so the sandbox holds a bounded number of records.
 
-    python bench/monetate_file_throughput.py [--rows 1000000] [--rounds 3] [--skip-memory]
+    python bench/monetate_file_throughput.py [--rows 1000000] [--rounds 3] [--skip-memory] [--no-pin]
 """
 
 from __future__ import annotations
@@ -75,18 +79,26 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
-def _parse_only(key: str, queue: multiprocessing.Queue) -> None:
+def measured_cpus() -> tuple[set[int], set[int]]:
+    """(CPUs for the measured process, CPUs for moto and the sandbox); both all CPUs on one CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else (set(cpus), set(cpus))
+
+
+def _parse_only(key: str, pin: bool, queue: multiprocessing.Queue) -> None:
     from aws_lambda_powertools.utilities.streaming import S3Object
 
     from martech.readers import read_records
 
+    if pin:
+        os.sched_setaffinity(0, measured_cpus()[0])
     begin, cpu_begin = time.perf_counter(), cpu_seconds()
     count = sum(1 for _ in read_records(S3Object(BUCKET, key, boto3_client=boto3.client("s3")), key))
     queue.put({"records": count, "seconds": time.perf_counter() - begin, "peak_rss_mb": peak_rss_mb(),
                "cpu_us_per_record": round((cpu_seconds() - cpu_begin) / count * 1e6, 2)})
 
 
-def _deliver(key: str, sandbox_url: str, queue: multiprocessing.Queue) -> None:
+def _deliver(key: str, sandbox_url: str, pin: bool, queue: multiprocessing.Queue) -> None:
     from aws_lambda_powertools.utilities.streaming import S3Object
 
     from martech.monetate import MonetateClient
@@ -96,6 +108,8 @@ def _deliver(key: str, sandbox_url: str, queue: multiprocessing.Queue) -> None:
     settings = Settings(monetate_auth_url=f"{sandbox_url}/api/auth/v0/refresh/", monetate_secret_name=SECRET,
                         monetate_data_url=f"{sandbox_url}/api/data/v1/sandbox/production")
     s3 = boto3.client("s3")
+    if pin:
+        os.sched_setaffinity(0, measured_cpus()[0])
     begin, cpu_begin = time.perf_counter(), cpu_seconds()
     report = deliver_file(s3, S3Object(BUCKET, key, boto3_client=s3), BUCKET, key, None, MonetateClient(settings), settings)
     queue.put({"records": report.sent, "seconds": time.perf_counter() - begin, "peak_rss_mb": peak_rss_mb(),
@@ -121,6 +135,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-memory", action="store_true", help="only the throughput comparison")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="leave process placement to the scheduler")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-monetate-"))
     moto_port, sandbox_port = free_port(), free_port()
@@ -129,12 +144,14 @@ def main() -> None:
     os.environ.update(env)
     private_pem, public_pem = generate_key_pair()
     (work / "public.pem").write_text(public_pem)
+    service_cpus = measured_cpus()[1]
+    place = (lambda: os.sched_setaffinity(0, service_cpus)) if args.pin else None  # their threads inherit it
     services = [
         subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, preexec_fn=place),
         subprocess.Popen([sys.executable, "-m", "sandbox", "monetate", "--port", str(sandbox_port), "--json",
                           "--api-user", USER, "--public-key", str(work / "public.pem")], cwd=ROOT,
-                         stdout=subprocess.DEVNULL, env=env),
+                         stdout=subprocess.DEVNULL, env=env, preexec_fn=place),
     ]
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     try:
@@ -157,9 +174,9 @@ def main() -> None:
         key, size = upload("throughput.csv", args.rows)
         rounds = []
         for _ in range(args.rounds):
-            parse = measure(_parse_only, key)
+            parse = measure(_parse_only, key, args.pin)
             sandbox_cpu = cpu_seconds(services[1].pid)
-            deliver = measure(_deliver, key, sandbox_url)
+            deliver = measure(_deliver, key, sandbox_url, args.pin)
             # Where delivery's CPU goes: the delivering process's and the sandbox's, per record.
             deliver["sandbox_cpu_us_per_record"] = round((cpu_seconds(services[1].pid) - sandbox_cpu) / args.rows * 1e6, 2)
             rounds.append({"parse_only": parse, "deliver": deliver,
@@ -170,6 +187,7 @@ def main() -> None:
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "python": platform.python_version(),
             "cores": os.cpu_count(),
+            "pinned": args.pin and os.cpu_count() > 1,
             "rows": args.rows,
             "file_mb": round(size / 1e6, 1),
             **median,  # the round with the median ratio
@@ -181,7 +199,7 @@ def main() -> None:
             memory = {}
             for label, rows in (("100MB", rows_100mb), ("1GB", rows_100mb * 10)):
                 key, size = upload(f"memory-{label}.csv", rows, distinct=100_000)
-                memory[label] = {"file_mb": round(size / 1e6, 1), **measure(_deliver, key, sandbox_url)}
+                memory[label] = {"file_mb": round(size / 1e6, 1), **measure(_deliver, key, sandbox_url, args.pin)}
                 s3.delete_object(Bucket=BUCKET, Key=key)
             result["memory"] = memory
             result["peak_rss_1GB_vs_100MB"] = round(memory["1GB"]["peak_rss_mb"] / memory["100MB"]["peak_rss_mb"], 3)
