@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from martech.http import make_session
-from martech.mona import MonaAuthError, MonaClient, MonaTokens
+from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaTokens
 from martech.settings import Settings
 
 
@@ -85,3 +85,24 @@ def test_the_export_url_is_filled_with_the_user_id(mona_sandbox, secret):
     client = MonaClient(settings, tokens)
     tokens.token()
     assert client.export_url() == f"https://incoming{mona_sandbox.app.settings.user_id}.example/export"
+
+
+def _exports(server):
+    return [e for e in server.app.received("/export") if e["method"] == "POST"]
+
+
+def test_a_lost_answer_is_resent_when_every_message_overwrites(mona_sandbox, secret):
+    settings, session, tokens = tokens_for(mona_sandbox, secret)
+    client = MonaClient(settings, tokens, session)
+    requests.put(f"{mona_sandbox.url}/_sandbox/faults", json={"script": ["drop-after"], "paths": "^/export"})
+    assert client.export([{"arcClass": "a", "contextId": "c", "message": {"v": 1}}]).failed == {}
+    assert len(_exports(mona_sandbox)) == 2
+
+
+def test_a_lost_answer_with_added_values_is_not_resent(mona_sandbox, secret):
+    settings, session, tokens = tokens_for(mona_sandbox, secret)
+    client = MonaClient(settings, tokens, session)
+    requests.put(f"{mona_sandbox.url}/_sandbox/faults", json={"script": ["drop-after"], "paths": "^/export"})
+    with pytest.raises(FateUnknown):
+        client.export([{"arcClass": "a", "contextId": "c", "message": {"v": 1}, "action": "ADD"}])
+    assert len(_exports(mona_sandbox)) == 1
