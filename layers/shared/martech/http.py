@@ -96,3 +96,10 @@ def make_pool(settings: Settings, url: str, *, posts_are_safe: bool = True) -> u
     proxies = get_environ_proxies(url)
     proxy = proxies.get(urlsplit(url).scheme) or proxies.get("all")
     return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+
+def pool_failure(exc: urllib3.exceptions.HTTPError) -> tuple[str, bool]:
+    """A pool's failed request: the failure's name, and whether the request never reached the
+    server (a refused or timed-out connection), so that sending it again cannot write twice."""
+    failure = getattr(exc, "reason", None) or exc  # MaxRetryError carries the last failure
+    return type(failure).__name__, isinstance(failure, urllib3.exceptions.ConnectTimeoutError)

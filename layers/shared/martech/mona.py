@@ -19,7 +19,7 @@ import orjson
 import requests
 import urllib3
 
-from martech.http import make_pool, make_session
+from martech.http import make_pool, make_session, pool_failure
 from martech.settings import Settings
 
 ACTIONS = ("OVERWRITE", "ADD", "NEW")
@@ -172,10 +172,10 @@ class MonaClient:
                 answer = pool.request("POST", self.export_url(), body=data, headers={
                     "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
             except urllib3.exceptions.HTTPError as exc:
-                failure = getattr(exc, "reason", None) or exc  # MaxRetryError carries the last failure
-                if overwrite_only or isinstance(failure, urllib3.exceptions.ConnectTimeoutError):  # nothing sent
-                    raise MonaUnavailable(f"export failed: {type(failure).__name__}") from None
-                raise FateUnknown(f"the answer was lost ({type(failure).__name__})") from None
+                failure, never_sent = pool_failure(exc)
+                if overwrite_only or never_sent:
+                    raise MonaUnavailable(f"export failed: {failure}") from None
+                raise FateUnknown(f"the answer was lost ({failure})") from None
             if answer.status == 401 and attempt == 0:
                 self.tokens.invalidate(token)
                 token = self.tokens.token()

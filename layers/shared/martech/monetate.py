@@ -18,7 +18,7 @@ import orjson
 import requests
 import urllib3
 
-from martech.http import REFUSED_BEFORE_PROCESSING, make_pool, make_session
+from martech.http import REFUSED_BEFORE_PROCESSING, make_pool, make_session, pool_failure
 from martech.monetate_auth import KeyRevoked, MonetateTokenProvider
 from martech.monetate_rows import Schema
 from martech.settings import Settings
@@ -122,11 +122,10 @@ class MonetateClient:
         try:
             status, answer = self._authorized(send)
         except urllib3.exceptions.HTTPError as exc:
-            failure = getattr(exc, "reason", None) or exc  # MaxRetryError carries the last failure
-            never_sent = isinstance(failure, urllib3.exceptions.ConnectTimeoutError)  # refused connections too
+            failure, never_sent = pool_failure(exc)
             if schema.unique_key or never_sent:
-                raise TransientFailure(f"posting failed: {type(failure).__name__}") from None
-            raise FateUnknown(f"the answer was lost ({type(failure).__name__}); the rows may have landed") from None
+                raise TransientFailure(f"posting failed: {failure}") from None
+            raise FateUnknown(f"the answer was lost ({failure}); the rows may have landed") from None
         if status == 201:
             return
         if status == 400:
