@@ -109,12 +109,22 @@ ODD_VALUES = {
     "vip": ["yes", "No", "TRUE", "t", "1", "0", " yes", "maybe", "", True, False, 1, 1.0, None, ["y"]],
     "joined": ["2024-05-01 10:15:00", "2024-05-01T10:15:00", "2024-13-01 10:15:00", "2024-05-01T10:15:0Z",
                "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:15:00.5", "05/02/2024", "2024-W01-1",
-               "2024-05-01T10:15:00+02:00", "soon", "", 1714557600, True, None],
+               "2024-05-01T10:15:00+02:00", "soon", "", 1714557600, True, None, "2024-02-30 10:15:00",
+               "2024-05-01 10:15:00\n", "2024-05-01 10:15:0\u0663", "2024-05-01 10 15:00", " 2024-05-01 10:15:0",
+               "2024-W01-1T10:15:00", "2024-05-01T10:15+02", "2024-05-01\t10:15:00"],
 }
 
 
 def _as_json(rows):
     return orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)  # where 10 and 10.0 differ, unlike ==
+
+
+def _assert_batch_converts_like_each_record(converter, records):
+    good, bad = converter.convert_many(records)
+    one_by_one = [converter.convert(record) for record in records]
+    expected = [(i, row) for i, (row, reasons) in enumerate(one_by_one) if not reasons]
+    assert _as_json(good) == _as_json(expected), records
+    assert bad == [(i, reasons) for i, (row, reasons) in enumerate(one_by_one) if reasons], records
 
 
 def test_converting_a_batch_column_by_column_agrees_with_converting_each_record():
@@ -123,21 +133,26 @@ def test_converting_a_batch_column_by_column_agrees_with_converting_each_record(
     rng = random.Random(7)
     converter = RowConverter(SCHEMA)
     fields = list(ODD_VALUES)
-    for trial in range(300):
+    for _ in range(300):
         records = []
         for _ in range(rng.randint(1, 12)):
             record = {name: rng.choice(ODD_VALUES[name]) for name in fields if rng.random() < 0.9}
             if rng.random() < 0.05:
                 record["shoe_size"] = "42"
             records.append(record)
-        if trial % 3 == 0:  # mostly ordinary batches, where the fast path holds for whole columns
-            records = [{"id": f"c{i}", "tags": "a,b", "spend": "1.5", "vip": "yes", "joined": "2024-05-01 10:15:00",
-                        **{n: rng.choice(ODD_VALUES[n]) for n in rng.sample(fields, 1)}} for i in range(8)]
-        good, bad = converter.convert_many(records)
-        one_by_one = [converter.convert(record) for record in records]
-        expected = [(i, row) for i, (row, reasons) in enumerate(one_by_one) if not reasons]
-        assert _as_json(good) == _as_json(expected), records
-        assert bad == [(i, reasons) for i, (row, reasons) in enumerate(one_by_one) if reasons], records
+        _assert_batch_converts_like_each_record(converter, records)
+
+
+def test_one_odd_value_in_an_ordinary_batch_converts_as_it_would_alone():
+    # Ordinary columns take the fast paths whole: every odd value is tried in every position of one.
+    converter = RowConverter(SCHEMA)
+    ordinary = {"id": "c0", "tier": "gold", "tags": "a,b", "spend": "1.5", "vip": "yes", "joined": "2024-05-01 10:15:00"}
+    for name, values in ODD_VALUES.items():
+        for value in values:
+            for position in range(3):
+                records = [{**ordinary, "id": f"c{i}"} for i in range(3)]
+                records[position][name] = value
+                _assert_batch_converts_like_each_record(converter, records)
 
 
 def test_a_batch_whose_unknown_columns_are_dropped_converts_like_each_record():

@@ -238,6 +238,21 @@ def _fast_datetime(value: str) -> str | None:
     return to_datetime(value)
 
 
+# Digits to 0 and the date-time separator T to a space: every usual value then reads as the shape below.
+_DATETIME_SHAPE = bytes.maketrans(b"0123456789T", b"0000000000 ")
+_USUAL_DATETIME = b"0000-00-00 00:00:00\n"
+
+
+def _datetime_column(column: list[Any]) -> list[str | None]:
+    # A column of "YYYY-MM-DD[ T]HH:MM:SS" values is checked in one pass over its joined text, and
+    # the dates are checked real by fromisoformat; about a quarter of the cost of each value on its own.
+    joined = "\n".join(column)  # TypeError for anything but text
+    if not column or joined.encode().translate(_DATETIME_SHAPE) != (_USUAL_DATETIME * len(column))[:-1]:
+        return list(map(_fast_datetime, column))  # other forms or blanks: each on its own
+    list(map(_from_iso, column))  # ValueError for a date or time that does not exist
+    return joined.replace(" ", "T").split("\n")  # the shape puts a space nowhere but between date and time
+
+
 def _each(convert: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
     return lambda column: list(map(convert, column))
 
@@ -249,7 +264,7 @@ COLUMN_CONVERTERS: dict[str, Callable[[list[Any]], list[Any]]] = {
     "MULTI_STRING": _multi_string_column,
     "NUMBER": _number_column,
     "BOOLEAN": _each(_BOOLEAN_WORDS.__getitem__),  # KeyError for JSON true/false too: those go the careful way
-    "DATETIME": _each(_fast_datetime),
+    "DATETIME": _datetime_column,
 }
 _BAD = object()  # a value the careful converter refused
 
