@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
+from martech.dict_makers import dict_maker
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
 # Dates people write, tried in order after ISO-8601; day-first forms use dots to stay unambiguous.
@@ -278,7 +280,6 @@ class RowConverter:
         self._converters = {name: CONVERTERS.get(f.data_type, to_string) for name, f in schema.fields.items()}
         self._columns = {name: COLUMN_CONVERTERS.get(f.data_type, _string_column) for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
-        self._row_makers: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = {}
 
     def convert(self, record: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
         """The row to send, or None and every reason it cannot be sent."""
@@ -340,7 +341,7 @@ class RowConverter:
             rows = [{n: v for n, v in zip(columns, row, strict=False) if v is not None}
                     for row in zip(*values, strict=False)]
         else:
-            rows = list(map(self._row_maker(tuple(columns)), *values))
+            rows = list(map(dict_maker(tuple(columns)), *values))  # a quarter of the cost was making rows
         if not suspect:
             return list(enumerate(rows)), []
         good, bad = [], []
@@ -353,17 +354,6 @@ class RowConverter:
                 row = careful_row  # type: ignore[assignment]
             good.append((i, row))
         return good, bad
-
-    def _row_maker(self, columns: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
-        """A function making a row from one value per column. It is a dict display, made once per
-        set of columns as namedtuple makes its classes: twice as fast as dict(zip(...)), and
-        building rows was a quarter of converting a file. Names go in through repr()."""
-        maker = self._row_makers.get(columns)
-        if maker is None:
-            args = ", ".join(f"v{i}" for i in range(len(columns)))
-            items = ", ".join(f"{name!r}: v{i}" for i, name in enumerate(columns))
-            maker = self._row_makers[columns] = eval(f"lambda {args}: {{{items}}}", {})
-        return maker
 
     def _careful(self, name: str, value: Any) -> Any:
         if value is None or (type(value) is str and not value.strip()):

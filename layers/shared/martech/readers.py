@@ -26,6 +26,8 @@ from collections.abc import Iterator
 
 import orjson
 
+from martech.dict_makers import dict_maker
+
 CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
 _EXTENSIONS = {".csv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -108,6 +110,7 @@ def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
     if not any(header) or len(set(header)) != len(header):
         raise UnreadableFile("the CSV header must name every column once")
     width = len(header)
+    as_dict = dict_maker(tuple(header))
     line = reader.line_num + 1
     while True:
         try:
@@ -123,7 +126,7 @@ def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
         elif len(row) != width:
             yield Record(line, error=f"expected {width} columns as in the header, found {len(row)}")
         else:
-            yield Record(line, dict(zip(header, row, strict=True)))
+            yield Record(line, as_dict(*row))  # width checked above
         line = reader.line_num + 1
 
 
