@@ -21,6 +21,7 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 from collections.abc import Callable
 
@@ -318,9 +319,12 @@ class RowConverter:
             suspect.update(i for i, record in enumerate(records) if not unknown.isdisjoint(record))
         columns: list[str] = []
         values: list[list[Any]] = []
-        with_blanks = False
+        with_blanks: set[str] = set()
         for name in (n for n in self._converters if n in names):
-            column = [record.get(name, "") for record in records]
+            try:
+                column = list(map(itemgetter(name), records))
+            except KeyError:  # some records lack the field: it is blank there
+                column = [record.get(name, "") for record in records]
             try:
                 converted = self._columns[name](column)
             except (ValueError, TypeError, AttributeError, KeyError, OverflowError):
@@ -328,11 +332,12 @@ class RowConverter:
                 suspect.update(i for i, value in enumerate(converted) if value is _BAD)
             columns.append(name)
             values.append(converted)
-            with_blanks = with_blanks or None in converted
+            if None in converted:
+                with_blanks.add(name)
         for name in self._must_have:
             if name not in names:
                 suspect.update(range(len(records)))
-            else:
+            elif name in with_blanks:
                 suspect.update(i for i, value in enumerate(values[columns.index(name)]) if value is None)
         # Columns are equally long by construction, so zip needs no strict check.
         if not columns:
