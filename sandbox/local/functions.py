@@ -82,4 +82,4 @@ class LocalFunction:
     def invoke(self, event: dict[str, Any]) -> Any:
         with _INVOKE_LOCK, environment(self.env):
             self.invocations += 1
-            return self.handler(event, LambdaContext(self.spec.logical_id))
+            return self.handler(event, LambdaContext(self.spec.logical_id, self.spec.memory_mb, self.spec.timeout_seconds))

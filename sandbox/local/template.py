@@ -55,6 +55,8 @@ class FunctionSpec:
     queues: list[tuple[str, int]] = field(default_factory=list)  # (queue logical id, batch size)
     routes: list[tuple[str, str]] = field(default_factory=list)  # (METHOD, /path/{param})
     schedules: list[tuple[str, Any]] = field(default_factory=list)  # (expression, input)
+    memory_mb: int = 128  # Lambda's defaults, when neither the function nor Globals say
+    timeout_seconds: int = 3
 
 
 @dataclass
@@ -134,7 +136,8 @@ class Template:
 
     # -- what the local runtime needs ------------------------------------------------------
     def functions(self) -> list[FunctionSpec]:
-        globals_env = self.doc.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        globals_function = self.doc.get("Globals", {}).get("Function", {})
+        globals_env = globals_function.get("Environment", {}).get("Variables", {})
         specs = []
         for logical_id, resource in self.of_type("AWS::Serverless::Function").items():
             props = resource["Properties"]
@@ -142,6 +145,10 @@ class Template:
             env = {**globals_env, **props.get("Environment", {}).get("Variables", {})}
             spec = FunctionSpec(logical_id, self.root / props["CodeUri"], module, handler,
                                 {k: str(self.resolve(v)) for k, v in env.items()})
+            for setting, attribute in (("MemorySize", "memory_mb"), ("Timeout", "timeout_seconds")):
+                value = props.get(setting, globals_function.get(setting))
+                if value is not None:
+                    setattr(spec, attribute, int(self.resolve(value)))
             for event in props.get("Events", {}).values():
                 event_props = event.get("Properties", {})
                 if event["Type"] == "SQS":

@@ -105,3 +105,23 @@ def test_proxies_from_the_environment_hold_for_every_request_though_read_once(mo
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     direct = make_session(Settings(http_max_attempts=1))
     assert [direct.get(url).status_code for _ in range(2)] == [200, 200]
+
+
+def test_the_local_runtime_gives_functions_the_memory_and_timeout_the_template_sets(tmp_path):
+    from sandbox.local.functions import LambdaContext
+    from sandbox.local.template import Template
+
+    (tmp_path / "template.yaml").write_text("""
+Parameters:
+  FunctionMemorySize: {Type: Number, Default: 1769}
+Globals:
+  Function: {MemorySize: !Ref FunctionMemorySize, Timeout: 60}
+Resources:
+  Plain: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/, Handler: app.handler}}
+  Own: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/, Handler: app.handler, MemorySize: 512, Timeout: 900}}
+""")
+    specs = {spec.logical_id: spec for spec in Template(tmp_path / "template.yaml", {"FunctionMemorySize": "3008"}).functions()}
+    assert (specs["Plain"].memory_mb, specs["Plain"].timeout_seconds) == (3008, 60)
+    assert (specs["Own"].memory_mb, specs["Own"].timeout_seconds) == (512, 900)
+    context = LambdaContext("Plain", specs["Plain"].memory_mb, specs["Plain"].timeout_seconds)
+    assert context.memory_limit_in_mb == 3008 and 59_000 < context.get_remaining_time_in_millis() <= 60_000

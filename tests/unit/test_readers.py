@@ -64,7 +64,7 @@ def test_csv_header_names_are_taken_as_written_whatever_they_hold():
     header = ["it's", '"say ""hi"""', "back\\slash", '"new\nline"', "{v0}", "v0", "\"x: 1}, 'y\""]
     data = (",".join(header) + "\n" + ",".join(str(i) for i in range(len(header))) + "\n").encode()
     names = ["it's", 'say "hi"', "back\\slash", "new\nline", "{v0}", "v0", "x: 1}, 'y"]
-    assert read(data, "x.csv") == [Record(3, dict(zip(names, map(str, range(len(names))))))]
+    assert read(data, "x.csv") == [Record(3, {name: str(i) for i, name in enumerate(names)})]
 
 
 def test_empty_csv_has_no_records():
