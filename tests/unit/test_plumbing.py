@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from martech.batching import batched
+from martech.dict_makers import dict_maker
 from martech.http import make_session
 from martech.s3_events import dropped_files
 from martech.settings import Settings, SettingsError
@@ -125,3 +126,13 @@ Resources:
     assert (specs["Own"].memory_mb, specs["Own"].timeout_seconds) == (512, 900)
     context = LambdaContext("Plain", specs["Plain"].memory_mb, specs["Plain"].timeout_seconds)
     assert context.memory_limit_in_mb == 3008 and 59_000 < context.get_remaining_time_in_millis() <= 60_000
+
+
+def test_dict_maker_takes_text_keys_only():
+    class Sneaky(str):
+        def __repr__(self):
+            return "__import__('os').getpid()"
+
+    assert dict_maker(("a", "b"))(1, 2) == {"a": 1, "b": 2}
+    with pytest.raises(TypeError):
+        dict_maker((Sneaky("a"),))

@@ -160,3 +160,4 @@ def test_memory_stays_flat_however_many_records_are_read():
 
     small, large = peak(20_000), peak(200_000)
     assert large < small * 1.5 + 256 * 1024
+

@@ -22,6 +22,8 @@ from typing import Any
 
 @lru_cache(maxsize=256)  # a process sees a few headers and schemas; each is compiled once
 def dict_maker(keys: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    if not all(type(key) is str for key in keys):  # only a str's repr() is sure to be a plain literal
+        raise TypeError("dict_maker takes text keys only")
     params = ", ".join(f"v{i}" for i in range(len(keys)))
     items = ", ".join(f"{key!r}: v{i}" for i, key in enumerate(keys))
     return eval(f"lambda {params}: {{{items}}}", {})  # noqa: S307 - the text is built above from repr()s
