@@ -17,6 +17,14 @@ from collections.abc import Callable, Iterator
 from sandbox.local.template import PSEUDO, FunctionSpec
 
 LAYER_PATH = Path(__file__).resolve().parents[2] / "layers" / "shared"
+
+
+def import_layer() -> None:
+    """Make the shared layer importable, as Lambda does from /opt/python."""
+    if str(LAYER_PATH) not in sys.path:
+        sys.path.insert(0, str(LAYER_PATH))
+
+
 # Functions share this process, so their environments are applied one invocation at a time.
 _INVOKE_LOCK = threading.RLock()
 
@@ -64,8 +72,7 @@ class LocalFunction:
     def __init__(self, spec: FunctionSpec, extra_env: dict[str, str] | None = None) -> None:
         self.spec = spec
         self.env = {**spec.environment, **(extra_env or {}), "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id}
-        if str(LAYER_PATH) not in sys.path:
-            sys.path.insert(0, str(LAYER_PATH))
+        import_layer()
         module_name = f"local_function_{spec.logical_id}"
         source = spec.code_dir / f"{spec.module.replace('.', '/')}.py"
         with _INVOKE_LOCK, environment(self.env):

@@ -26,7 +26,7 @@ import boto3
 from sandbox.faults import Faults
 from sandbox.keys import generate_key_pair
 from sandbox.local.api import LocalApi
-from sandbox.local.functions import LAYER_PATH, LocalFunction
+from sandbox.local.functions import LocalFunction, import_layer
 from sandbox.local.queues import QueuePoller
 from sandbox.local.schedules import ScheduleTimer
 from sandbox.local.template import PSEUDO, Template
@@ -168,8 +168,7 @@ class LocalStack:
 
     def _watch_metadata_changes(self) -> None:
         """A local queue that receives the metadata change events, so runs and tests can see them."""
-        if str(LAYER_PATH) not in sys.path:
-            sys.path.insert(0, str(LAYER_PATH))
+        import_layer()
         from martech.metadata_refresh import EVENT_SOURCE
 
         url = self.sqs.create_queue(QueueName=f"{PSEUDO['AWS::StackName']}-metadata-changes")["QueueUrl"]

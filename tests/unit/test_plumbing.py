@@ -109,9 +109,13 @@ def test_proxies_from_the_environment_hold_for_every_request_though_read_once(mo
 
 
 def test_the_local_runtime_gives_functions_the_memory_and_timeout_the_template_sets(tmp_path):
-    from sandbox.local.functions import LambdaContext
+    from sandbox.local.functions import LocalFunction
     from sandbox.local.template import Template
 
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    return context.memory_limit_in_mb, context.get_remaining_time_in_millis()\n")
     (tmp_path / "template.yaml").write_text("""
 Parameters:
   FunctionMemorySize: {Type: Number, Default: 1769}
@@ -121,11 +125,10 @@ Resources:
   Plain: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/, Handler: app.handler}}
   Own: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/, Handler: app.handler, MemorySize: 512, Timeout: 900}}
 """)
-    specs = {spec.logical_id: spec for spec in Template(tmp_path / "template.yaml", {"FunctionMemorySize": "3008"}).functions()}
-    assert (specs["Plain"].memory_mb, specs["Plain"].timeout_seconds) == (3008, 60)
-    assert (specs["Own"].memory_mb, specs["Own"].timeout_seconds) == (512, 900)
-    context = LambdaContext("Plain", specs["Plain"].memory_mb, specs["Plain"].timeout_seconds)
-    assert context.memory_limit_in_mb == 3008 and 59_000 < context.get_remaining_time_in_millis() <= 60_000
+    specs = Template(tmp_path / "template.yaml", {"FunctionMemorySize": "3008"}).functions()
+    seen = {spec.logical_id: LocalFunction(spec).invoke({}) for spec in specs}
+    assert seen["Plain"][0] == 3008 and 59_000 < seen["Plain"][1] <= 60_000  # from Globals, through the parameter
+    assert seen["Own"][0] == 512 and 890_000 < seen["Own"][1] <= 900_000  # the function's own settings win
 
 
 def test_dict_maker_takes_text_keys_only():

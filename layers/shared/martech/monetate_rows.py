@@ -256,8 +256,8 @@ def _datetime_column(column: list[Any]) -> list[str | None]:
     return joined.replace(" ", "T").split("\n")  # the shape puts a space nowhere but between date and time
 
 
-def _each(convert: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
-    return lambda column: list(map(convert, column))
+def _boolean_column(column: list[Any]) -> list[bool | None]:
+    return list(map(_BOOLEAN_WORDS.__getitem__, column))  # KeyError for JSON true/false too: those go the careful way
 
 
 # Each takes a whole column and raises when a value needs the careful converter.
@@ -266,7 +266,7 @@ COLUMN_CONVERTERS: dict[str, Callable[[list[Any]], list[Any]]] = {
     "GOOGLE_PRODUCT_CATEGORY": _string_column,
     "MULTI_STRING": _multi_string_column,
     "NUMBER": _number_column,
-    "BOOLEAN": _each(_BOOLEAN_WORDS.__getitem__),  # KeyError for JSON true/false too: those go the careful way
+    "BOOLEAN": _boolean_column,
     "DATETIME": _datetime_column,
 }
 _BAD = object()  # a value the careful converter refused
