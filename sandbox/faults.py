@@ -2,7 +2,8 @@
 
 Faults apply to vendor paths only, never to the ``/_sandbox`` inspection API. They are
 drawn per request from independent rates, or taken in order from a script, which makes a
-test deterministic: ``script=["500", "429", "drop"]`` fails exactly the next three requests.
+test deterministic: ``script=["500", "429", "drop"]`` fails exactly the next three requests, and
+``script=["pass", "pass", "503"]`` fails only the third.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ ERROR_500 = "500"
 ERROR_503 = "503"
 DROP = "drop"  # connection closed before the request is processed
 DROP_AFTER = "drop-after"  # processed, then the connection closed without an answer
+PASS = "pass"  # in a script only: this request is answered normally
 
 FAULT_KINDS = (THROTTLE, THROTTLE_BARE, ERROR_500, ERROR_503, DROP, DROP_AFTER)
 
@@ -75,8 +77,8 @@ class FaultInjector:
             if _rate_field(name) and not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         for kind in merged["script"]:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {kind!r} in script; use one of {FAULT_KINDS}")
+            if kind not in (*FAULT_KINDS, PASS):
+                raise ValueError(f"unknown fault {kind!r} in script; use one of {(*FAULT_KINDS, PASS)}")
         if merged["latency"] < 0 or merged["retry_after"] < 0:
             raise ValueError("latency and retry_after must not be negative")
         with self._lock:
@@ -98,7 +100,8 @@ class FaultInjector:
         with self._lock:
             f = self._faults
             if f.script:
-                return f.script.pop(0)
+                kind = f.script.pop(0)
+                return None if kind == PASS else kind
             roll = self._random.random()
             for kind, rate in (
                 (THROTTLE, f.rate_429),

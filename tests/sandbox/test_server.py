@@ -57,6 +57,11 @@ def test_scripted_faults_answer_the_next_requests_in_order(echo):
     assert answers[0].json()["vendor_error"]  # the vendor's error shape, not a generic one
 
 
+def test_a_scripted_pass_answers_that_request_normally(echo):
+    set_faults(echo, script=["pass", "pass", "503"])
+    assert [requests.get(f"{echo.url}/things/x").status_code for _ in range(4)] == [200, 200, 503, 200]
+
+
 def test_retry_after_is_rounded_up_to_whole_seconds(echo):
     set_faults(echo, script=["429"], retry_after=2.5)
     assert requests.get(f"{echo.url}/things/x").headers["Retry-After"] == "3"
