@@ -146,19 +146,49 @@ def test_a_revoked_key_stops_cleanly(stack, schema):
 
 
 def test_a_lost_answer_without_a_unique_key_is_reported_unknown_not_resent(stack):
+    name = _schema_without_unique_key(stack)
+    stack.monetate.faults.update({"script": ["drop-after"], "paths": "/production/data/"})
+    report = drop(stack, f"monetate/{name}/visits.csv", csv_bytes(customers(300)))
+    stack.monetate.faults.clear()
+    assert report["status"] == "partial" and report["unknown"] == 200  # one batch at a time: the first was lost
+    assert report["sent"] == 100
+    assert stack.monetate.state()["schemas"][name] == 300  # the lost batch had landed; nothing doubled
+
+
+# -- webhook -------------------------------------------------------------------------------
+def _schema_without_unique_key(stack):
     body = copy.deepcopy(SCHEMA)
     body["name"] = f"visits_{uuid.uuid4().hex[:8]}"
     del body["fields"]["customer_id"]["unique_key"]
     stack.monetate.create_schema(body)
-    stack.monetate.faults.update({"script": ["drop-after"], "paths": "/production/data/"})
-    report = drop(stack, f"monetate/{body['name']}/visits.csv", csv_bytes(customers(300)))
-    stack.monetate.faults.clear()
-    assert report["status"] == "partial" and report["unknown"] in (100, 200)  # batches of 200 and 100 race
-    assert report["unknown"] + report["sent"] == 300
-    assert stack.monetate.state()["schemas"][body["name"]] == 300  # the lost batch had landed; nothing doubled
+    return body["name"]
 
 
-# -- webhook -------------------------------------------------------------------------------
+def _fail_third_post(stack):
+    """Batches of 200: the first two posts land, the third keeps answering 503 until the client gives up."""
+    stack.monetate.faults.update({"script": ["pass", "pass"] + ["503"] * 10, "paths": "/production/data/"})
+
+
+def test_a_file_retried_after_a_transient_failure_goes_on_where_it_stopped_without_a_unique_key(stack):
+    name = _schema_without_unique_key(stack)
+    rows = customers(1000)
+    rows[5]["customer_id"], rows[700]["customer_id"] = "", " "  # before and after the failure
+    _fail_third_post(stack)
+    try:
+        report = drop(stack, f"monetate/{name}/visits.csv", csv_bytes(rows))
+    finally:
+        stack.monetate.faults.clear()
+    assert report["status"] == "complete" and report["runs"] == 2
+    assert (report["read"], report["sent"], report["rejected"], report["failed"]) == (1000, 998, 2, 0)
+    assert any(error.startswith("transient: Monetate answered 503") for error in report["errors"])
+    keys = posted_keys(stack, name)
+    assert len(keys) == len(set(keys)) == 998  # the two batches that landed were not sent again
+    assert stack.monetate.state()["schemas"][name] == 998  # no unique key: a second send would double them
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()
+    assert [json.loads(line)["line"] for line in rejected] == [7, 702]
+    assert stack.dead_letters()["MonetateDeadLetterQueue"] == 0
+
+
 def webhook(stack, schema, body, **params):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return requests.post(f"{stack.api.url}/monetate/{schema}/records", data=data, params=params,

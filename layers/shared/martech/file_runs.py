@@ -4,7 +4,9 @@ A Lambda run lasts at most 15 minutes. A run still reading at ``stop_at`` stops 
 records, settles what is in flight and ends with status ``continuing`` and ``resume_from``
 (records settled from the file's start). The next run, given that number, skips those
 records and carries the report's counts and the rejected rows on, so nothing settled is
-sent twice and the last run's report covers the whole file.
+sent twice and the last run's report covers the whole file. A run that ends ``retrying``
+with a ``resume_from`` (a transient failure, after the records before it were settled) is
+carried on the same way when its file comes back.
 
 Example::
 
@@ -71,9 +73,10 @@ class FileRun:
                  resume_from: int = 0, stop_at: float | None = None) -> None:
         tune_collector_for_files()
         self._s3, self.key = s3, key
-        report = RunReport.carried_over(s3, bucket, key, version_id, resume_from) if resume_from else None
+        report = RunReport.carried_over(s3, bucket, key, version_id, resume_from)
         if report is None:  # a first run, or the earlier runs' report is gone: start from the top
-            report, resume_from = RunReport(bucket, key, version_id, destination=destination), 0
+            report = RunReport(bucket, key, version_id, destination=destination)
+        resume_from = report.resume_from  # a run retried after a transient failure goes on where it got to
         self.report, self.resumed_from = report, resume_from
         self.rejected = RejectedRows(s3, bucket, key)
         self.rejected.carry_over(report.rejected)
@@ -100,9 +103,15 @@ class FileRun:
             self.report.resume_from = 0
             self.report.finish(status)
 
-    def retry_later(self, reason: Exception) -> RetryLater:
-        """What to raise for a transient failure. A continued run leaves the earlier runs' report as
-        it was, so the retry goes on from the same record."""
+    def retry_later(self, reason: Exception, confirmed: int | None = None) -> RetryLater:
+        """What to raise for a transient failure. ``confirmed``: records from the file's start that are
+        settled for good (sent, set aside, refused), when the caller knows. The report then says
+        ``retrying`` from there, and the retry goes on after them instead of sending them again.
+        Otherwise a continued run leaves the earlier runs' report as it was, so the retry goes on
+        from the same record."""
+        if confirmed is not None and confirmed > self.resumed_from:
+            self.report.read = self.report.resume_from = confirmed
+            return self.report.retry_later(reason)
         if self.resumed_from:
             self.rejected.discard()
             return RetryLater(str(reason))

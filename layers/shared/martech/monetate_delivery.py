@@ -4,6 +4,10 @@ A file is streamed: read, converted row by row, posted in batches; bad rows go t
 rejected rows with their line and reasons, never sinking the file. The run ends in a
 report. Failures are sorted into two kinds: ``martech.reports.RetryLater`` (the file should come
 back through its queue) and everything else, which ends in the report.
+
+Batches are settled in the file's order, each once Monetate has answered for it. So when one
+fails for good, the report can say how far the file got, and its retry goes on from there
+instead of sending again what Monetate already holds.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 from collections.abc import Iterable, Iterator
 
@@ -20,7 +25,7 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
 from martech.readers import Record, UnreadableFile
-from martech.reports import RejectedRows, RunReport
+from martech.reports import RunReport
 from martech.settings import Settings
 
 KEY_PREFIX = "monetate/"
@@ -37,19 +42,20 @@ def schema_from_key(key: str) -> str:
 def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | None,
                  client: MonetateClient, settings: Settings, resume_from: int = 0,
                  stop_at: float | None = None) -> RunReport:
-    """Deliver one dropped file; raises ``RetryLater`` for transient failures. A run still reading at
+    """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
+    said how far the file got, so that the retry goes on from there. A run still reading at
     ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
     run = FileRun(s3, bucket, key, version_id, "monetate", resume_from, stop_at)
     report = run.report
     refreshes_before = client.tokens.refreshes - report.token_refreshes
+    posting = _Posting(run)
     try:
         schema = client.schema(schema_from_key(key))
-        batches = _convertible(run.records(stream), RowConverter(schema, settings.unknown_columns), run.rejected,
-                               settings.monetate_batch_size)
-        _post_all(batches, schema, client, settings, report, run.rejected)
+        batches = _convertible(run, stream, RowConverter(schema, settings.unknown_columns), settings.monetate_batch_size)
+        posting.post_all(batches, schema, client, settings)
         run.finish("complete" if not (report.failed or report.unknown) else "partial")
     except (TransientFailure, AuthUnavailable) as exc:
-        raise run.retry_later(exc) from exc
+        raise run.retry_later(exc, posting.confirmed) from exc
     except (ValueError, UnknownSchema, UnreadableFile, MonetateAuthError) as exc:
         run.fail(exc)
     finally:
@@ -58,37 +64,43 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     return report
 
 
-def _convertible(records: Iterable[Record], converter: RowConverter, rejected: RejectedRows, batch_size: int
-                 ) -> Iterator[list[tuple[int, dict[str, Any], dict[str, Any]]]]:
-    """Batches of (line, row to send, original record), converted a batch at a time; the records
-    that cannot be read or converted are rejected on the way."""
+@dataclass
+class Batch:
+    """Converted rows ready to post, the records set aside while converting them, and how many
+    records from the file's start are settled once this batch is."""
 
-    def settle(chunk: list[Record]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-        readable = []
+    through: int
+    rows: list[tuple[int, dict[str, Any], dict[str, Any]]]  # (line, row to send, original record)
+    set_aside: list[tuple[int, list[str], Any]]  # (line, reasons, original record)
+
+
+def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size: int) -> Iterator[Batch]:
+    """The file's records in batches, converted a batch at a time."""
+
+    def convert(chunk: list[Record]) -> Batch:
+        readable, set_aside = [], []
         for record in chunk:
             if record.error:
-                rejected.add(record.line, [record.error])
+                set_aside.append((record.line, [record.error], None))
             else:
                 readable.append(record)
         good, bad = converter.convert_many([record.data for record in readable])
-        for i, reasons in bad:
-            rejected.add(readable[i].line, reasons, readable[i].data)
-        return [(readable[i].line, row, readable[i].data) for i, row in good]
+        set_aside += [(readable[i].line, reasons, readable[i].data) for i, reasons in bad]
+        rows = [(readable[i].line, row, readable[i].data) for i, row in good]
+        return Batch(run.progress.settled, rows, set_aside)
 
     chunk: list[Record] = []
     try:
-        for record in records:
+        for record in run.records(stream):
             chunk.append(record)
             if len(chunk) >= batch_size:
-                ready, chunk = settle(chunk), []
-                if ready:
-                    yield ready
-    except Exception:
-        settle(chunk)  # the file broke: what was read before is still settled, its bad rows set aside
+                yield convert(chunk)
+                chunk = []
+    except UnreadableFile:  # the file broke: the bad rows read before it are still set aside, in order
+        yield Batch(run.progress.settled, [], convert(chunk).set_aside)
         raise
-    ready = settle(chunk)
-    if ready:
-        yield ready
+    if chunk:
+        yield convert(chunk)
 
 
 @dataclass
@@ -104,29 +116,51 @@ class BatchOutcome:
         self.errors += other.errors
         self.refused += other.refused
 
-    def apply(self, report: RunReport, rejected: RejectedRows) -> None:
-        report.sent += self.sent
-        report.unknown += self.unknown
-        report.errors += self.errors
-        for line, reasons, original in self.refused:
+
+class _Posting:
+    """Posts a file's batches while the next ones are read, and settles them in the file's order.
+
+    A batch is settled (counted, its bad rows written) only once Monetate has answered for it, so
+    ``confirmed`` is always a point in the file before which everything is done for good.
+    """
+
+    def __init__(self, run: FileRun) -> None:
+        self._run = run
+        self.confirmed = run.resumed_from
+
+    def post_all(self, batches: Iterable[Batch], schema: Schema, client: MonetateClient, settings: Settings) -> None:
+        # A few batches in flight, never more, so memory stays flat. A dataset without a unique key
+        # gets one at a time: a batch that failed must be the last one sent, or its retry would
+        # send the ones after it twice.
+        limit = settings.monetate_concurrency if schema.unique_key else 1
+        in_flight: deque[tuple[Batch, Future[BatchOutcome] | None]] = deque()
+        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="monetate-post")
+        try:
+            try:
+                for batch in batches:
+                    if len(in_flight) >= limit:
+                        self._settle(*in_flight.popleft())  # a failed post ends the posting here
+                    in_flight.append((batch, pool.submit(post_batch, client, schema, batch.rows) if batch.rows else None))
+            except UnreadableFile:  # the file broke part way: what was sent before still counts
+                while in_flight:
+                    self._settle(*in_flight.popleft())
+                raise
+            while in_flight:
+                self._settle(*in_flight.popleft())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _settle(self, batch: Batch, posted: Future[BatchOutcome] | None) -> None:
+        outcome = posted.result() if posted else BatchOutcome()  # raises the batch's transient failure
+        report, rejected = self._run.report, self._run.rejected
+        for line, reasons, original in sorted(batch.set_aside + outcome.refused, key=itemgetter(0)):
             rejected.add(line, reasons, original)
-
-
-def _post_all(batches: Iterable[list[tuple[int, dict[str, Any], Any]]], schema: Schema, client: MonetateClient,
-              settings: Settings, report: RunReport, rejected: RejectedRows) -> None:
-    """Post batches while the next ones are read: a few in flight, never more, so memory stays flat."""
-    in_flight: deque[Future[BatchOutcome]] = deque()
-    pool = ThreadPoolExecutor(max_workers=settings.monetate_concurrency, thread_name_prefix="monetate-post")
-    try:
-        for batch in batches:
+        if posted is not None:
             report.batches += 1
-            in_flight.append(pool.submit(post_batch, client, schema, batch))
-            if len(in_flight) >= settings.monetate_concurrency:
-                in_flight.popleft().result().apply(report, rejected)
-        while in_flight:
-            in_flight.popleft().result().apply(report, rejected)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        report.sent += outcome.sent
+        report.unknown += outcome.unknown
+        report.errors += outcome.errors
+        self.confirmed = batch.through
 
 
 def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, dict[str, Any], Any]]) -> BatchOutcome:

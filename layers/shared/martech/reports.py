@@ -115,13 +115,15 @@ class RunReport:
 
     @classmethod
     def carried_over(cls, s3: Any, bucket: str, key: str, version_id: str | None, resume_from: int) -> RunReport | None:
-        """The report an earlier run of this file version left when it stopped at ``resume_from``."""
+        """The report an earlier run of this file version left to go on from: stopped for time at
+        ``resume_from``, or stopped by a transient failure at ``resume_from`` or later."""
         try:
             earlier = json.loads(s3.get_object(Bucket=bucket, Key=report_key(key))["Body"].read())
         except s3.exceptions.NoSuchKey:
             return None
-        if (earlier.get("status"), earlier.get("version_id"), earlier.get("resume_from")) != (
-                "continuing", version_id, resume_from):
+        status, at = earlier.get("status"), earlier.get("resume_from") or 0
+        if earlier.get("version_id") != version_id or not (
+                (status == "continuing" and at == resume_from > 0) or (status == "retrying" and at >= max(resume_from, 1))):
             return None
         known = {f.name for f in dataclasses.fields(cls)}
         report = cls(**{k: v for k, v in earlier.items() if k in known})

@@ -1,0 +1,113 @@
+"""A file's batches in flight when one of them fails for good: what the report keeps, and where
+the file's retry goes on. Against S3 in moto and a Monetate client whose answers the test decides."""
+
+import json
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from martech.monetate import TransientFailure
+from martech.monetate_delivery import deliver_file
+from martech.monetate_rows import Schema
+from martech.reports import RetryLater
+from martech.settings import Settings
+from tests.integration.files import csv_bytes
+
+BUCKET, KEY = "inbox", "monetate/customers/day.csv"
+SCHEMA = Schema.from_api(json.loads(Path("events/monetate/customers.schema.json").read_text()))
+SETTINGS = Settings(monetate_batch_size=200, monetate_concurrency=4)
+
+
+class Monetate:
+    """Takes every batch, except that the batch starting with ``failing`` fails after a while: long
+    enough for the batches after it, already in flight, to be taken first."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        self.tokens = SimpleNamespace(refreshes=0)
+        self.failing = failing
+        self.taken: list[str] = []
+        self._lock = threading.Lock()
+
+    def schema(self, name):
+        return SCHEMA
+
+    def post_rows(self, schema, rows):
+        if rows[0]["customer_id"] == self.failing:
+            time.sleep(0.3)
+            raise TransientFailure("Monetate answered 503 after retries")
+        with self._lock:
+            self.taken += [row["customer_id"] for row in rows]
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a local stack started earlier may have set it
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
+
+
+def deliver(s3, client):
+    version = s3.head_object(Bucket=BUCKET, Key=KEY)["VersionId"]
+    body = s3.get_object(Bucket=BUCKET, Key=KEY, VersionId=version)["Body"]
+    return deliver_file(s3, body, BUCKET, KEY, version, client, SETTINGS)
+
+
+def stored(s3, key):
+    return s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+
+
+def test_a_retry_goes_on_after_the_last_batch_taken_in_order_and_sets_no_row_aside_twice(s3):
+    rows = [{"customer_id": f"C{i}", "tier": "gold"} for i in range(1000)]
+    rows[10]["tier"], rows[700]["tier"] = " ", ""  # blanks are fine; a bad number is not
+    rows[10]["lifetime_value"] = rows[700]["lifetime_value"] = "lots"
+    for row in rows:
+        row.setdefault("lifetime_value", "1")
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes(rows))
+
+    first = Monetate(failing="C400")  # the third batch of 200; the fourth and fifth are taken meanwhile
+    with pytest.raises(RetryLater):
+        deliver(s3, first)
+    assert "C600" in first.taken and "C800" in first.taken  # taken, but after the failed batch
+    report = json.loads(stored(s3, f"reports/{KEY}.json"))
+    assert (report["status"], report["resume_from"], report["read"], report["sent"], report["rejected"]) == (
+        "retrying", 400, 400, 399, 1)
+    assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{KEY}.jsonl").splitlines()] == [12]
+
+    second = Monetate()  # the same object version again, as its queue hands it back
+    report = deliver(s3, second)
+    assert second.taken[0] == "C400" and len(second.taken) == 599  # nothing before the failed batch again
+    assert (report.status, report.read, report.sent, report.rejected, report.runs) == ("complete", 1000, 998, 2, 2)
+    assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{KEY}.jsonl").splitlines()] == [12, 702]
+
+
+def test_a_new_version_of_the_file_starts_from_the_top_whatever_the_last_one_left(s3):
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes([{"customer_id": f"C{i}"} for i in range(600)]))
+    with pytest.raises(RetryLater):
+        deliver(s3, Monetate(failing="C400"))
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes([{"customer_id": f"D{i}"} for i in range(300)]))
+    fresh = Monetate()
+    report = deliver(s3, fresh)
+    assert (report.status, report.read, report.sent, report.runs) == ("complete", 300, 300, 1)
+    assert fresh.taken[0] == "D0"
+
+
+def test_a_file_that_breaks_part_way_counts_what_was_sent_before_and_sets_bad_rows_aside_in_order(s3):
+    key = "monetate/customers/broken.json"
+    records = [{"customer_id": f"C{i}"} for i in range(450)]
+    records[3]["customer_id"] = records[420]["customer_id"] = ""
+    s3.put_object(Bucket=BUCKET, Key=key, Body=("[\n" + ",\n".join(map(json.dumps, records)) + ",\n{broken").encode())
+    version = s3.head_object(Bucket=BUCKET, Key=key)["VersionId"]
+    stream = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
+    report = deliver_file(s3, stream, BUCKET, key, version, Monetate(), SETTINGS)
+    assert report.status == "failed" and "invalid JSON" in report.errors[0]
+    # Two batches of 200 were posted; the 49 good records read after them, before the break, were not.
+    assert (report.read, report.sent, report.rejected, report.failed) == (450, 399, 2, 49)
+    assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{key}.jsonl").splitlines()] == [5, 422]
