@@ -56,6 +56,21 @@ def test_add_appends_and_new_resets_as_documented(stack, arc):
     assert found["d"]["fields"] == {"y": 2}
 
 
+def test_a_file_retried_after_a_transient_failure_goes_on_where_it_stopped(stack, arc):
+    records = [{"contextId": f"c{i}", "visits": 1, "action": "ADD"} for i in range(500)]  # ADD twice would count 2
+    records[50]["contextId"] = records[450]["contextId"] = ["not", "text"]  # set aside before and after the failure
+    # Batches of 100: the first two are taken, the third keeps answering 503 until the client gives up.
+    stack.mona.faults.update({"script": ["pass", "pass"] + ["503"] * 10, "paths": "/export"})
+    report = drop(stack, f"mona/{arc}/visits.jsonl", jsonl(records))
+    assert report["status"] == "complete" and report["runs"] == 2
+    assert (report["read"], report["sent"], report["rejected"]) == (500, 498, 2)
+    assert any(error.startswith("transient: Mona answered 503") for error in report["errors"])
+    found = contexts(stack, arc)
+    assert len(found) == 498 and all(c["fields"] == {"visits": [1]} for c in found.values())  # each ADD applied once
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()
+    assert [json.loads(line)["line"] for line in rejected] == [51, 451]
+
+
 def test_timestamps_in_seconds_milliseconds_iso_or_the_objects_time(stack, arc):
     records = [{"contextId": "s", "v": 1, "exportTimestamp": 1714557600},
                {"contextId": "ms", "v": 1, "exportTimestamp": 1714557600000},

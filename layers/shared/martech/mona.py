@@ -41,6 +41,11 @@ class FateUnknown(Exception):
     """The export was sent but its answer was lost; resending could apply ADD/NEW twice."""
 
 
+def overwrites_only(messages: list[dict[str, Any]], default_action: str | None = None) -> bool:
+    """Whether every message overwrites, so that sending them again changes nothing."""
+    return all((m.get("action") or default_action or "OVERWRITE") == "OVERWRITE" for m in messages)
+
+
 @dataclass
 class ExportResult:
     """Messages Mona refused, by their index in the request, with its reasons."""
@@ -164,7 +169,7 @@ class MonaClient:
         body: dict[str, Any] = {"userId": self.tokens.user_id, "messages": messages}
         if default_action:
             body["defaultAction"] = default_action
-        overwrite_only = all((m.get("action") or default_action or "OVERWRITE") == "OVERWRITE" for m in messages)
+        overwrite_only = overwrites_only(messages, default_action)
         pool = self._pool(safe=overwrite_only)
         data = orjson.dumps(body)
         for attempt in range(2):

@@ -2,7 +2,9 @@
 
 Messages go in batches of at most ``MONA_BATCH_SIZE`` and ``MONA_BATCH_BYTES``, several in
 flight. Messages Mona refuses go to the rejected rows with its reasons and the rest of the
-batch stands; a ``topLevelError`` refuses the whole batch with its reason.
+batch stands; a ``topLevelError`` refuses the whole batch with its reason. A file's batches are
+settled in the file's order (``martech.ordered_sending``), so a file retried after a transient
+failure goes on after the batches Mona took.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from functools import partial
 from typing import IO, Any
 
 import orjson
 
 from martech.batching import batched
-from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable, TopLevelError
+from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable, TopLevelError, overwrites_only
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
+from martech.ordered_sending import Batch, BatchOutcome, OrderedSender
 from martech.readers import UnreadableFile
 from martech.reports import RunReport
 from martech.settings import Settings
@@ -33,14 +36,6 @@ def arc_class_from_key(key: str) -> str:
         raise ValueError(f"{key}: Mona files go to mona/<arcClass>/<file>")
     check_arc_class(parts[1])
     return parts[1]
-
-
-@dataclass
-class BatchOutcome:
-    sent: int = 0
-    unknown: int = 0
-    errors: list[str] = field(default_factory=list)
-    refused: list[tuple[int, list[str], Any]] = field(default_factory=list)  # (line or index, reasons, message)
 
 
 def export_batch(client: MonaClient, batch: list[tuple[int, dict[str, Any]]]) -> BatchOutcome:
@@ -82,39 +77,51 @@ def export_all(items: Iterable[tuple[int, dict[str, Any]]], client: MonaClient, 
 def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: str | None, object_time: float | None,
                  client: MonaClient, settings: Settings, resume_from: int = 0, stop_at: float | None = None
                  ) -> RunReport:
-    """Deliver one dropped file; raises ``RetryLater`` for transient failures. A run still reading at
+    """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
+    said how far the file got, so that the retry goes on from there. A run still reading at
     ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
     run = FileRun(s3, bucket, key, version_id, "mona", resume_from, stop_at)
     report = run.report
     logins_before = client.tokens.logins - report.token_refreshes
+    sender = OrderedSender(run, partial(export_batch, client), settings.mona_concurrency,
+                           resendable=lambda items: overwrites_only([message for _, message in items]))
     try:
-        arc_class = arc_class_from_key(key)
-        builder = MessageBuilder(settings)
-
-        def messages() -> Iterator[tuple[int, dict[str, Any]]]:
-            for record in run.records(stream):
-                if record.error:
-                    run.rejected.add(record.line, [record.error])
-                    continue
-                message, reasons = builder.build(record.data, arc_class, object_time)
-                if reasons:
-                    run.rejected.add(record.line, reasons, record.data)
-                else:
-                    yield record.line, message  # type: ignore[misc]
-
-        for outcome in export_all(messages(), client, settings):
-            report.batches += 1
-            report.sent += outcome.sent
-            report.unknown += outcome.unknown
-            report.errors += outcome.errors
-            for line, reasons, message in outcome.refused:
-                run.rejected.add(line, reasons, message)
+        batches = _file_batches(run, stream, MessageBuilder(settings), arc_class_from_key(key), object_time, settings)
+        sender.send_all(batches)
         run.finish("complete" if not report.unknown else "partial")
     except MonaUnavailable as exc:
-        raise run.retry_later(exc) from exc
+        raise run.retry_later(exc, sender.confirmed) from exc
     except (ValueError, UnreadableFile, MonaAuthError) as exc:
         run.fail(exc)
     finally:
         report.token_refreshes = client.tokens.logins - logins_before
         run.close()
     return report
+
+
+def _file_batches(run: FileRun, stream: IO[bytes], builder: MessageBuilder, arc_class: str, object_time: float | None,
+                  settings: Settings) -> Iterator[Batch]:
+    """The file's messages in batches of at most MONA_BATCH_SIZE messages and MONA_BATCH_BYTES."""
+    items: list[tuple[int, dict[str, Any]]] = []
+    set_aside: list[tuple[int, list[str], Any]] = []
+    size = 0
+    try:
+        for record in run.records(stream):
+            if record.error:
+                set_aside.append((record.line, [record.error], None))
+                continue
+            message, reasons = builder.build(record.data, arc_class, object_time)
+            if reasons:
+                set_aside.append((record.line, reasons, record.data))
+                continue
+            message_size = _message_size((record.line, message))
+            if items and (len(items) >= settings.mona_batch_size or size + message_size > settings.mona_batch_bytes):
+                yield Batch(run.progress.settled - 1, items, set_aside)  # settled through the record before this one
+                items, set_aside, size = [], [], 0
+            items.append((record.line, message))  # type: ignore[arg-type]
+            size += message_size
+    except UnreadableFile:  # the file broke: the bad rows read before it are still set aside, in order
+        yield Batch(run.progress.settled, [], set_aside)
+        raise
+    if items or set_aside:
+        yield Batch(run.progress.settled, items, set_aside)

@@ -5,25 +5,22 @@ rejected rows with their line and reasons, never sinking the file. The run ends 
 report. Failures are sorted into two kinds: ``martech.reports.RetryLater`` (the file should come
 back through its queue) and everything else, which ends in the report.
 
-Batches are settled in the file's order, each once Monetate has answered for it. So when one
-fails for good, the report can say how far the file got, and its retry goes on from there
-instead of sending again what Monetate already holds.
+Batches are settled in the file's order (``martech.ordered_sending``), so a file retried after a
+transient failure goes on after the batches Monetate took.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from operator import itemgetter
+from functools import partial
 from typing import Any
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from martech.batching import batched
 from martech.monetate import BatchTooLarge, FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
+from martech.ordered_sending import Batch, BatchOutcome, OrderedSender
 from martech.readers import Record, UnreadableFile
 from martech.reports import RunReport
 from martech.settings import Settings
@@ -48,30 +45,23 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     run = FileRun(s3, bucket, key, version_id, "monetate", resume_from, stop_at)
     report = run.report
     refreshes_before = client.tokens.refreshes - report.token_refreshes
-    posting = _Posting(run)
+    sender = None
     try:
         schema = client.schema(schema_from_key(key))
         batches = _convertible(run, stream, RowConverter(schema, settings.unknown_columns), settings.monetate_batch_size)
-        posting.post_all(batches, schema, client, settings)
+        # Without a unique key Monetate stores every row sent: one batch at a time, then.
+        sender = OrderedSender(run, partial(post_batch, client, schema), settings.monetate_concurrency,
+                               resendable=lambda rows: schema.unique_key is not None)
+        sender.send_all(batches)
         run.finish("complete" if not (report.failed or report.unknown) else "partial")
     except (TransientFailure, AuthUnavailable) as exc:
-        raise run.retry_later(exc, posting.confirmed) from exc
+        raise run.retry_later(exc, sender.confirmed if sender else None) from exc
     except (ValueError, UnknownSchema, UnreadableFile, MonetateAuthError) as exc:
         run.fail(exc)
     finally:
         report.token_refreshes = client.tokens.refreshes - refreshes_before
         run.close()
     return report
-
-
-@dataclass
-class Batch:
-    """Converted rows ready to post, the records set aside while converting them, and how many
-    records from the file's start are settled once this batch is."""
-
-    through: int
-    rows: list[tuple[int, dict[str, Any], dict[str, Any]]]  # (line, row to send, original record)
-    set_aside: list[tuple[int, list[str], Any]]  # (line, reasons, original record)
 
 
 def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size: int) -> Iterator[Batch]:
@@ -86,7 +76,7 @@ def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size:
                 readable.append(record)
         good, bad = converter.convert_many([record.data for record in readable])
         set_aside += [(readable[i].line, reasons, readable[i].data) for i, reasons in bad]
-        rows = [(readable[i].line, row, readable[i].data) for i, row in good]
+        rows = [(readable[i].line, row, readable[i].data) for i, row in good]  # (line, row to send, original)
         return Batch(run.progress.settled, rows, set_aside)
 
     chunk: list[Record] = []
@@ -101,66 +91,6 @@ def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size:
         raise
     if chunk:
         yield convert(chunk)
-
-
-@dataclass
-class BatchOutcome:
-    sent: int = 0
-    unknown: int = 0
-    errors: list[str] = field(default_factory=list)
-    refused: list[tuple[int, list[str], Any]] = field(default_factory=list)  # (line, reasons, original)
-
-    def merge(self, other: BatchOutcome) -> None:
-        self.sent += other.sent
-        self.unknown += other.unknown
-        self.errors += other.errors
-        self.refused += other.refused
-
-
-class _Posting:
-    """Posts a file's batches while the next ones are read, and settles them in the file's order.
-
-    A batch is settled (counted, its bad rows written) only once Monetate has answered for it, so
-    ``confirmed`` is always a point in the file before which everything is done for good.
-    """
-
-    def __init__(self, run: FileRun) -> None:
-        self._run = run
-        self.confirmed = run.resumed_from
-
-    def post_all(self, batches: Iterable[Batch], schema: Schema, client: MonetateClient, settings: Settings) -> None:
-        # A few batches in flight, never more, so memory stays flat. A dataset without a unique key
-        # gets one at a time: a batch that failed must be the last one sent, or its retry would
-        # send the ones after it twice.
-        limit = settings.monetate_concurrency if schema.unique_key else 1
-        in_flight: deque[tuple[Batch, Future[BatchOutcome] | None]] = deque()
-        pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="monetate-post")
-        try:
-            try:
-                for batch in batches:
-                    if len(in_flight) >= limit:
-                        self._settle(*in_flight.popleft())  # a failed post ends the posting here
-                    in_flight.append((batch, pool.submit(post_batch, client, schema, batch.rows) if batch.rows else None))
-            except UnreadableFile:  # the file broke part way: what was sent before still counts
-                while in_flight:
-                    self._settle(*in_flight.popleft())
-                raise
-            while in_flight:
-                self._settle(*in_flight.popleft())
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _settle(self, batch: Batch, posted: Future[BatchOutcome] | None) -> None:
-        outcome = posted.result() if posted else BatchOutcome()  # raises the batch's transient failure
-        report, rejected = self._run.report, self._run.rejected
-        for line, reasons, original in sorted(batch.set_aside + outcome.refused, key=itemgetter(0)):
-            rejected.add(line, reasons, original)
-        if posted is not None:
-            report.batches += 1
-        report.sent += outcome.sent
-        report.unknown += outcome.unknown
-        report.errors += outcome.errors
-        self.confirmed = batch.through
 
 
 def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, dict[str, Any], Any]]) -> BatchOutcome:

@@ -1,5 +1,5 @@
 """A file's batches in flight when one of them fails for good: what the report keeps, and where
-the file's retry goes on. Against S3 in moto and a Monetate client whose answers the test decides."""
+the file's retry goes on. Against S3 in moto and vendor clients whose answers the test decides."""
 
 import json
 import threading
@@ -11,6 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from martech import mona_delivery
+from martech.mona import ExportResult, MonaUnavailable
 from martech.monetate import TransientFailure
 from martech.monetate_delivery import deliver_file
 from martech.monetate_rows import Schema
@@ -111,3 +113,50 @@ def test_a_file_that_breaks_part_way_counts_what_was_sent_before_and_sets_bad_ro
     # Two batches of 200 were posted; the 49 good records read after them, before the break, were not.
     assert (report.read, report.sent, report.rejected, report.failed) == (450, 399, 2, 49)
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{key}.jsonl").splitlines()] == [5, 422]
+
+
+class Mona:
+    """Takes every export but the ``failing``-th (counted from 1), which fails as Mona does when busy."""
+
+    def __init__(self, failing: int | None = None) -> None:
+        self.tokens = SimpleNamespace(logins=0)
+        self.failing, self.exports = failing, 0
+        self.taken: list[str] = []
+        self.first_of_failed: str | None = None
+
+    def export(self, messages):
+        self.exports += 1
+        if self.exports == self.failing:
+            self.first_of_failed = messages[0]["contextId"]
+            raise MonaUnavailable("Mona answered 503 after retries")
+        self.taken += [m["contextId"] for m in messages]
+        return ExportResult()
+
+
+def test_a_mona_file_split_by_bytes_is_retried_from_the_first_message_not_taken(s3):
+    key = "mona/orders/day.jsonl"
+    records = [{"contextId": f"c{i}", "note": "x" * (i % 7 * 20), "action": "ADD"} for i in range(300)]
+    for i in (3, 150, 151, 290):
+        records[i]["contextId"] = ["not", "text"]
+    s3.put_object(Bucket=BUCKET, Key=key, Body="\n".join(map(json.dumps, records)).encode())
+    version = s3.head_object(Bucket=BUCKET, Key=key)["VersionId"]
+    settings = Settings(mona_batch_size=1000, mona_batch_bytes=4000, mona_concurrency=4)  # batches of uneven length
+
+    def deliver_mona(client):
+        body = s3.get_object(Bucket=BUCKET, Key=key, VersionId=version)["Body"]
+        return mona_delivery.deliver_file(s3, body, BUCKET, key, version, None, client, settings)
+
+    first = Mona(failing=3)
+    with pytest.raises(RetryLater):
+        deliver_mona(first)
+    report = json.loads(stored(s3, f"reports/{key}.json"))
+    failed_at = int(first.first_of_failed[1:])
+    assert report["status"] == "retrying" and report["resume_from"] == failed_at  # records before it, bad ones too
+    assert first.taken == [f"c{i}" for i in range(failed_at) if i != 3]
+
+    second = Mona()
+    report = deliver_mona(second)
+    assert second.taken[0] == first.first_of_failed
+    assert sorted(first.taken + second.taken) == sorted(f"c{i}" for i in range(300) if i not in (3, 150, 151, 290))
+    assert (report.status, report.read, report.sent, report.rejected, report.runs) == ("complete", 300, 296, 4, 2)
+    assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{key}.jsonl").splitlines()] == [4, 151, 152, 291]
