@@ -84,8 +84,8 @@ def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size:
         for record in run.records(stream):
             chunk.append(record)
             if len(chunk) >= batch_size:
-                yield convert(chunk)
-                chunk = []
+                batch, chunk = convert(chunk), []  # the records go before the batch is sent
+                yield batch
     except UnreadableFile:  # the file broke: the bad rows read before it are still set aside, in order
         yield Batch(run.progress.settled, [], convert(chunk).set_aside)
         raise

@@ -69,15 +69,22 @@ class OrderedSender:
 
     def send_all(self, batches: Iterable[Batch]) -> None:
         """Raises what ``send`` raised for the first batch that failed; the batches after it are not settled."""
+        # What waits for its answer is the batch without its items: the items go as soon as they are
+        # sent, and their memory is reused while still in the cache: holding them until the answer cost
+        # a tenth more CPU per record.
         in_flight: deque[tuple[Batch, Future[BatchOutcome] | None]] = deque()
         pool = ThreadPoolExecutor(max_workers=self._limit, thread_name_prefix="file-send")
         try:
             try:
                 for batch in batches:
-                    alone = bool(batch.items) and not self._resendable(batch.items)
-                    while in_flight and (len(in_flight) >= self._limit or alone):
-                        self._settle(*in_flight.popleft())  # a failed batch ends the sending here
-                    in_flight.append((batch, pool.submit(self._send, batch.items) if batch.items else None))
+                    if batch.items and not self._resendable(batch.items):
+                        while in_flight:
+                            self._settle(*in_flight.popleft())  # a failed batch ends the sending here
+                    sending = pool.submit(self._send, batch.items) if batch.items else None
+                    in_flight.append((Batch(batch.through, [], batch.set_aside), sending))
+                    del batch
+                    if len(in_flight) >= self._limit:
+                        self._settle(*in_flight.popleft())
             except UnreadableFile:  # the file broke part way: what was sent before still counts
                 while in_flight:
                     self._settle(*in_flight.popleft())
