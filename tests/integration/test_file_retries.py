@@ -115,6 +115,18 @@ def test_a_file_that_breaks_part_way_counts_what_was_sent_before_and_sets_bad_ro
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{key}.jsonl").splitlines()] == [5, 422]
 
 
+def test_without_versioning_a_retry_starts_from_the_top_as_the_object_may_have_been_replaced(s3):
+    s3.create_bucket(Bucket="plain")  # no versioning: no version id to tell one upload from the next
+    body = csv_bytes([{"customer_id": f"C{i}"} for i in range(600)])
+    s3.put_object(Bucket="plain", Key=KEY, Body=body)
+    with pytest.raises(RetryLater):
+        deliver_file(s3, s3.get_object(Bucket="plain", Key=KEY)["Body"], "plain", KEY, None, Monetate(failing="C400"),
+                     SETTINGS)
+    again = Monetate()
+    report = deliver_file(s3, s3.get_object(Bucket="plain", Key=KEY)["Body"], "plain", KEY, None, again, SETTINGS)
+    assert (report.status, report.sent, report.runs) == ("complete", 600, 1) and again.taken[0] == "C0"
+
+
 class Mona:
     """Takes every export but the ``failing``-th (counted from 1), which fails as Mona does when busy."""
 

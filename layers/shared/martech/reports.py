@@ -116,14 +116,17 @@ class RunReport:
     @classmethod
     def carried_over(cls, s3: Any, bucket: str, key: str, version_id: str | None, resume_from: int) -> RunReport | None:
         """The report an earlier run of this file version left to go on from: stopped for time at
-        ``resume_from``, or stopped by a transient failure at ``resume_from`` or later."""
+        ``resume_from``, or stopped by a transient failure at ``resume_from`` or later. Without a
+        version id (a bucket without versioning) the object under the key may have been replaced
+        since the failure, so the retry starts from the top."""
         try:
             earlier = json.loads(s3.get_object(Bucket=bucket, Key=report_key(key))["Body"].read())
         except s3.exceptions.NoSuchKey:
             return None
         status, at = earlier.get("status"), earlier.get("resume_from") or 0
         if earlier.get("version_id") != version_id or not (
-                (status == "continuing" and at == resume_from > 0) or (status == "retrying" and at >= max(resume_from, 1))):
+                (status == "continuing" and at == resume_from > 0)
+                or (status == "retrying" and version_id is not None and at >= max(resume_from, 1))):
             return None
         known = {f.name for f in dataclasses.fields(cls)}
         report = cls(**{k: v for k, v in earlier.items() if k in known})
