@@ -3,7 +3,6 @@ the file's retry goes on. Against S3 in moto and vendor clients whose answers th
 
 import json
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,24 +25,25 @@ SETTINGS = Settings(monetate_batch_size=200, monetate_concurrency=4)
 
 
 class Monetate:
-    """Takes every batch, except that the batch starting with ``failing`` fails after a while: long
-    enough for the batches after it, already in flight, to be taken first."""
+    """Takes every batch, except that the batch starting with ``failing`` fails, once the batches
+    starting with ``taken_first`` (already in flight behind it) have been taken."""
 
-    def __init__(self, failing: str | None = None) -> None:
+    def __init__(self, failing: str | None = None, taken_first: tuple[str, ...] = ()) -> None:
         self.tokens = SimpleNamespace(refreshes=0)
-        self.failing = failing
+        self.failing, self.taken_first = failing, set(taken_first)
         self.taken: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def schema(self, name):
         return SCHEMA
 
     def post_rows(self, schema, rows):
-        if rows[0]["customer_id"] == self.failing:
-            time.sleep(0.3)
-            raise TransientFailure("Monetate answered 503 after retries")
         with self._lock:
+            if rows[0]["customer_id"] == self.failing:
+                assert self._lock.wait_for(lambda: self.taken_first <= set(self.taken), timeout=10)
+                raise TransientFailure("Monetate answered 503 after retries")
             self.taken += [row["customer_id"] for row in rows]
+            self._lock.notify_all()
 
 
 @pytest.fixture
@@ -74,10 +74,9 @@ def test_a_retry_goes_on_after_the_last_batch_taken_in_order_and_sets_no_row_asi
         row.setdefault("lifetime_value", "1")
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes(rows))
 
-    first = Monetate(failing="C400")  # the third batch of 200; the fourth and fifth are taken meanwhile
+    first = Monetate(failing="C400", taken_first=("C600", "C800"))  # the third batch of 200 fails after the next two
     with pytest.raises(RetryLater):
         deliver(s3, first)
-    assert "C600" in first.taken and "C800" in first.taken  # taken, but after the failed batch
     report = json.loads(stored(s3, f"reports/{KEY}.json"))
     assert (report["status"], report["resume_from"], report["read"], report["sent"], report["rejected"]) == (
         "retrying", 400, 400, 399, 1)

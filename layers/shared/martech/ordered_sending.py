@@ -69,10 +69,10 @@ class OrderedSender:
 
     def send_all(self, batches: Iterable[Batch]) -> None:
         """Raises what ``send`` raised for the first batch that failed; the batches after it are not settled."""
-        # What waits for its answer is the batch without its items: the items go as soon as they are
-        # sent, and their memory is reused while still in the cache: holding them until the answer cost
-        # a tenth more CPU per record.
-        in_flight: deque[tuple[Batch, Future[BatchOutcome] | None]] = deque()
+        # What waits for its answer is the batch's place and its set-aside rows, not its items: those go
+        # as soon as they are sent, and their memory is reused while still in the cache. Holding them
+        # until the answer cost a tenth more CPU per record.
+        in_flight: deque[tuple[int, list[tuple[int, list[str], Any]], Future[BatchOutcome] | None]] = deque()
         pool = ThreadPoolExecutor(max_workers=self._limit, thread_name_prefix="file-send")
         try:
             try:
@@ -81,7 +81,7 @@ class OrderedSender:
                         while in_flight:
                             self._settle(*in_flight.popleft())  # a failed batch ends the sending here
                     sending = pool.submit(self._send, batch.items) if batch.items else None
-                    in_flight.append((Batch(batch.through, [], batch.set_aside), sending))
+                    in_flight.append((batch.through, batch.set_aside, sending))
                     del batch
                     if len(in_flight) >= self._limit:
                         self._settle(*in_flight.popleft())
@@ -94,14 +94,15 @@ class OrderedSender:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _settle(self, batch: Batch, sending: Future[BatchOutcome] | None) -> None:
+    def _settle(self, through: int, set_aside: list[tuple[int, list[str], Any]],
+                sending: Future[BatchOutcome] | None) -> None:
         outcome = sending.result() if sending else BatchOutcome()  # raises the batch's failure
         report, rejected = self._run.report, self._run.rejected
-        for line, reasons, original in sorted(batch.set_aside + outcome.refused, key=itemgetter(0)):
+        for line, reasons, original in sorted(set_aside + outcome.refused, key=itemgetter(0)):
             rejected.add(line, reasons, original)
         if sending is not None:
             report.batches += 1
         report.sent += outcome.sent
         report.unknown += outcome.unknown
         report.errors += outcome.errors
-        self.confirmed = batch.through
+        self.confirmed = through

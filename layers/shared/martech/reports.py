@@ -123,10 +123,12 @@ class RunReport:
             earlier = json.loads(s3.get_object(Bucket=bucket, Key=report_key(key))["Body"].read())
         except s3.exceptions.NoSuchKey:
             return None
+        if earlier.get("version_id") != version_id:
+            return None
         status, at = earlier.get("status"), earlier.get("resume_from") or 0
-        if earlier.get("version_id") != version_id or not (
-                (status == "continuing" and at == resume_from > 0)
-                or (status == "retrying" and version_id is not None and at >= max(resume_from, 1))):
+        stopped_for_time = status == "continuing" and at == resume_from > 0
+        stopped_by_failure = status == "retrying" and version_id is not None and at >= max(resume_from, 1)
+        if not (stopped_for_time or stopped_by_failure):
             return None
         known = {f.name for f in dataclasses.fields(cls)}
         report = cls(**{k: v for k, v in earlier.items() if k in known})
