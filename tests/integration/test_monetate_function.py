@@ -72,6 +72,16 @@ def test_rejected_rows_name_their_line_and_reason(stack, schema):
                          "record": rows[1]}]
 
 
+def test_a_quote_left_open_sets_aside_its_row_and_every_row_after_it_arrives(stack, schema):
+    data = csv_bytes(customers(3000)).replace(b"\nC1,", b'\n"C1,', 1)  # line 3 opens a quote it never closes
+    report = drop(stack, f"monetate/{schema}/stray-quote.csv", data)
+    assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 3000, 2999, 1)
+    body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
+    [rejected] = [json.loads(line) for line in body.splitlines()]
+    assert rejected["line"] == 3 and "lines 4-3001 are read again" in rejected["reasons"][0]
+    assert sorted(posted_keys(stack, schema)) == sorted(f"C{i}" for i in range(3000) if i != 1)
+
+
 def test_a_duplicate_s3_event_posts_nothing_twice(stack, schema):
     key = f"monetate/{schema}/twice.csv"
     first = drop(stack, key, csv_bytes(customers(50)))

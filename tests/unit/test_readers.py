@@ -52,6 +52,57 @@ def test_csv_row_with_the_wrong_width_is_a_bad_record_and_reading_goes_on():
 
 def test_csv_blank_lines_are_skipped_but_counted():
     assert read(b"id\n1\n\n2\n", "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
+    assert read(b'id\n1\n""\n2\n', "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
+
+
+def good_ids(records: list[Record]) -> list[str]:
+    return [r.data["id"] for r in records if not r.error]
+
+
+def test_csv_quote_left_open_to_the_end_sets_aside_its_line_only():
+    rows = [f"r{i},plain\n" for i in range(2, 500)]
+    rows[1] = 'r3,"open\n'
+    records = read(b"id,note\n" + "".join(rows).encode(), "x.csv")
+    bad = [r for r in records if r.error]
+    assert [r.line for r in bad] == [3]
+    assert "unexpected end of data" in bad[0].error and "lines 4-499 are read again" in bad[0].error
+    assert good_ids(records) == [f"r{i}" for i in range(2, 500) if i != 3]
+    assert all(r.line == int(r.data["id"][1:]) for r in records if not r.error)
+
+
+def test_csv_quote_left_open_past_the_field_limit_loses_no_row_after_it():
+    # The open field outgrows csv's field limit (128 KiB) across several 64 KiB chunks.
+    rows = [f"r{i},{'x' * 40}\n" for i in range(2, 20_000)]
+    rows[0] = 'r2,"open\n'
+    records = read(b"id,note\n" + "".join(rows).encode(), "x.csv")
+    bad = [r for r in records if r.error]
+    assert [r.line for r in bad] == [2] and "field larger than field limit" in bad[0].error
+    assert good_ids(records) == [f"r{i}" for i in range(3, 20_000)]
+    assert all(r.line == int(r.data["id"][1:]) for r in records if not r.error)
+
+
+@pytest.mark.parametrize("open_line", [990, 1020, 1025, 1026, 1060])
+def test_csv_quote_left_open_near_where_a_chunk_of_text_ends(open_line):
+    # 64-byte rows: the reader's first 64 KiB of text ends at line 1025.
+    rows = [f"r{i:05d},{'x' * 56}\n" for i in range(2, 6000)]
+    rows[open_line - 2] = f'r{open_line:05d},"{"x" * 55}\n'
+    records = read(b"id,note\n" + "".join(rows).encode(), "x.csv")
+    assert [r.line for r in records if r.error] == [open_line]
+    assert good_ids(records) == [f"r{i:05d}" for i in range(2, 6000) if i != open_line]
+
+
+def test_csv_quote_left_open_until_a_later_quote_and_again_in_the_rows_read_again():
+    records = read(b'id,note\n1,"a\n2,b\n3,"c\n4,d\n5,"e,f"\n', "x.csv")
+    assert [(r.line, r.data) for r in records if not r.error] == [
+        (3, {"id": "2", "note": "b"}), (5, {"id": "4", "note": "d"}), (6, {"id": "5", "note": "e,f"})]
+    assert [r.line for r in records if r.error] == [2, 4]
+
+
+def test_csv_record_over_several_lines_with_the_wrong_width_is_set_aside_and_its_lines_read_again():
+    records = read(b'id,note\n1,"two\n2,lines",extra\n3,c\n', "x.csv")
+    assert records[0].line == 2 and records[0].error.startswith("expected 2 columns as in the header, found 3 in a record")
+    assert records[1].line == 3 and records[1].error  # the rest of the record, read again: still bad
+    assert records[2] == Record(4, {"id": "3", "note": "c"})
 
 
 def test_csv_header_names_are_trimmed_and_must_be_unique():

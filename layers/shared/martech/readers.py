@@ -20,9 +20,11 @@ import csv
 import gzip
 import io
 import json
+from collections import deque
 from dataclasses import dataclass
 from typing import IO, Any
 from collections.abc import Iterator
+from itertools import chain
 
 import orjson
 
@@ -98,8 +100,35 @@ class _Readable(io.RawIOBase):
         return n
 
 
+class _KeptLines:
+    """The text's lines for ``csv.reader``, a chunk at a time, keeping those from ``keep_from`` on
+    so that a record that went wrong can be read again from its second line."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self._chunks: deque[tuple[int, list[str]]] = deque()  # (number of the chunk's first line, lines)
+        self._next = 1
+        self.keep_from = 1
+
+    def __iter__(self) -> Iterator[list[str]]:
+        while lines := self._text.readlines(_CHUNK):
+            while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) <= self.keep_from:
+                self._chunks.popleft()
+            self._chunks.append((self._next, lines))
+            self._next += len(lines)
+            yield lines
+
+    def between(self, first: int, last: int) -> list[str]:
+        """Lines ``first`` to ``last``, read already and not before ``keep_from``."""
+        kept = [line for _, lines in self._chunks for line in lines]
+        offset = first - self._chunks[0][0]
+        return kept[offset:offset + last - first + 1]
+
+
 def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
-    reader = csv.reader(text, strict=True)
+    lines = _KeptLines(text)
+    source = chain.from_iterable(lines)
+    reader = csv.reader(source, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -111,23 +140,35 @@ def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
         raise UnreadableFile("the CSV header must name every column once")
     width = len(header)
     as_dict = dict_maker(tuple(header))
+    base = 0  # lines read before ``reader`` began: a line's number is base + reader.line_num
     line = reader.line_num + 1
     while True:
+        lines.keep_from = line
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield Record(line, error=f"malformed CSV: {exc}")
-            line = reader.line_num + 1
-            continue
-        if not row or row == [""]:
-            pass  # blank line
-        elif len(row) != width:
-            yield Record(line, error=f"expected {width} columns as in the header, found {len(row)}")
+            problem = f"malformed CSV: {exc}"
         else:
-            yield Record(line, as_dict(*row))  # width checked above
-        line = reader.line_num + 1
+            if len(row) == width and (width > 1 or row[0]):  # [""] is a blank line too
+                yield Record(line, as_dict(*row))
+                line = base + reader.line_num + 1
+                continue
+            if not row or row == [""]:  # a blank line
+                line = base + reader.line_num + 1
+                continue
+            problem = f"expected {width} columns as in the header, found {len(row)}"
+        last = base + reader.line_num
+        if last > line:
+            # A record running over several lines that is wrong is most likely a quote left open,
+            # which swallows the rows after it: they are read again, as rows of their own.
+            problem += (f" in a record that runs on to line {last}; a quote opened on this line is probably never"
+                        f" closed, so lines {line + 1}-{last} are read again as rows of their own")
+            reader = csv.reader(chain(lines.between(line + 1, last), source), strict=True)
+            base = line
+        yield Record(line, error=problem)
+        line = base + reader.line_num + 1
 
 
 def _json_lines_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
