@@ -82,6 +82,18 @@ def test_a_quote_left_open_sets_aside_its_row_and_every_row_after_it_arrives(sta
     assert sorted(posted_keys(stack, schema)) == sorted(f"C{i}" for i in range(3000) if i != 1)
 
 
+def test_a_row_in_another_encoding_is_set_aside_and_the_rest_of_the_file_arrives(stack, schema):
+    rows = customers(3000)
+    rows[1000]["tier"] = "or\u00e9"
+    data = csv_bytes(rows).replace("or\u00e9".encode(), "or\u00e9".encode("cp1252"))
+    report = drop(stack, f"monetate/{schema}/cp1252-row.csv", data)
+    assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 3000, 2999, 1)
+    body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
+    assert [json.loads(line) for line in body.splitlines()] == [
+        {"line": 1002, "reasons": ["not UTF-8 text: byte 9 of the line is 0xe9"], "record": None}]
+    assert len(set(posted_keys(stack, schema))) == 2999
+
+
 def test_a_duplicate_s3_event_posts_nothing_twice(stack, schema):
     key = f"monetate/{schema}/twice.csv"
     first = drop(stack, key, csv_bytes(customers(50)))

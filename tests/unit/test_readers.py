@@ -133,9 +133,52 @@ def test_broken_gzip_is_an_unreadable_file():
         read(gzip.compress(b"id\n1\n")[:-8] + b"garbage!", "x.csv.gz")
 
 
-def test_non_utf8_is_an_unreadable_file():
+@pytest.mark.parametrize("key", ["x.csv", "x.csv.gz", "x.jsonl"])
+def test_a_line_that_is_not_utf8_is_set_aside_and_reading_goes_on(key):
+    rows = [json.dumps({"id": str(i), "name": "Zoë"}, ensure_ascii=False) if key == "x.jsonl" else f"{i},Zoë"
+            for i in range(1, 4000)]
+    first = "" if key == "x.jsonl" else "id,name\n"
+    data = (first + "\n".join(rows) + "\n").encode()
+    at = data.index(b"2500,") if key != "x.jsonl" else data.index(b'{"id": "2500"')
+    data = data[:at] + data[at:].replace("ë".encode(), "ë".encode("latin-1"), 1)  # one row from another encoding
+    records = read(gzip.compress(data) if key.endswith(".gz") else data, key)
+    bad = [r for r in records if r.error]
+    line = 2501 if key != "x.jsonl" else 2500
+    assert [(r.line, r.error) for r in bad] == [(line, f"not UTF-8 text: byte {rows[2499].index('ë') + 1} of the line is 0xeb")]
+    assert [r.data["id"] for r in records if not r.error] == [str(i) for i in range(1, 4000) if i != 2500]
+    assert all(r.data["name"] == "Zoë" for r in records if not r.error)
+
+
+def test_a_csv_record_over_several_lines_is_set_aside_when_one_of_them_is_not_utf8():
+    records = read('id,note\n1,"two\nlinés"\n2,b\n'.encode("latin-1"), "x.csv")
+    assert records == [Record(2, error="line 3: not UTF-8 text: byte 4 of the line is 0xe9"), Record(4, {"id": "2", "note": "b"})]
+
+
+def test_a_quote_left_open_before_a_line_that_is_not_utf8_still_sets_that_line_aside():
+    records = read('id,note\n1,"open\n2,bé\n3,c\n'.encode("latin-1"), "x.csv")
+    assert [r.line for r in records if r.error] == [2, 3]
+    assert records[1].error == "not UTF-8 text: byte 4 of the line is 0xe9"
+    assert records[2] == Record(4, {"id": "3", "note": "c"})
+
+
+@pytest.mark.parametrize("data, key", [("idé,name\n1,a\n".encode("latin-1"), "x.csv"),
+                                       ('[{"id": "é"}]'.encode("latin-1"), "x.json")])
+def test_a_csv_header_or_a_json_array_that_is_not_utf8_is_an_unreadable_file(data, key):
     with pytest.raises(UnreadableFile, match="UTF-8"):
-        read("id,name\n1,Zoë\n".encode("latin-1"), "x.csv")
+        read(data, key)
+
+
+def test_a_line_longer_than_many_chunks_is_read_whole():
+    long = "x" * 300_000
+    data = f'{{"a": "{long}"}}\r\n{{"b": 1}}\n'.encode()
+    assert read(data, "x.jsonl") == [Record(1, {"a": long}), Record(2, {"b": 1})]
+
+
+def test_csv_lines_may_end_in_cr_alone_and_in_crlf_cut_across_chunks():
+    rows = "".join(f"{i},{'x' * 60}\r" for i in range(3000))
+    assert [r.line for r in read(("id,note\r" + rows).encode(), "x.csv")] == list(range(2, 3002))
+    rows = "".join(f"{i},{'x' * (i % 7)}\r\n" for i in range(30000))
+    assert [r.line for r in read(("id,note\r\n" + rows).encode(), "x.csv")] == list(range(2, 30002))
 
 
 # -- JSON Lines ----------------------------------------------------------------------------
@@ -185,30 +228,35 @@ def test_empty_json_array_and_bom():
 class RepeatingStream(io.RawIOBase):
     """A large CSV produced on the fly, so the test itself holds no big buffer."""
 
-    def __init__(self, rows: int) -> None:
-        self._rows, self._done, self._pending = rows, 0, b"id,name,score\n"
+    def __init__(self, rows: int, newline: bytes = b"\n", json_lines: bool = False) -> None:
+        self._rows, self._done, self._newline = rows, 0, newline
+        self._pending = b"" if json_lines else b"id,name,score" + newline
+        self._row = b'{"id": %d, "name": "name-%d", "score": %d}%s' if json_lines else b"%d,name-%d,%d%s"
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
         while len(self._pending) < len(buffer) and self._done < self._rows:
-            self._pending += b"".join(b"%d,name-%d,%d\n" % (i, i, i % 97) for i in range(self._done, self._done + 1000))
+            self._pending += b"".join(self._row % (i, i, i % 97, self._newline)
+                                      for i in range(self._done, self._done + 1000))
             self._done += 1000
         n = min(len(buffer), len(self._pending))
         buffer[:n], self._pending = self._pending[:n], self._pending[n:]
         return n
 
 
-def test_memory_stays_flat_however_many_records_are_read():
+@pytest.mark.parametrize("key, newline", [("big.csv", b"\n"), ("big.csv", b"\r\n"), ("big.csv", b"\r"),
+                                          ("big.jsonl", b"\n")])
+def test_memory_stays_flat_however_many_records_are_read(key, newline):
     def peak(rows: int) -> int:
         tracemalloc.start()
-        for _ in read_records(RepeatingStream(rows), "big.csv"):
-            pass
+        read = sum(not record.error for record in read_records(RepeatingStream(rows, newline, key.endswith(".jsonl")), key))
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        assert read == rows
         return top
 
-    small, large = peak(20_000), peak(200_000)
+    small, large = peak(10_000), peak(100_000)
     assert large < small * 1.5 + 256 * 1024
 

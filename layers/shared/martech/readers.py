@@ -34,6 +34,7 @@ CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
 _EXTENSIONS = {".csv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
+_BOM = b"\xef\xbb\xbf"
 
 
 class UnreadableFile(Exception):
@@ -67,10 +68,14 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
     else:
         gzipped = key.lower().endswith(".gz")
     raw = _maybe_gunzip(stream, gzipped)
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is dropped if present
-    readers = {CSV: _csv_records, JSON_LINES: _json_lines_records, JSON_ARRAY: _json_array_records}
     try:
-        yield from readers[fmt](text, objects_only)
+        if fmt == JSON_ARRAY:
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is dropped if present
+            yield from _json_array_records(text, objects_only)
+        elif fmt == CSV:
+            yield from _csv_records(_Lines(raw, keep=True))
+        else:
+            yield from _json_lines_records(_Lines(raw), objects_only)
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"{key}: not UTF-8 text ({exc.reason} at byte {exc.start} of a chunk)") from None
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -100,23 +105,60 @@ class _Readable(io.RawIOBase):
         return n
 
 
-class _KeptLines:
-    """The text's lines for ``csv.reader``, a chunk at a time, keeping those from ``keep_from`` on
-    so that a record that went wrong can be read again from its second line."""
+class _Lines:
+    """A binary stream's lines of text, a chunk at a time, numbered from 1 and ending as written
+    (``\\n``, ``\\r\\n`` or ``\\r``). A BOM is dropped. A line that is not UTF-8 is decoded with
+    replacement characters and noted in ``undecodable`` with what is wrong, so that its record
+    alone is set aside. With ``keep``, lines from ``keep_from`` on are kept, to be read again
+    (``between``)."""
 
-    def __init__(self, text: IO[str]) -> None:
-        self._text = text
+    def __init__(self, raw: IO[bytes], keep: bool = False) -> None:
+        self._raw = raw
+        self._keep = keep
         self._chunks: deque[tuple[int, list[str]]] = deque()  # (number of the chunk's first line, lines)
         self._next = 1
         self.keep_from = 1
+        self.undecodable: dict[int, str] = {}
 
     def __iter__(self) -> Iterator[list[str]]:
-        while lines := self._text.readlines(_CHUNK):
+        pieces: list[bytes] = []  # of a line that goes on past the chunks read so far
+        chunk = self._raw.read(_CHUNK).removeprefix(_BOM)
+        while chunk:
+            # The lines end where the last one does: a UTF-8 character never holds a newline byte.
+            # A \r at the very end may yet be followed by \n, so it is left for the next chunk.
+            cut = chunk.rfind(b"\n") + 1 or chunk.rfind(b"\r", 0, len(chunk) - 1) + 1
+            if cut:
+                pieces.append(chunk[:cut])
+                yield self._numbered(self._decode(b"".join(pieces)))
+                pieces = [chunk[cut:]]
+            else:
+                pieces.append(chunk)
+            chunk = self._raw.read(_CHUNK)
+        if rest := b"".join(pieces):
+            yield self._numbered(self._decode(rest))
+
+    def _numbered(self, lines: list[str]) -> list[str]:
+        if self._keep:
             while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) <= self.keep_from:
                 self._chunks.popleft()
             self._chunks.append((self._next, lines))
-            self._next += len(lines)
-            yield lines
+        self._next += len(lines)
+        return lines
+
+    def _decode(self, data: bytes) -> list[str]:
+        try:
+            return io.StringIO(data.decode("utf-8"), newline="").readlines()
+        except UnicodeDecodeError:
+            pass
+        lines = io.StringIO(data.decode("latin-1"), newline="").readlines()  # the bytes, split where text would be
+        for number, line in enumerate(lines, start=self._next):
+            raw = line.encode("latin-1")
+            try:
+                lines[number - self._next] = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.undecodable[number] = f"not UTF-8 text: byte {exc.start + 1} of the line is {raw[exc.start]:#04x}"
+                lines[number - self._next] = raw.decode("utf-8", errors="replace")
+        return lines
 
     def between(self, first: int, last: int) -> list[str]:
         """Lines ``first`` to ``last``, read already and not before ``keep_from``."""
@@ -125,9 +167,9 @@ class _KeptLines:
         return kept[offset:offset + last - first + 1]
 
 
-def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
-    lines = _KeptLines(text)
+def _csv_records(lines: _Lines) -> Iterator[Record]:
     source = chain.from_iterable(lines)
+    undecodable = lines.undecodable
     reader = csv.reader(source, strict=True)
     try:
         header = next(reader)
@@ -135,6 +177,8 @@ def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
         return
     except csv.Error as exc:
         raise UnreadableFile(f"the CSV header cannot be read: {exc}") from None
+    if undecodable and min(undecodable) <= reader.line_num:
+        raise UnreadableFile(f"the CSV header is {undecodable[min(undecodable)]}")
     header = [name.strip() for name in header]
     if not any(header) or len(set(header)) != len(header):
         raise UnreadableFile("the CSV header must name every column once")
@@ -151,28 +195,36 @@ def _csv_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
         except csv.Error as exc:
             problem = f"malformed CSV: {exc}"
         else:
-            if len(row) == width and (width > 1 or row[0]):  # [""] is a blank line too
+            if len(row) == width and (width > 1 or row[0]) and not undecodable:  # [""] is a blank line too
                 yield Record(line, as_dict(*row))
                 line = base + reader.line_num + 1
                 continue
             if not row or row == [""]:  # a blank line
                 line = base + reader.line_num + 1
                 continue
-            problem = f"expected {width} columns as in the header, found {len(row)}"
+            problem = None if len(row) == width else f"expected {width} columns as in the header, found {len(row)}"
         last = base + reader.line_num
-        if last > line:
+        if problem and last > line:
             # A record running over several lines that is wrong is most likely a quote left open,
             # which swallows the rows after it: they are read again, as rows of their own.
             problem += (f" in a record that runs on to line {last}; a quote opened on this line is probably never"
                         f" closed, so lines {line + 1}-{last} are read again as rows of their own")
             reader = csv.reader(chain(lines.between(line + 1, last), source), strict=True)
-            base = line
-        yield Record(line, error=problem)
+            base = last = line
+        if undecodable:
+            reasons = [f"line {n}: {undecodable.pop(n)}" if n != line else undecodable.pop(n)
+                       for n in range(line, last + 1) if n in undecodable]
+            problem = "; ".join(filter(None, [problem, *reasons]))
+        yield Record(line, error=problem) if problem else Record(line, as_dict(*row))
         line = base + reader.line_num + 1
 
 
-def _json_lines_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
-    for line, content in enumerate(text, start=1):
+def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Record]:
+    undecodable = lines.undecodable
+    for line, content in enumerate(chain.from_iterable(lines), start=1):
+        if undecodable and line in undecodable:
+            yield Record(line, error=undecodable.pop(line))
+            continue
         content = content.strip()
         if not content:
             continue
