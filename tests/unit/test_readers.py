@@ -122,10 +122,11 @@ def test_empty_csv_has_no_records():
     assert read(b"", "x.csv") == []
 
 
-def test_gzip_is_read_by_extension_or_by_magic_bytes():
+def test_gzip_is_told_by_its_magic_bytes_whatever_the_name():
     data = gzip.compress(b"id\n1\n")
     assert read(data, "x.csv.gz")[0].data == {"id": "1"}
     assert read(data, "x.csv")[0].data == {"id": "1"}
+    assert read(b"id\n1\n", "x.csv.gz")[0].data == {"id": "1"}  # named .gz, decompressed already
 
 
 def test_broken_gzip_is_an_unreadable_file():

@@ -64,10 +64,8 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
     """Records of the file named ``key``; with ``objects_only=False`` JSON scalars are records too
     (a list of primary keys, say). ``fmt`` overrides the format the key's extension names."""
     if fmt is None:
-        fmt, gzipped = detect_format(key)
-    else:
-        gzipped = key.lower().endswith(".gz")
-    raw = _maybe_gunzip(stream, gzipped)
+        fmt, _ = detect_format(key)
+    raw = _maybe_gunzip(stream)
     try:
         if fmt == JSON_ARRAY:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is dropped if present
@@ -82,9 +80,11 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
         raise UnreadableFile(f"{key}: cannot decompress: {exc}") from None
 
 
-def _maybe_gunzip(stream: IO[bytes], gzipped: bool) -> IO[bytes]:
+def _maybe_gunzip(stream: IO[bytes]) -> IO[bytes]:
+    """Gzip is told by its first bytes, whatever the name says: a file named .gz that some tool
+    has already decompressed is read as it is."""
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(_Readable(stream), _CHUNK)
-    if gzipped or buffered.peek(2)[:2] == _GZIP_MAGIC:
+    if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     return buffered
 
