@@ -162,11 +162,19 @@ def test_a_quote_left_open_before_a_line_that_is_not_utf8_still_sets_that_line_a
     assert records[2] == Record(4, {"id": "3", "note": "c"})
 
 
-@pytest.mark.parametrize("data, key", [("idé,name\n1,a\n".encode("latin-1"), "x.csv"),
-                                       ('[{"id": "é"}]'.encode("latin-1"), "x.json")])
-def test_a_csv_header_or_a_json_array_that_is_not_utf8_is_an_unreadable_file(data, key):
-    with pytest.raises(UnreadableFile, match="UTF-8"):
-        read(data, key)
+def test_a_csv_header_that_is_not_utf8_makes_the_file_unreadable():
+    with pytest.raises(UnreadableFile, match="the CSV header is not UTF-8 text: byte 3 of the line is 0xe9"):
+        read("idé,name\n1,a\n".encode("latin-1"), "x.csv")
+
+
+@pytest.mark.parametrize("bad, message", [("é".encode("latin-1"), "0xe9"), ("é".encode()[:1], "0xc3")])
+def test_a_json_array_that_is_not_utf8_is_unreadable_and_the_error_names_the_line(bad, message):
+    items = [f'  {{"id": "{i}"}},\n'.encode() for i in range(5000)]
+    items[3000] = b'  {"id": "' + bad + b'"},\n'
+    with pytest.raises(UnreadableFile, match=f"^line 3002: not UTF-8 text \\(byte {message}\\)$"):
+        read(b"[\n" + b"".join(items) + b'  {"id": "last"}\n]\n', "x.json")
+    with pytest.raises(UnreadableFile, match="^line 1: not UTF-8 text \\(byte 0xc3\\)$"):
+        read(b'["a", "' + "é".encode()[:1], "x.json")  # cut short in a character at the end
 
 
 def test_a_line_longer_than_many_chunks_is_read_whole():

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -68,14 +69,11 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
     raw = _maybe_gunzip(stream)
     try:
         if fmt == JSON_ARRAY:
-            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is dropped if present
-            yield from _json_array_records(text, objects_only)
+            yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
             yield from _csv_records(_Lines(raw, keep=True))
         else:
             yield from _json_lines_records(_Lines(raw), objects_only)
-    except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"{key}: not UTF-8 text ({exc.reason} at byte {exc.start} of a chunk)") from None
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableFile(f"{key}: cannot decompress: {exc}") from None
 
@@ -103,6 +101,26 @@ class _Readable(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         return n
+
+
+class _Text:
+    """A binary stream read as UTF-8 text (a BOM dropped); text that is not UTF-8 makes the file
+    unreadable, with the line it is on."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self._line = 1  # the line the text read next starts on
+
+    def read(self, size: int) -> str:
+        data = self._raw.read(size)
+        try:
+            text = self._decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:  # exc.object: the bytes not yet decoded, this chunk's and any before
+            line = self._line + exc.object.count(b"\n", 0, exc.start)
+            raise UnreadableFile(f"line {line}: not UTF-8 text (byte {exc.object[exc.start]:#04x})") from None
+        self._line += text.count("\n")
+        return text
 
 
 class _Lines:
@@ -242,7 +260,7 @@ def _object_record(line: int, value: Any, objects_only: bool) -> Record:
     return Record(line, error=f"expected a JSON object, found {type(value).__name__}")
 
 
-def _json_array_records(text: IO[str], objects_only: bool = True) -> Iterator[Record]:
+def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Record]:
     """Elements of a top-level JSON array, decoded one at a time from a sliding buffer."""
     decoder = json.JSONDecoder()
     buffer, pos, line, eof = "", 0, 1, False
