@@ -79,6 +79,7 @@ def test_a_quote_left_open_sets_aside_its_row_and_every_row_after_it_arrives(sta
     body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
     [rejected] = [json.loads(line) for line in body.splitlines()]
     assert rejected["line"] == 3 and "lines 4-3001 are read again" in rejected["reasons"][0]
+    assert rejected["record"] == '"C1,gold,1,yes,2024-05-01'  # the line as written
     assert sorted(posted_keys(stack, schema)) == sorted(f"C{i}" for i in range(3000) if i != 1)
 
 
@@ -90,7 +91,8 @@ def test_a_row_in_another_encoding_is_set_aside_and_the_rest_of_the_file_arrives
     assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 3000, 2999, 1)
     body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
     assert [json.loads(line) for line in body.splitlines()] == [
-        {"line": 1002, "reasons": ["not UTF-8 text: byte 9 of the line is 0xe9"], "record": None}]
+        {"line": 1002, "reasons": ["not UTF-8 text: byte 9 of the line is 0xe9"],
+         "record": "C1000,or\ufffd,1000,yes,2024-05-01"}]
     assert len(set(posted_keys(stack, schema))) == 2999
 
 

@@ -45,8 +45,9 @@ def test_csv_quoted_fields_with_newlines_keep_the_starting_line():
 
 
 def test_csv_row_with_the_wrong_width_is_a_bad_record_and_reading_goes_on():
-    records = read(b"id,name\n1,ann,extra\n2,bob\n", "x.csv")
+    records = read(b"id,name\n1,ann,extra\r\n2,bob\n", "x.csv")
     assert records[0].line == 2 and "expected 2 columns" in records[0].error
+    assert records[0].data == "1,ann,extra"  # the line as written, to mend and send again
     assert records[1] == Record(3, {"id": "2", "name": "bob"})
 
 
@@ -152,13 +153,15 @@ def test_a_line_that_is_not_utf8_is_set_aside_and_reading_goes_on(key):
 
 def test_a_csv_record_over_several_lines_is_set_aside_when_one_of_them_is_not_utf8():
     records = read('id,note\n1,"two\nlinés"\n2,b\n'.encode("latin-1"), "x.csv")
-    assert records == [Record(2, error="line 3: not UTF-8 text: byte 4 of the line is 0xe9"), Record(4, {"id": "2", "note": "b"})]
+    assert records == [Record(2, '1,"two\nlin\ufffds"', "line 3: not UTF-8 text: byte 4 of the line is 0xe9"),
+                       Record(4, {"id": "2", "note": "b"})]
 
 
 def test_a_quote_left_open_before_a_line_that_is_not_utf8_still_sets_that_line_aside():
     records = read('id,note\n1,"open\n2,bé\n3,c\n'.encode("latin-1"), "x.csv")
     assert [r.line for r in records if r.error] == [2, 3]
-    assert records[1].error == "not UTF-8 text: byte 4 of the line is 0xe9"
+    assert records[0].data == '1,"open'  # the first line alone: the others are read again
+    assert (records[1].data, records[1].error) == ("2,b\ufffd", "not UTF-8 text: byte 4 of the line is 0xe9")
     assert records[2] == Record(4, {"id": "3", "note": "c"})
 
 
@@ -194,8 +197,8 @@ def test_csv_lines_may_end_in_cr_alone_and_in_crlf_cut_across_chunks():
 def test_json_lines_skip_blank_lines_and_reject_bad_ones():
     records = read(b'{"a":1}\n\nnot json\n[1]\n{"a":2}\r\n', "x.jsonl")
     assert records[0] == Record(1, {"a": 1})
-    assert records[1].line == 3 and "invalid JSON" in records[1].error
-    assert records[2].line == 4 and "expected a JSON object" in records[2].error
+    assert records[1].line == 3 and "invalid JSON" in records[1].error and records[1].data == "not json"
+    assert records[2].line == 4 and "expected a JSON object" in records[2].error and records[2].data == [1]
     assert records[3] == Record(5, {"a": 2})
 
 

@@ -108,7 +108,7 @@ def _file_batches(run: FileRun, stream: IO[bytes], builder: MessageBuilder, arc_
     try:
         for record in run.records(stream):
             if record.error:
-                set_aside.append((record.line, [record.error], None))
+                set_aside.append((record.line, [record.error], record.data))
                 continue
             message, reasons = builder.build(record.data, arc_class, object_time)
             if reasons:

@@ -71,7 +71,7 @@ def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size:
         readable, set_aside = [], []
         for record in chunk:
             if record.error:
-                set_aside.append((record.line, [record.error], None))
+                set_aside.append((record.line, [record.error], record.data))
             else:
                 readable.append(record)
         good, bad = converter.convert_many([record.data for record in readable])

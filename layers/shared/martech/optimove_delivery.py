@@ -91,7 +91,7 @@ def _unique_rows(stream: IO[bytes], key: str, pk_field: str, last_lines: dict[st
     for record in read_records(stream, key):
         report.read += 1
         if record.error:
-            rejected.add(record.line, [record.error])
+            rejected.add(record.line, [record.error], record.data)
             continue
         pk = _key_of(record.data.get(pk_field))
         if pk is None:

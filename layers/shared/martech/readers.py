@@ -2,8 +2,9 @@
 
 A reader takes a binary stream (an S3 object body, a file) and yields one
 :class:`Record` at a time, so memory stays flat however large the file. Each record
-carries the line it starts on; a record that cannot be read carries the reason instead
-of data, and reading goes on with the next one.
+carries the line it starts on; a record that cannot be read carries the reason, and as
+data what there is of it (its text as written, or the JSON value that is not an object),
+and reading goes on with the next one.
 
 Example::
 
@@ -45,7 +46,7 @@ class UnreadableFile(Exception):
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs three times as much to make, per record
 class Record:
     line: int
-    data: Any = None  # an object, or with objects_only=False any JSON value
+    data: Any = None  # an object, or with objects_only=False any JSON value; with an error, what was read
     error: str | None = None
 
 
@@ -180,9 +181,11 @@ class _Lines:
 
     def between(self, first: int, last: int) -> list[str]:
         """Lines ``first`` to ``last``, read already and not before ``keep_from``."""
-        kept = [line for _, lines in self._chunks for line in lines]
-        offset = first - self._chunks[0][0]
-        return kept[offset:offset + last - first + 1]
+        found: list[str] = []
+        for start, lines in self._chunks:
+            if start <= last and first < start + len(lines):
+                found += lines[max(0, first - start):last - start + 1]
+        return found
 
 
 def _csv_records(lines: _Lines) -> Iterator[Record]:
@@ -228,12 +231,15 @@ def _csv_records(lines: _Lines) -> Iterator[Record]:
             problem += (f" in a record that runs on to line {last}; a quote opened on this line is probably never"
                         f" closed, so lines {line + 1}-{last} are read again as rows of their own")
             reader = csv.reader(chain(lines.between(line + 1, last), source), strict=True)
-            base = last = line
+            base = last = line  # this record is now its first line alone
         if undecodable:
             reasons = [f"line {n}: {undecodable.pop(n)}" if n != line else undecodable.pop(n)
                        for n in range(line, last + 1) if n in undecodable]
             problem = "; ".join(filter(None, [problem, *reasons]))
-        yield Record(line, error=problem) if problem else Record(line, as_dict(*row))
+        if problem:
+            yield Record(line, "".join(lines.between(line, last)).rstrip("\r\n"), problem)  # its text as written
+        else:
+            yield Record(line, as_dict(*row))
         line = base + reader.line_num + 1
 
 
@@ -241,7 +247,7 @@ def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Re
     undecodable = lines.undecodable
     for line, content in enumerate(chain.from_iterable(lines), start=1):
         if undecodable and line in undecodable:
-            yield Record(line, error=undecodable.pop(line))
+            yield Record(line, content.strip(), undecodable.pop(line))
             continue
         content = content.strip()
         if not content:
@@ -249,7 +255,7 @@ def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Re
         try:
             value = orjson.loads(content)  # strict JSON, several times faster than json.loads
         except orjson.JSONDecodeError as exc:
-            yield Record(line, error=f"invalid JSON: {exc}")
+            yield Record(line, content, f"invalid JSON: {exc}")
             continue
         yield _object_record(line, value, objects_only)
 
@@ -257,7 +263,7 @@ def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Re
 def _object_record(line: int, value: Any, objects_only: bool) -> Record:
     if isinstance(value, dict) or not objects_only:
         return Record(line, value)
-    return Record(line, error=f"expected a JSON object, found {type(value).__name__}")
+    return Record(line, value, f"expected a JSON object, found {type(value).__name__}")
 
 
 def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Record]:
