@@ -2,6 +2,7 @@
 the file's retry goes on. Against S3 in moto and vendor clients whose answers the test decides."""
 
 import json
+import re
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -81,11 +82,15 @@ def test_a_retry_goes_on_after_the_last_batch_taken_in_order_and_sets_no_row_asi
     assert (report["status"], report["resume_from"], report["read"], report["sent"], report["rejected"]) == (
         "retrying", 400, 400, 399, 1)
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{KEY}.jsonl").splitlines()] == [12]
+    first_times = report
 
     second = Monetate()  # the same object version again, as its queue hands it back
     report = deliver(s3, second)
     assert second.taken[0] == "C400" and len(second.taken) == 599  # nothing before the failed batch again
     assert (report.status, report.read, report.sent, report.rejected, report.runs) == ("complete", 1000, 998, 2, 2)
+    times = json.loads(stored(s3, f"reports/{KEY}.json"))
+    assert times["started_at"] == first_times["started_at"] < times["finished_at"]  # from the first run's start
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", times["finished_at"])
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{KEY}.jsonl").splitlines()] == [12, 702]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import tempfile
 import time
@@ -132,11 +133,14 @@ class RunReport:
             return None
         known = {f.name for f in dataclasses.fields(cls)}
         report = cls(**{k: v for k, v in earlier.items() if k in known})
+        report.started_at = _from_iso(earlier["started_at"])
         report.status, report.finished_at, report.runs = "running", None, report.runs + 1
         return report
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        out["started_at"] = _iso(self.started_at)
+        out["finished_at"] = _iso(self.finished_at) if self.finished_at else None
         out["seconds"] = round((self.finished_at or time.time()) - self.started_at, 3)
         return out
 
@@ -145,3 +149,14 @@ class RunReport:
         s3.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(self.as_dict(), indent=2).encode(),
                       ContentType="application/json")
         return key
+
+
+def _iso(when: float) -> str:
+    """UTC to the millisecond, as people read it: ``2026-05-01T10:15:00.123Z``."""
+    return dt.datetime.fromtimestamp(when, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _from_iso(when: str | float) -> float:
+    if isinstance(when, (int, float)):  # a report written before times were ISO-8601
+        return float(when)
+    return dt.datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
