@@ -73,6 +73,15 @@ def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connecti
     assert json.loads(rejected)["reasons"] == ["customer_id: the primary key is missing or empty"]
 
 
+
+def test_lines_that_cannot_be_read_are_rejected_with_their_text_and_the_rest_is_uploaded(stack, connection):
+    data = 'customer_id,tier\n1,a\n2,"open\n3,g\xf6ld\n4,d\n'.encode("latin-1")
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/unreadable-lines.csv", data)
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 2)
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
+    assert [(r["line"], r["record"]) for r in map(json.loads, rejected.splitlines())] == [(3, '2,"open'), (4, "3,g\ufffdld")]
+    assert sorted(held(stack, connection)) == ["1", "4"]
+
 def test_ttl_from_object_metadata_expires_on_the_sandbox_clock(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/ttl.csv", csv_bytes([{"customer_id": "1", "tier": "a"}]), ttl="60")
     assert uploads(stack, connection)[-1]["ttl_seconds"] == 60

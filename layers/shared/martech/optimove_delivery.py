@@ -79,7 +79,7 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
 def _last_lines(stream: IO[bytes], key: str, pk_field: str) -> dict[str, int]:
     last: dict[str, int] = {}
     for record in read_records(stream, key):
-        pk = _key_of(record.data.get(pk_field)) if record.data else None
+        pk = None if record.error else _key_of(record.data.get(pk_field))
         if pk is not None:
             last[pk] = record.line
     return last
