@@ -249,13 +249,11 @@ def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Re
         if undecodable and line in undecodable:
             yield Record(line, content.strip(), undecodable.pop(line))
             continue
-        content = content.strip()
-        if not content:
-            continue
         try:
             value = orjson.loads(content)  # strict JSON, several times faster than json.loads
         except orjson.JSONDecodeError as exc:
-            yield Record(line, content, f"invalid JSON: {exc}")
+            if content.strip():  # else a blank line
+                yield Record(line, content.strip(), f"invalid JSON: {exc.msg} at column {exc.colno}")
             continue
         yield _object_record(line, value, objects_only)
 
