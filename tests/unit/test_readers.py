@@ -51,6 +51,20 @@ def test_csv_row_with_the_wrong_width_is_a_bad_record_and_reading_goes_on():
     assert records[1] == Record(3, {"id": "2", "name": "bob"})
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_csv_with_no_comma_in_the_header_takes_the_delimiter_it_has(delimiter):
+    data = f'id{delimiter}name\n1{delimiter}"Ann, Jr."\n2{delimiter}"open\n3{delimiter}c\n'.encode()
+    records = read(data, "x.csv")
+    assert records[0] == Record(2, {"id": "1", "name": "Ann, Jr."})
+    assert records[1].line == 3 and records[1].error.endswith("so line 4 is read again as a row of its own")
+    assert records[2] == Record(4, {"id": "3", "name": "c"})  # read again with the same delimiter
+
+
+def test_csv_with_a_comma_in_the_header_is_comma_separated_whatever_the_values_hold():
+    assert read(b"id,name\n1;2,a|b\n", "x.csv") == [Record(2, {"id": "1;2", "name": "a|b"})]
+    assert read(b"id\n1;2\n", "x.csv") == [Record(2, {"id": "1;2"})]
+
+
 def test_csv_blank_lines_are_skipped_but_counted():
     assert read(b"id\n1\n\n2\n", "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
     assert read(b'id\n1\n""\n2\n', "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]

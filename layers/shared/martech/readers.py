@@ -37,6 +37,7 @@ _EXTENSIONS = {".csv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson"
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
+_OTHER_DELIMITERS = (";", "\t", "|")
 
 
 class UnreadableFile(Exception):
@@ -188,10 +189,21 @@ class _Lines:
         return found
 
 
+def _delimiter(header: str) -> str:
+    """A comma, unless the header has none and has semicolons, tabs or pipes (spreadsheets set to
+    some locales write semicolons)."""
+    if "," in header:
+        return ","
+    return next((d for d in _OTHER_DELIMITERS if d in header), ",")
+
+
 def _csv_records(lines: _Lines) -> Iterator[Record]:
-    source = chain.from_iterable(lines)
+    chunks = iter(lines)
+    first = next(chunks, [])
+    source = chain.from_iterable(chain([first], chunks))
     undecodable = lines.undecodable
-    reader = csv.reader(source, strict=True)
+    delimiter = _delimiter(first[0]) if first else ","
+    reader = csv.reader(source, strict=True, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -228,9 +240,11 @@ def _csv_records(lines: _Lines) -> Iterator[Record]:
         if problem and last > line:
             # A record running over several lines that is wrong is most likely a quote left open,
             # which swallows the rows after it: they are read again, as rows of their own.
+            again = f"line {last} is read again as a row of its own" if last == line + 1 else \
+                f"lines {line + 1}-{last} are read again as rows of their own"
             problem += (f" in a record that runs on to line {last}; a quote opened on this line is probably never"
-                        f" closed, so lines {line + 1}-{last} are read again as rows of their own")
-            reader = csv.reader(chain(lines.between(line + 1, last), source), strict=True)
+                        f" closed, so {again}")
+            reader = csv.reader(chain(lines.between(line + 1, last), source), strict=True, delimiter=delimiter)
             base = last = line  # this record is now its first line alone
         if undecodable:
             reasons = [f"line {n}: {undecodable.pop(n)}" if n != line else undecodable.pop(n)
