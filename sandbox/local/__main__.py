@@ -97,6 +97,16 @@ def sessions_summary(stack: LocalStack, key: str) -> list[str]:
     return lines
 
 
+def rejected_summary(stack: LocalStack, report: dict[str, Any], shown: int = 3) -> list[str]:
+    """The first rejected rows with their reasons, so the summary says why."""
+    body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
+    rows = [json.loads(row) for row in body.splitlines()[:shown]]
+    lines = [f"        line {row['line']}: {'; '.join(row['reasons'])}" for row in rows]
+    if report["rejected"] > shown:
+        lines.append(f"        and {report['rejected'] - shown} more")
+    return lines
+
+
 def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]]) -> tuple[str, bool]:
     lines, ok = ["", "Files"], True
     for key in keys:
@@ -112,6 +122,7 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
         lines.append(f"      report   s3://{stack.bucket}/reports/{key}.json")
         if report["rejected_rows"]:
             lines.append(f"      rejected s3://{stack.bucket}/{report['rejected_rows']}")
+            lines += rejected_summary(stack, report)
         for error in report["errors"]:
             lines.append(f"      error    {error}")
         if key.startswith("monetate-sessions/") and report["status"] == "complete":
