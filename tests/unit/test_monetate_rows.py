@@ -92,6 +92,17 @@ def test_unknown_columns_can_be_dropped_instead():
     assert row == {"id": "c1"} and reasons == []
 
 
+def test_columns_under_which_no_row_can_be_sent_are_named_with_a_near_field():
+    converter = RowConverter(SCHEMA)
+    assert converter.column_problems(["id", "tier", "spend"]) == []
+    assert converter.column_problems(["ID", "Tier", "shoe_size"]) == [
+        "ID: not a field of schema customers (did you mean id?)",
+        "Tier: not a field of schema customers (did you mean tier?)",
+        "shoe_size: not a field of schema customers",
+        "id: required, but no column holds it"]
+    assert RowConverter(SCHEMA, unknown_columns="drop").column_problems(["id", "shoe_size"]) == []
+
+
 def test_required_fields_beyond_identifier_and_unique_key():
     schema = Schema.from_api({"name": "s", "fields": {"id": {"data_type": "STRING", "identifier": True},
                                                       "email": {"data_type": "STRING", "required": True}}})

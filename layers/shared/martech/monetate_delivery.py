@@ -21,11 +21,15 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender
-from martech.readers import Record, UnreadableFile
+from martech.readers import CSV, Record, UnreadableFile, detect_format
 from martech.reports import RunReport
 from martech.settings import Settings
 
 KEY_PREFIX = "monetate/"
+
+
+class ColumnsMismatch(ValueError):
+    """A CSV header under which no row can be sent: the file fails as a whole."""
 
 
 def schema_from_key(key: str) -> str:
@@ -48,7 +52,8 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     sender = None
     try:
         schema = client.schema(schema_from_key(key))
-        batches = _convertible(run, stream, RowConverter(schema, settings.unknown_columns), settings.monetate_batch_size)
+        converter = RowConverter(schema, settings.unknown_columns)
+        batches = _convertible(run, stream, converter, settings.monetate_batch_size, detect_format(key)[0] == CSV)
         # Without a unique key Monetate stores every row sent: one batch at a time, then.
         sender = OrderedSender(run, partial(post_batch, client, schema), settings.monetate_concurrency,
                                resendable=lambda rows: schema.unique_key is not None)
@@ -64,8 +69,10 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     return report
 
 
-def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size: int) -> Iterator[Batch]:
-    """The file's records in batches, converted a batch at a time."""
+def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size: int, check_header: bool) -> Iterator[Batch]:
+    """The file's records in batches, converted a batch at a time. A CSV header that no row could
+    be sent under (a column the schema lacks, a required field no column holds) fails the file at
+    its first row, rather than setting every row aside for the same reason."""
 
     def convert(chunk: list[Record]) -> Batch:
         readable, set_aside = [], []
@@ -82,6 +89,10 @@ def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size:
     chunk: list[Record] = []
     try:
         for record in run.records(stream):
+            if check_header and record.error is None:
+                check_header = False  # once, at the first row
+                if problems := converter.column_problems(record.data):
+                    raise ColumnsMismatch(f"no row of this file can be sent, whatever it holds: {'; '.join(problems)}")
             chunk.append(record)
             if len(chunk) >= batch_size:
                 batch, chunk = convert(chunk), []  # the records go before the batch is sent

@@ -18,12 +18,13 @@ through the careful converters value by value. Both give the same result for eve
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import re
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from martech.dict_makers import dict_maker
 
@@ -272,6 +273,11 @@ COLUMN_CONVERTERS: dict[str, Callable[[list[Any]], list[Any]]] = {
 _BAD = object()  # a value the careful converter refused
 
 
+def _did_you_mean(name: str, fields: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name.lower(), {field.lower(): field for field in fields}, n=1, cutoff=0.75)
+    return f" (did you mean {next(f for f in fields if f.lower() == close[0])}?)" if close else ""
+
+
 class RowConverter:
     """Converts records for one schema. ``unknown_columns``: ``reject`` the row or ``drop`` the column."""
 
@@ -281,6 +287,16 @@ class RowConverter:
         self._converters = {name: CONVERTERS.get(f.data_type, to_string) for name, f in schema.fields.items()}
         self._columns = {name: COLUMN_CONVERTERS.get(f.data_type, _string_column) for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
+
+    def column_problems(self, columns: Iterable[str]) -> list[str]:
+        """Why no record with these columns, a CSV header's, can be sent, if none can: columns the
+        schema does not have (unless they are dropped), and fields it requires that no column holds."""
+        columns = list(columns)
+        problems = [] if self.drop_unknown else [
+            f"{name}: not a field of schema {self.schema.name}{_did_you_mean(name, self._converters)}"
+            for name in columns if name not in self._converters]
+        problems += [f"{name}: required, but no column holds it" for name in self._must_have if name not in columns]
+        return problems
 
     def convert(self, record: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
         """The row to send, or None and every reason it cannot be sent."""
