@@ -74,6 +74,15 @@ def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connecti
 
 
 
+def test_a_csv_header_without_the_primary_key_fails_the_file_once_not_every_row(stack, connection):
+    rows = [{"CustomerID": str(i), "tier": "gold"} for i in range(100)]
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/wrong-header.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"], report["rejected"]) == ("failed", 0, 0)
+    assert report["errors"] == ["no row of this file can be sent, whatever it holds: the header has no column"
+                                " customer_id, the connection's primary key (did you mean CustomerID?)"]
+    assert held(stack, connection) == {}
+
+
 def test_lines_that_cannot_be_read_are_rejected_with_their_text_and_the_rest_is_uploaded(stack, connection):
     data = 'customer_id,tier\n1,a\n2,"open\n3,g\xf6ld\n4,d\n'.encode("latin-1")
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/unreadable-lines.csv", data)

@@ -18,7 +18,6 @@ through the careful converters value by value. Both give the same result for eve
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from martech.dict_makers import dict_maker
+from martech.names import did_you_mean
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
@@ -273,11 +273,6 @@ COLUMN_CONVERTERS: dict[str, Callable[[list[Any]], list[Any]]] = {
 _BAD = object()  # a value the careful converter refused
 
 
-def _did_you_mean(name: str, fields: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name.lower(), {field.lower(): field for field in fields}, n=1, cutoff=0.75)
-    return f" (did you mean {next(f for f in fields if f.lower() == close[0])}?)" if close else ""
-
-
 class RowConverter:
     """Converts records for one schema. ``unknown_columns``: ``reject`` the row or ``drop`` the column."""
 
@@ -293,7 +288,7 @@ class RowConverter:
         schema does not have (unless they are dropped), and fields it requires that no column holds."""
         columns = list(columns)
         problems = [] if self.drop_unknown else [
-            f"{name}: not a field of schema {self.schema.name}{_did_you_mean(name, self._converters)}"
+            f"{name}: not a field of schema {self.schema.name}{did_you_mean(name, self._converters)}"
             for name in columns if name not in self._converters]
         problems += [f"{name}: required, but no column holds it" for name in self._must_have if name not in columns]
         return problems

@@ -16,7 +16,8 @@ from typing import IO, Any
 
 from martech.batching import batched
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
-from martech.readers import UnreadableFile, read_records
+from martech.names import did_you_mean
+from martech.readers import CSV, UnreadableFile, detect_format, read_records
 from martech.reports import RejectedRows, RunReport
 from martech.settings import Settings
 
@@ -57,7 +58,7 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
         if operation == "delete":
             _delete(open_stream, key, pk_field, uuid_, client, settings, report, rejected)
         else:
-            last_lines = _last_lines(open_stream(), key, pk_field)
+            last_lines = _last_lines(open_stream(), key, pk_field, detect_format(key)[0] == CSV)
             rows = _unique_rows(open_stream(), key, pk_field, last_lines, report, rejected)
             if merge:
                 rows = _merge_stored(rows, uuid_, client, report)
@@ -76,9 +77,16 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
     return report
 
 
-def _last_lines(stream: IO[bytes], key: str, pk_field: str) -> dict[str, int]:
+def _last_lines(stream: IO[bytes], key: str, pk_field: str, check_header: bool) -> dict[str, int]:
+    """The line of each key's last row. A CSV header without the primary key fails the file at its
+    first row, rather than setting every row aside for the same reason."""
     last: dict[str, int] = {}
     for record in read_records(stream, key):
+        if check_header and record.error is None:
+            check_header = False  # once, at the first row
+            if pk_field not in record.data:
+                raise ValueError(f"no row of this file can be sent, whatever it holds: the header has no column"
+                                 f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
         pk = None if record.error else _key_of(record.data.get(pk_field))
         if pk is not None:
             last[pk] = record.line
