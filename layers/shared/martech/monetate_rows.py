@@ -287,9 +287,11 @@ class RowConverter:
         """Why no record with these columns, a CSV header's, can be sent, if none can: columns the
         schema does not have (unless they are dropped), and fields it requires that no column holds."""
         columns = list(columns)
-        problems = [] if self.drop_unknown else [
-            f"{name}: not a field of schema {self.schema.name}{did_you_mean(name, self._converters)}"
-            for name in columns if name not in self._converters]
+        unknown = [] if self.drop_unknown else [name for name in columns if name not in self._converters]
+        problems = [f"{name}: not a field of schema {self.schema.name}{did_you_mean(name, self._converters)}" if name
+                    else "a column with no name in the header (a trailing comma?)" for name in unknown]
+        if unknown:
+            problems[-1] += "; UnknownColumns=drop would leave out the columns the schema does not have"
         problems += [f"{name}: required, but no column holds it" for name in self._must_have if name not in columns]
         return problems
 
