@@ -82,9 +82,11 @@ def test_every_reason_is_given_at_once():
     assert {r.split(":")[0] for r in reasons} == {"id", "spend", "vip"}
 
 
-def test_unknown_columns_reject_the_row_by_default():
-    row, reasons = RowConverter(SCHEMA).convert({"id": "c1", "shoe_size": "42"})
-    assert row is None and reasons == ["shoe_size: not a field of schema customers"]
+def test_unknown_columns_reject_the_row_by_default_naming_a_near_field():
+    row, reasons = RowConverter(SCHEMA).convert({"id": "c1", "shoe_size": "42", "Spend": "1"})
+    assert row is None
+    assert reasons == ["shoe_size: not a field of schema customers",
+                       "Spend: not a field of schema customers (did you mean spend?)"]
 
 
 def test_unknown_columns_can_be_dropped_instead():

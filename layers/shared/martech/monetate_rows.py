@@ -282,14 +282,15 @@ class RowConverter:
         self._converters = {name: CONVERTERS.get(f.data_type, to_string) for name, f in schema.fields.items()}
         self._columns = {name: COLUMN_CONVERTERS.get(f.data_type, _string_column) for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
+        self._not_a_field_reasons: dict[str, str] = {}
 
     def column_problems(self, columns: Iterable[str]) -> list[str]:
         """Why no record with these columns, a CSV header's, can be sent, if none can: columns the
         schema does not have (unless they are dropped), and fields it requires that no column holds."""
         columns = list(columns)
         unknown = [] if self.drop_unknown else [name for name in columns if name not in self._converters]
-        problems = [f"{name}: not a field of schema {self.schema.name}{did_you_mean(name, self._converters)}" if name
-                    else "a column with no name in the header (a trailing comma?)" for name in unknown]
+        problems = [self._not_a_field(name) if name else "a column with no name in the header (a trailing comma?)"
+                    for name in unknown]
         if unknown:
             problems[-1] += "; UnknownColumns=drop would leave out the columns the schema does not have"
         problems += [f"{name}: required, but no column holds it" for name in self._must_have if name not in columns]
@@ -304,7 +305,7 @@ class RowConverter:
             convert = converters.get(name)
             if convert is None:
                 if not self.drop_unknown:
-                    reasons.append(f"{name}: not a field of schema {self.schema.name}")
+                    reasons.append(self._not_a_field(name))
                 continue
             if type(value) is str:
                 value = value.strip()
@@ -372,6 +373,13 @@ class RowConverter:
                 row = careful_row  # type: ignore[assignment]
             good.append((i, row))
         return good, bad
+
+    def _not_a_field(self, name: str) -> str:
+        reason = self._not_a_field_reasons.get(name)
+        if reason is None:  # a file repeats its wrong names: the nearest field is looked for once each
+            reason = f"{name}: not a field of schema {self.schema.name}{did_you_mean(name, self._converters)}"
+            self._not_a_field_reasons[name] = reason
+        return reason
 
     def _careful(self, name: str, value: Any) -> Any:
         if value is None or (type(value) is str and not value.strip()):
