@@ -54,6 +54,10 @@ class BatchOutcome:
         self.refused += other.refused
 
 
+# A batch waiting for its answer: how far into the file it reaches, its set-aside rows, its sending.
+_InFlight = tuple[int, list[tuple[int, list[str], Any]], "Future[BatchOutcome] | None"]
+
+
 class OrderedSender:
     """``send(items)`` for each batch with items, at most ``in_flight`` at once, so memory stays flat.
 
@@ -72,27 +76,28 @@ class OrderedSender:
         # What waits for its answer is the batch's place and its set-aside rows, not its items: those go
         # as soon as they are sent, and their memory is reused while still in the cache. Holding them
         # until the answer cost a tenth more CPU per record.
-        in_flight: deque[tuple[int, list[tuple[int, list[str], Any]], Future[BatchOutcome] | None]] = deque()
+        in_flight: deque[_InFlight] = deque()
         pool = ThreadPoolExecutor(max_workers=self._limit, thread_name_prefix="file-send")
         try:
             try:
                 for batch in batches:
                     if batch.items and not self._resendable(batch.items):
-                        while in_flight:
-                            self._settle(*in_flight.popleft())  # a failed batch ends the sending here
+                        self._settle_all(in_flight)  # a failed batch ends the sending here
                     sending = pool.submit(self._send, batch.items) if batch.items else None
                     in_flight.append((batch.through, batch.set_aside, sending))
                     del batch
                     if len(in_flight) >= self._limit:
                         self._settle(*in_flight.popleft())
             except UnreadableFile:  # the file broke part way: what was sent before still counts
-                while in_flight:
-                    self._settle(*in_flight.popleft())
+                self._settle_all(in_flight)
                 raise
-            while in_flight:
-                self._settle(*in_flight.popleft())
+            self._settle_all(in_flight)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _settle_all(self, in_flight: deque[_InFlight]) -> None:
+        while in_flight:
+            self._settle(*in_flight.popleft())
 
     def _settle(self, through: int, set_aside: list[tuple[int, list[str], Any]],
                 sending: Future[BatchOutcome] | None) -> None:

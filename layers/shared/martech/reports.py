@@ -159,4 +159,4 @@ def _iso(when: float) -> str:
 def _from_iso(when: str | float) -> float:
     if isinstance(when, (int, float)):  # a report written before times were ISO-8601
         return float(when)
-    return dt.datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+    return dt.datetime.fromisoformat(when).timestamp()  # Python 3.11 reads the Z
