@@ -130,6 +130,28 @@ def test_429_5xx_and_dropped_connections_lose_nothing(stack, arc):
     assert len(found) == 1000 and all(c["fields"] == {"n": int(c["contextId"][1:])} for c in found.values())
 
 
+def overwrites_twice(n):
+    """Each context overwritten twice, the second time a batch (of 100) later."""
+    return [{"contextId": f"c{i}", "v": v} for v in (1, 2) for i in range(n)]
+
+
+def test_a_context_overwritten_in_a_later_batch_keeps_the_later_value_though_the_earlier_batch_was_retried(stack, arc):
+    throttled_before = [e["status"] for e in stack.mona.received("/export")].count(429)
+    stack.mona.faults.update({"script": ["429"], "retry_after": 0.3, "paths": "^/export"})
+    report = drop(stack, f"mona/{arc}/twice.jsonl", jsonl(overwrites_twice(100)))
+    assert (report["status"], report["sent"], report["batches"]) == ("complete", 200, 2)
+    assert [e["status"] for e in stack.mona.received("/export")].count(429) == throttled_before + 1
+    assert {c["fields"]["v"] for c in contexts(stack, arc).values()} == {2}
+
+
+def test_export_webhook_keeps_a_contexts_messages_in_order_across_batches(stack, arc):
+    stack.mona.faults.update({"script": ["429"], "retry_after": 0.3, "paths": "^/export"})
+    messages = [{"arcClass": arc, "contextId": m["contextId"], "message": {"v": m["v"]}} for m in overwrites_twice(100)]
+    answer = webhook(stack, "/mona/export", {"messages": messages})
+    assert answer.status_code == 200 and answer.json()["sent"] == 200
+    assert {c["fields"]["v"] for c in contexts(stack, arc).values()} == {2}
+
+
 def test_an_add_batch_whose_fate_is_unknown_is_reported_not_resent(stack, arc):
     # ADD appends: resending after a 500 could append twice, so the batch is reported instead.
     stack.mona.faults.update({"script": ["500"], "paths": "^/export"})

@@ -106,6 +106,21 @@ def test_a_csv_header_no_row_can_be_sent_under_fails_the_file_once_not_every_row
     assert posted_keys(stack, schema) == []
 
 
+def test_a_key_repeated_in_a_later_batch_ends_with_its_last_row_though_an_earlier_batch_was_retried(stack, schema):
+    # Six batches of 200: each key's second row is three batches after its first. The first post is
+    # throttled; the later row must still land last, as a later record replaces an earlier one.
+    rows = customers(600) + [{**row, "lifetime_value": "2"} for row in customers(600)]
+    for row in rows[:600]:
+        row["lifetime_value"] = "1"
+    stack.monetate.faults.update({"script": ["429"], "retry_after": 0.3, "paths": f"/data/{schema}/"})
+    report = drop(stack, f"monetate/{schema}/updates.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"]) == ("complete", 1200)
+    assert [e["status"] for e in stack.monetate.received(f"/data/{schema}/")].count(429) == 1
+    stored = stack.monetate.datasets[schema].records()
+    assert len(stored) == 600
+    assert {row["lifetime_value"] for row in stored} == {2}
+
+
 def test_a_duplicate_s3_event_posts_nothing_twice(stack, schema):
     key = f"monetate/{schema}/twice.csv"
     first = drop(stack, key, csv_bytes(customers(50)))

@@ -9,9 +9,8 @@ failure goes on after the batches Mona took.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from functools import partial
 from typing import IO, Any
 
@@ -21,7 +20,7 @@ from martech.batching import batched
 from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable, TopLevelError, overwrites_only
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
-from martech.ordered_sending import Batch, BatchOutcome, OrderedSender
+from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order
 from martech.readers import UnreadableFile
 from martech.reports import RunReport
 from martech.settings import Settings
@@ -58,20 +57,21 @@ def _message_size(item: tuple[int, dict[str, Any]]) -> int:
     return len(orjson.dumps(item[1], default=str))
 
 
+def contexts(items: list[tuple[int, dict[str, Any]]]) -> set[tuple[Any, str]]:
+    """The contexts the messages write to: a batch waits for an earlier one that writes to the same."""
+    return {(m.get("arcClass"), str(m["contextId"])) for _, m in items if m.get("contextId") is not None}
+
+
 def export_all(items: Iterable[tuple[int, dict[str, Any]]], client: MonaClient, settings: Settings
                ) -> Iterator[BatchOutcome]:
-    """Outcomes in batch order, with at most MONA_CONCURRENCY batches in flight."""
-    in_flight: deque[Future[BatchOutcome]] = deque()
-    pool = ThreadPoolExecutor(max_workers=settings.mona_concurrency, thread_name_prefix="mona-export")
-    try:
-        for batch in batched(items, settings.mona_batch_size, settings.mona_batch_bytes, size=_message_size):
-            in_flight.append(pool.submit(export_batch, client, batch))
-            if len(in_flight) >= settings.mona_concurrency:
-                yield in_flight.popleft().result()
-        while in_flight:
-            yield in_flight.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Outcomes in batch order, with at most MONA_CONCURRENCY batches in flight; messages to one
+    context reach Mona in their order."""
+    batches = (Batch(0, batch) for batch in batched(items, settings.mona_batch_size, settings.mona_batch_bytes,
+                                                     size=_message_size))
+    with closing(sendings_in_order(partial(export_batch, client), batches, settings.mona_concurrency,
+                                   keys=contexts)) as sendings:
+        for _, _, sending in sendings:
+            yield sending.result() if sending else BatchOutcome()
 
 
 def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: str | None, object_time: float | None,
@@ -84,7 +84,7 @@ def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: 
     report = run.report
     logins_before = client.tokens.logins - report.token_refreshes
     sender = OrderedSender(run, partial(export_batch, client), settings.mona_concurrency,
-                           resendable=lambda items: overwrites_only([message for _, message in items]))
+                           resendable=lambda items: overwrites_only([message for _, message in items]), keys=contexts)
     try:
         batches = _file_batches(run, stream, MessageBuilder(settings), arc_class_from_key(key), object_time, settings)
         sender.send_all(batches)

@@ -54,9 +54,12 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
         schema = client.schema(schema_from_key(key))
         converter = RowConverter(schema, settings.unknown_columns)
         batches = _convertible(run, stream, converter, settings.monetate_batch_size, detect_format(key)[0] == CSV)
-        # Without a unique key Monetate stores every row sent: one batch at a time, then.
+        # Without a unique key Monetate stores every row sent: one batch at a time, then. With one, a
+        # batch repeating a key waits for the earlier batch, so that the file's later row is kept.
+        unique_key = schema.unique_key
         sender = OrderedSender(run, partial(post_batch, client, schema), settings.monetate_concurrency,
-                               resendable=lambda rows: schema.unique_key is not None)
+                               resendable=lambda rows: unique_key is not None,
+                               keys=lambda rows: {row[unique_key] for _, row, _ in rows})
         sender.send_all(batches)
         run.finish("complete" if not (report.failed or report.unknown) else "partial")
     except (TransientFailure, AuthUnavailable) as exc:

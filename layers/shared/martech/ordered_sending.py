@@ -18,7 +18,8 @@ Example::
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -58,46 +59,72 @@ class BatchOutcome:
 _InFlight = tuple[int, list[tuple[int, list[str], Any]], "Future[BatchOutcome] | None"]
 
 
+def sendings_in_order(send: Callable[[list[Any]], BatchOutcome], batches: Iterable[Batch], in_flight: int,
+                      alone: Callable[[list[Any]], bool] = lambda items: False,
+                      keys: Callable[[list[Any]], set[Any]] = lambda items: set()) -> Iterator[_InFlight]:
+    """Sends each batch's items, at most ``in_flight`` at once, and yields the batches in their order;
+    the caller settles each (waits for its answer) before taking the next.
+
+    A batch is sent only once every earlier batch it must follow is settled: all of them when
+    ``alone(items)``, else those sharing one of its ``keys(items)``. A vendor that keeps the later
+    record of a key then keeps the file's later row, even when an earlier batch is retried.
+    """
+    # What waits for its answer is the batch's place and its set-aside rows, not its items: those go
+    # as soon as they are sent, and their memory is reused while still in the cache. Holding them
+    # until the answer cost a tenth more CPU per record.
+    in_flight = max(1, in_flight)
+    window: deque[tuple[_InFlight, set[Any]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="send")
+    try:
+        try:
+            for batch in batches:
+                sending, batch_keys = None, set()
+                if batch.items:
+                    if alone(batch.items):
+                        follows = len(window)
+                    else:
+                        batch_keys = keys(batch.items)
+                        follows = max((i + 1 for i, (_, earlier) in enumerate(window)
+                                       if not batch_keys.isdisjoint(earlier)), default=0)
+                    for _ in range(follows):
+                        yield window.popleft()[0]
+                    sending = pool.submit(send, batch.items)
+                window.append(((batch.through, batch.set_aside, sending), batch_keys))
+                del batch
+                if len(window) >= in_flight:
+                    yield window.popleft()[0]
+        except UnreadableFile:  # the file broke part way: what was sent before still counts
+            while window:
+                yield window.popleft()[0]
+            raise
+        while window:
+            yield window.popleft()[0]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 class OrderedSender:
     """``send(items)`` for each batch with items, at most ``in_flight`` at once, so memory stays flat.
 
     ``resendable(items)`` says whether the vendor would store the items once however often they are
     sent (an upsert, say). A batch that is not waits until every batch before it is settled: if one
     of those fails, the file's retry sends again the batches after it that were in flight.
+    ``keys(items)``: the records' keys, where the vendor keeps a key's later record (see
+    ``sendings_in_order``).
     """
 
     def __init__(self, run: FileRun, send: Callable[[list[Any]], BatchOutcome], in_flight: int,
-                 resendable: Callable[[list[Any]], bool] = lambda items: True) -> None:
-        self._run, self._send, self._limit, self._resendable = run, send, max(1, in_flight), resendable
+                 resendable: Callable[[list[Any]], bool] = lambda items: True,
+                 keys: Callable[[list[Any]], set[Any]] = lambda items: set()) -> None:
+        self._run, self._send, self._limit = run, send, in_flight
+        self._alone, self._keys = (lambda items: not resendable(items)), keys
         self.confirmed = run.resumed_from
 
     def send_all(self, batches: Iterable[Batch]) -> None:
         """Raises what ``send`` raised for the first batch that failed; the batches after it are not settled."""
-        # What waits for its answer is the batch's place and its set-aside rows, not its items: those go
-        # as soon as they are sent, and their memory is reused while still in the cache. Holding them
-        # until the answer cost a tenth more CPU per record.
-        in_flight: deque[_InFlight] = deque()
-        pool = ThreadPoolExecutor(max_workers=self._limit, thread_name_prefix="file-send")
-        try:
-            try:
-                for batch in batches:
-                    if batch.items and not self._resendable(batch.items):
-                        self._settle_all(in_flight)  # a failed batch ends the sending here
-                    sending = pool.submit(self._send, batch.items) if batch.items else None
-                    in_flight.append((batch.through, batch.set_aside, sending))
-                    del batch
-                    if len(in_flight) >= self._limit:
-                        self._settle(*in_flight.popleft())
-            except UnreadableFile:  # the file broke part way: what was sent before still counts
-                self._settle_all(in_flight)
-                raise
-            self._settle_all(in_flight)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _settle_all(self, in_flight: deque[_InFlight]) -> None:
-        while in_flight:
-            self._settle(*in_flight.popleft())
+        with closing(sendings_in_order(self._send, batches, self._limit, self._alone, self._keys)) as sendings:
+            for through, set_aside, sending in sendings:
+                self._settle(through, set_aside, sending)
 
     def _settle(self, through: int, set_aside: list[tuple[int, list[str], Any]],
                 sending: Future[BatchOutcome] | None) -> None:
