@@ -16,7 +16,7 @@ def read(data: bytes, key: str) -> list[Record]:
 
 @pytest.mark.parametrize("key, expected", [
     ("monetate/s/a.csv", ("csv", False)), ("a.CSV.GZ", ("csv", True)), ("a.json", ("json", False)),
-    ("a.jsonl", ("jsonl", False)), ("a.ndjson.gz", ("jsonl", True)),
+    ("a.jsonl", ("jsonl", False)), ("a.ndjson.gz", ("jsonl", True)), ("a.tsv", ("csv", False)),
 ])
 def test_format_comes_from_the_key(key, expected):
     assert detect_format(key) == expected
@@ -122,8 +122,17 @@ def test_csv_record_over_several_lines_with_the_wrong_width_is_set_aside_and_its
 
 def test_csv_header_names_are_trimmed_and_must_be_unique():
     assert read(b" id , name \n1,a\n", "x.csv")[0].data == {"id": "1", "name": "a"}
-    with pytest.raises(UnreadableFile, match="header"):
-        read(b"id,id\n1,2\n", "x.csv")
+    with pytest.raises(UnreadableFile) as caught:
+        read(b"id,email,id,email,name,email\n1,2,3,4,5,6\n", "x.csv")
+    assert str(caught.value) == ("the CSV header (line 1) must name every column once:"
+                                 " id is columns 1 and 3; email is columns 2, 4 and 6")
+    with pytest.raises(UnreadableFile, match="names no column"):
+        read(b" , \n1,2\n", "x.csv")
+
+
+def test_a_tsv_file_is_tab_separated_though_its_header_holds_a_comma():
+    records = read(b"name\tcity, state\nAnn\tAlbany, NY\n", "exports/x.tsv.gz")
+    assert records == [Record(2, {"name": "Ann", "city, state": "Albany, NY"})]
 
 
 def test_csv_header_names_are_taken_as_written_whatever_they_hold():
@@ -239,12 +248,24 @@ def test_json_array_numbers_cut_at_a_chunk_edge_are_not_truncated():
 
 
 @pytest.mark.parametrize("data, message", [
-    (b'{"a": 1}', "one JSON array"), (b'[{"a": 1}', "not closed"), (b'[{"a": 1} {"b": 2}]', "expected ','"),
+    (b'"a": 1', "one JSON array"), (b'[{"a": 1}', "not closed"), (b'[{"a": 1} {"b": 2}]', "expected ','"),
     (b'[{"a": }]', "invalid JSON"),
 ])
 def test_json_array_structural_errors_are_unreadable_files(data, message):
     with pytest.raises(UnreadableFile, match=message):
         read(data, "x.json")
+
+
+@pytest.mark.parametrize("head", [b"", b"\xef\xbb\xbf", b"\n  \n "])
+def test_a_json_file_of_one_object_per_line_is_read_as_json_lines(head):
+    # Spark, BigQuery, Snowflake and Redshift write JSON exports this way, named .json.
+    data = head + b'{"a": 1}\n{"a": 2, "b": [1]}\nnot json\n[3]\n{"a": 4}\n'
+    records = read(gzip.compress(data), "part-00000.json.gz")
+    first = 1 + head.count(b"\n")
+    assert records[0] == Record(first, {"a": 1}) and records[1] == Record(first + 1, {"a": 2, "b": [1]})
+    assert records[2].line == first + 2 and records[2].error.startswith("invalid JSON")
+    assert records[3].line == first + 3 and "expected a JSON object" in records[3].error
+    assert records[4] == Record(first + 4, {"a": 4})
 
 
 def test_empty_json_array_and_bom():

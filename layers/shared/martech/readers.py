@@ -33,7 +33,7 @@ import orjson
 from martech.dict_makers import dict_maker
 
 CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
-_EXTENSIONS = {".csv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
+_EXTENSIONS = {".csv": CSV, ".tsv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
@@ -60,7 +60,7 @@ def detect_format(key: str) -> tuple[str, bool]:
     for extension, fmt in _EXTENSIONS.items():
         if name.endswith(extension):
             return fmt, gzipped
-    raise UnreadableFile(f"{key}: unknown file type; use .csv, .json, .jsonl or .ndjson, optionally .gz")
+    raise UnreadableFile(f"{key}: unknown file type; use .csv, .tsv, .json, .jsonl or .ndjson, optionally .gz")
 
 
 def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: str | None = None) -> Iterator[Record]:
@@ -70,11 +70,12 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
         fmt, _ = detect_format(key)
     raw = _maybe_gunzip(stream)
     try:
-        if fmt == JSON_ARRAY:
+        if fmt == JSON_ARRAY and not _starts_with_object(raw):
             yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
-            yield from _csv_records(_Lines(raw, keep=True))
-        else:
+            tab = key.lower().removesuffix(".gz").endswith(".tsv")
+            yield from _csv_records(_Lines(raw, keep=True), "\t" if tab else None)
+        else:  # JSON Lines, and .json files of one object per line, as Spark, BigQuery or Snowflake write them
             yield from _json_lines_records(_Lines(raw), objects_only)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableFile(f"{key}: cannot decompress: {exc}") from None
@@ -87,6 +88,12 @@ def _maybe_gunzip(stream: IO[bytes]) -> IO[bytes]:
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     return buffered
+
+
+def _starts_with_object(raw: Any) -> bool:
+    """Whether the text's first character, past a BOM and blanks, opens an object."""
+    head = raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()
+    return head[:1] == b"{"
 
 
 class _Readable(io.RawIOBase):
@@ -197,12 +204,12 @@ def _delimiter(header: str) -> str:
     return next((d for d in _OTHER_DELIMITERS if d in header), ",")
 
 
-def _csv_records(lines: _Lines) -> Iterator[Record]:
+def _csv_records(lines: _Lines, delimiter: str | None = None) -> Iterator[Record]:
     chunks = iter(lines)
     first = next(chunks, [])
     source = chain.from_iterable(chain([first], chunks))
     undecodable = lines.undecodable
-    delimiter = _delimiter(first[0]) if first else ","
+    delimiter = delimiter or (_delimiter(first[0]) if first else ",")
     reader = csv.reader(source, strict=True, delimiter=delimiter)
     try:
         header = next(reader)
@@ -213,8 +220,10 @@ def _csv_records(lines: _Lines) -> Iterator[Record]:
     if undecodable and min(undecodable) <= reader.line_num:
         raise UnreadableFile(f"the CSV header is {undecodable[min(undecodable)]}")
     header = [name.strip() for name in header]
-    if not any(header) or len(set(header)) != len(header):
-        raise UnreadableFile("the CSV header must name every column once")
+    if not any(header):
+        raise UnreadableFile("the CSV header (line 1) names no column")
+    if len(set(header)) != len(header):
+        raise UnreadableFile(f"the CSV header (line 1) must name every column once: {_repeats(header)}")
     width = len(header)
     as_dict = dict_maker(tuple(header))
     base = 0  # lines read before ``reader`` began: a line's number is base + reader.line_num
@@ -255,6 +264,14 @@ def _csv_records(lines: _Lines) -> Iterator[Record]:
         else:
             yield Record(line, as_dict(*row))
         line = base + reader.line_num + 1
+
+
+def _repeats(header: list[str]) -> str:
+    columns: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        columns.setdefault(name, []).append(number)
+    return "; ".join(f"{name or 'a column with no name'} is columns {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+                     for name, numbers in columns.items() if len(numbers) > 1)
 
 
 def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Record]:
@@ -307,7 +324,7 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
     if pos >= len(buffer):
         return
     if buffer[pos] != "[":
-        raise UnreadableFile(f"line {line}: a .json file must hold one JSON array of objects")
+        raise UnreadableFile(f"line {line}: a .json file must hold one JSON array of objects, or one object per line")
     pos += 1
     expect_item = True
     while True:
