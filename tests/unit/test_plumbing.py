@@ -59,6 +59,11 @@ def test_s3_test_events_and_other_event_names_name_no_files():
     assert dropped_files(notification("a.csv", event="ObjectRemoved:Delete")) == []
 
 
+def test_a_folder_made_in_the_s3_console_is_not_a_file():
+    assert dropped_files(notification("monetate/customers/")) == []
+    assert dropped_files(notification("monetate/customers%2F")) == []  # the slash as S3 may encode it
+
+
 # -- retries -------------------------------------------------------------------------------
 def test_get_is_retried_on_429_and_5xx_honouring_retry_after(monetate_sandbox):
     requests.put(f"{monetate_sandbox.url}/_sandbox/faults", json={"script": ["429", "500", "503"]})

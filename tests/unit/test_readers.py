@@ -188,6 +188,31 @@ def test_a_quote_left_open_before_a_line_that_is_not_utf8_still_sets_that_line_a
     assert records[2] == Record(4, {"id": "3", "note": "c"})
 
 
+@pytest.mark.parametrize("encoding, compress", [("utf-16", False), ("utf-16-le", True), ("utf-16-be", False)])
+def test_utf16_text_with_its_byte_order_mark_is_read_as_utf8(encoding, compress):
+    # Excel's "Unicode text" is UTF-16 with a BOM, tab-separated.
+    rows = "".join(f"C{i}\tété {'x' * (i % 90)}\r\n" for i in range(30_000))  # several 64 KiB chunks
+    data = "id\tname\r\n" + rows
+    body = (b"" if encoding == "utf-16" else "\ufeff".encode(encoding)) + data.encode(encoding)
+    records = read(gzip.compress(body) if compress else body, "x.tsv")
+    assert len(records) == 30_000 and records[-1] == Record(30_001, {"id": "C29999", "name": "été " + "x" * 29})
+
+
+@pytest.mark.parametrize("bad, message", [(b"\x00\xd8", "illegal UTF-16 surrogate"), (b"x", "truncated data")])
+def test_utf16_text_that_goes_wrong_makes_the_file_unreadable_after_the_rows_before(bad, message):
+    data = ("\ufeffid\n" + "".join(f"C{i}\n" for i in range(50_000))).encode("utf-16-le") + bad
+    records = read_records(io.BytesIO(data + "C2\n".encode("utf-16-le")), "x.csv")
+    read_before = []
+    with pytest.raises(UnreadableFile, match=f"starts as UTF-16 text but is not: {message}"):
+        read_before += records
+    assert 0 < len(read_before) < 50_000 and read_before == [Record(i + 2, {"id": f"C{i}"}) for i in range(len(read_before))]
+
+
+def test_a_csv_header_with_nul_characters_is_said_to_be_utf16_without_a_bom():
+    with pytest.raises(UnreadableFile, match="probably UTF-16 without a byte order mark"):
+        read("id,name\nC1,x\n".encode("utf-16-be"), "x.csv")
+
+
 def test_a_csv_header_that_is_not_utf8_makes_the_file_unreadable():
     with pytest.raises(UnreadableFile, match="the CSV header is not UTF-8 text: byte 3 of the line is 0xe9"):
         read("idé,name\n1,a\n".encode("latin-1"), "x.csv")
@@ -266,6 +291,11 @@ def test_a_json_file_of_one_object_per_line_is_read_as_json_lines(head):
     assert records[2].line == first + 2 and records[2].error.startswith("invalid JSON")
     assert records[3].line == first + 3 and "expected a JSON object" in records[3].error
     assert records[4] == Record(first + 4, {"a": 4})
+
+
+def test_one_json_object_written_over_several_lines_is_not_taken_for_json_lines():
+    with pytest.raises(UnreadableFile, match="line 1: a .json file must hold one JSON array of objects, or one object"):
+        read(b'{\n  "a": 1\n}\n', "x.json")
 
 
 def test_empty_json_array_and_bom():

@@ -70,7 +70,8 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
         fmt, _ = detect_format(key)
     raw = _maybe_gunzip(stream)
     try:
-        if fmt == JSON_ARRAY and not _starts_with_object(raw):
+        raw = _as_utf8(raw)
+        if fmt == JSON_ARRAY and not _json_lines_inside(raw):
             yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
             tab = key.lower().removesuffix(".gz").endswith(".tsv")
@@ -79,6 +80,8 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
             yield from _json_lines_records(_Lines(raw), objects_only)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise UnreadableFile(f"{key}: cannot decompress: {exc}") from None
+    except UnicodeError as exc:  # from UTF-16 only: UTF-8 is decoded by the readers, line by line
+        raise UnreadableFile(f"{key}: starts as UTF-16 text but is not: {exc.reason}") from None
 
 
 def _maybe_gunzip(stream: IO[bytes]) -> IO[bytes]:
@@ -90,10 +93,48 @@ def _maybe_gunzip(stream: IO[bytes]) -> IO[bytes]:
     return buffered
 
 
-def _starts_with_object(raw: Any) -> bool:
-    """Whether the text's first character, past a BOM and blanks, opens an object."""
+def _as_utf8(raw: Any) -> Any:
+    """UTF-16 text with its byte order mark (Excel's "Unicode text") is read as the UTF-8 it holds."""
+    if raw.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return io.BufferedReader(_Utf16AsUtf8(raw), _CHUNK)
+    return raw
+
+
+class _Utf16AsUtf8(io.RawIOBase):
+    """UTF-16 bytes read as UTF-8 bytes; text that is not UTF-16, or cut short, raises UnicodeError."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-16")()  # takes the byte order from the BOM
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            data = self._raw.read(len(buffer))
+            self._pending = self._decoder.decode(data, final=not data).encode("utf-8")
+            if not data:
+                break
+        n = min(len(buffer), len(self._pending))
+        buffer[:n], self._pending = self._pending[:n], self._pending[n:]
+        return n
+
+
+def _json_lines_inside(raw: Any) -> bool:
+    """Whether a .json file holds one object per line: its first line, past a BOM and blanks, is a
+    whole JSON object. (One object written over several lines is not, and fails as a whole.)"""
     head = raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()
-    return head[:1] == b"{"
+    if head[:1] != b"{":
+        return False
+    first_line, newline, _ = head.partition(b"\n")
+    if not newline:
+        return True  # a line longer than what was looked at, or one line alone: JSON Lines says what is wrong
+    try:
+        return isinstance(orjson.loads(first_line), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 class _Readable(io.RawIOBase):
@@ -222,6 +263,9 @@ def _csv_records(lines: _Lines, delimiter: str | None = None) -> Iterator[Record
     header = [name.strip() for name in header]
     if not any(header):
         raise UnreadableFile("the CSV header (line 1) names no column")
+    if any("\x00" in name for name in header):
+        raise UnreadableFile("the CSV header (line 1) holds NUL characters: the file is probably UTF-16 without a byte"
+                             " order mark; save it as UTF-8")
     if len(set(header)) != len(header):
         raise UnreadableFile(f"the CSV header (line 1) must name every column once: {_repeats(header)}")
     width = len(header)

@@ -24,7 +24,7 @@ def continuation(dropped: DroppedFile, resume_from: int) -> str:
 
 
 def dropped_files(sqs_body: str) -> list[DroppedFile]:
-    """The files an S3 notification names (none for S3's test event), or the one a continuation names.
+    """The files an S3 notification names (none for S3's test event or a folder), or the one a continuation names.
 
     Keys arrive URL-encoded, ``+`` for a space, and are decoded here.
     """
@@ -40,5 +40,8 @@ def dropped_files(sqs_body: str) -> list[DroppedFile]:
             continue
         s3 = record["s3"]
         obj = s3["object"]
-        files.append(DroppedFile(s3["bucket"]["name"], unquote_plus(obj["key"]), obj.get("versionId"), obj.get("size")))
+        key = unquote_plus(obj["key"])
+        if key.endswith("/"):  # a folder, as the S3 console makes one: not a file to deliver
+            continue
+        files.append(DroppedFile(s3["bucket"]["name"], key, obj.get("versionId"), obj.get("size")))
     return files
