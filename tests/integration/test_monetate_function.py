@@ -172,6 +172,13 @@ def test_an_unknown_schema_ends_in_the_report_not_in_retries(stack):
     assert stack.dead_letters()["MonetateDeadLetterQueue"] == 0
 
 
+def test_an_unknown_schema_names_the_nearest_schema_monetate_has(stack, schema):
+    report = drop(stack, f"monetate/{schema.upper()}/x.csv", csv_bytes(customers(2)))
+    assert report["errors"] == [f"Monetate has no schema named {schema.upper()!r} (did you mean {schema}?)"]
+    answer = webhook(stack, schema[:-1], {"records": customers(1)})
+    assert answer.status_code == 404 and f"(did you mean {schema}?)" in answer.json()["message"]
+
+
 def test_an_unreadable_file_ends_in_the_report(stack, schema):
     report = drop(stack, f"monetate/{schema}/broken.json", b'[{"customer_id": "C1"}')
     assert report["status"] == "failed" and "not closed" in report["errors"][0]

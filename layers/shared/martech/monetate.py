@@ -21,6 +21,7 @@ import urllib3
 from martech.http import REFUSED_BEFORE_PROCESSING, make_pool, make_session, pool_failure
 from martech.monetate_auth import KeyRevoked, MonetateTokenProvider
 from martech.monetate_rows import Schema
+from martech.names import did_you_mean
 from martech.settings import Settings
 
 
@@ -96,13 +97,21 @@ class MonetateClient:
         except requests.RequestException as exc:
             raise TransientFailure(f"schema lookup failed: {type(exc).__name__}") from None
         if answer.status_code == 404:
-            raise UnknownSchema(f"Monetate has no schema named {name!r}")
+            raise UnknownSchema(f"Monetate has no schema named {name!r}{did_you_mean(name, self._schema_names())}")
         if answer.status_code != 200:
             raise TransientFailure(f"schema lookup answered {answer.status_code}")
         schema = Schema.from_api(answer.json()["data"])
         with self._schema_lock:
             self._schemas[name] = (time.monotonic(), schema)
         return schema
+
+    def _schema_names(self) -> list[str]:
+        """The account's schema names (the first page), to name the nearest in an error; none if they cannot be had."""
+        try:
+            answer = self._call("GET", "/schema/")
+            return [item["name"] for item in answer.json()["data"]] if answer.status_code == 200 else []
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return []
 
     # -- rows --------------------------------------------------------------------------------
     def post_rows(self, schema: Schema, rows: list[dict[str, Any]]) -> None:
