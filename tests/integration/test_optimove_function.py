@@ -150,6 +150,17 @@ def test_an_unknown_connection_ends_in_the_report(stack):
     assert report["status"] == "failed" and "no-such-connection" in report["errors"][0]
 
 
+def test_a_misspelt_connection_or_operation_names_the_nearest(stack, connection):
+    report = drop(stack, f"optimove/{connection['name'][:-1]}/upsert/x.csv", b"customer_id\n1\n")
+    assert report["errors"] == [f"Optimove answered 404: no data connection with uuid or name"
+                                f" {connection['name'][:-1]!r} (did you mean {connection['name']}?)"]
+    key = f"optimove/{connection['name']}/Upsert/x.csv"
+    report = drop(stack, key, b"customer_id\n1\n")
+    assert report["errors"] == [f"{key}: Optimove files go to optimove/<connection>/{{upsert|update|delete}}/<file>"
+                                " (did you mean upsert?)"]
+    assert held(stack, connection) == {}
+
+
 # -- webhooks ------------------------------------------------------------------------------
 def webhook(stack, method, path, body=None, **params):
     return requests.request(method, f"{stack.api.url}/optimove{path}", json=body, params=params,

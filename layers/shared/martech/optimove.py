@@ -17,6 +17,7 @@ import orjson
 import requests
 
 from martech.http import make_session
+from martech.names import did_you_mean
 from martech.settings import Settings
 
 MAX_ROWS_PER_UPLOAD = 5000  # [doc]
@@ -123,7 +124,8 @@ class OptimoveClient:
             for conn in self.connections(fresh):
                 if conn.get("data_connection_uuid") == connection or conn.get("name") == connection:
                     return conn
-        raise UnknownConnection(404, f"no data connection with uuid or name {connection!r}")
+        names = [conn["name"] for conn in self.connections(False) if isinstance(conn.get("name"), str)]
+        raise UnknownConnection(404, f"no data connection with uuid or name {connection!r}{did_you_mean(connection, names)}")
 
     def forget_connections(self) -> None:
         with self._lock:

@@ -29,7 +29,8 @@ def route_from_key(key: str) -> tuple[str, str]:
     """``optimove/<connection>/<operation>/<file>`` -> (connection, operation)."""
     parts = key.split("/")
     if len(parts) < 4 or parts[0] + "/" != KEY_PREFIX or parts[2] not in OPERATIONS or not parts[-1]:
-        raise ValueError(f"{key}: Optimove files go to optimove/<connection>/{{{'|'.join(OPERATIONS)}}}/<file>")
+        hint = did_you_mean(parts[2], OPERATIONS) if len(parts) >= 4 else ""
+        raise ValueError(f"{key}: Optimove files go to optimove/<connection>/{{{'|'.join(OPERATIONS)}}}/<file>{hint}")
     return parts[1], parts[2]
 
 
