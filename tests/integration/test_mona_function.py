@@ -47,6 +47,12 @@ def test_contexts_merge_across_files_and_webhook_calls(stack, arc):
     assert found["c2"]["fields"] == {"score": 0.1, "label": "bad"}
 
 
+def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_leave_fields_as_they_were(stack, arc):
+    drop(stack, f"mona/{arc}/first.jsonl", jsonl([{"contextId": "007", "score": 0.1, "country": "FR"}]))
+    drop(stack, f"mona/{arc}/scores.csv", b"contextId,score,zip,country\n007,0.93,02134,\n")
+    assert contexts(stack, arc)["007"]["fields"] == {"score": 0.93, "zip": "02134", "country": "FR"}
+
+
 def test_add_appends_and_new_resets_as_documented(stack, arc):
     records = [{"contextId": "c", "tag": "a", "keep": 1}, {"contextId": "c", "tag": "b", "action": "ADD"},
                {"contextId": "d", "x": 1}, {"contextId": "d", "y": 2, "action": "NEW"}]

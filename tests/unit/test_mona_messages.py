@@ -51,6 +51,26 @@ def test_every_reason_at_once():
     assert message is None and len(reasons) == 3
 
 
+CSV_ROW = {"id": "0042", "exportTimestamp": "1714557600", "score": "0.93", "count": "-3", "big": "1e3", "zip": "02134",
+           "amount": "1,234", "label": "fraud", "empty": "", "padded": " 5", "huge": "1e400"}
+
+
+def test_a_csv_rows_plain_numbers_become_numbers_and_its_blank_cells_are_left_out():
+    message, _ = MessageBuilder(Settings()).build(CSV_ROW, "orders", None, from_csv=True)
+    assert (message["contextId"], message["exportTimestamp"]) == ("0042", 1714557600.0)  # read as written
+    assert message["message"] == {"score": 0.93, "count": -3, "big": 1000.0, "zip": "02134", "amount": "1,234",
+                                  "label": "fraud", "padded": " 5", "huge": "1e400"}
+
+
+def test_a_csv_rows_values_can_stay_text():
+    message, _ = MessageBuilder(Settings(mona_csv_values="text")).build(CSV_ROW, "orders", None, from_csv=True)
+    assert message["message"] == {k: v for k, v in CSV_ROW.items() if k not in ("id", "exportTimestamp", "empty")}
+
+
+def test_json_text_stays_text():
+    assert build({"id": 1, "score": "0.93", "empty": ""})[0]["message"] == {"score": "0.93", "empty": ""}
+
+
 def test_a_record_with_nothing_but_its_context_id_is_refused():
     assert build({"id": 1})[1] == ["the message has no fields left to send"]
 

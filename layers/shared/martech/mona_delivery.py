@@ -21,7 +21,7 @@ from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order
-from martech.readers import UnreadableFile
+from martech.readers import CSV, UnreadableFile, detect_format
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -105,12 +105,13 @@ def _file_batches(run: FileRun, stream: IO[bytes], builder: MessageBuilder, arc_
     items: list[tuple[int, dict[str, Any]]] = []
     set_aside: list[tuple[int, list[str], Any]] = []
     size = 0
+    from_csv = detect_format(run.key)[0] == CSV
     try:
         for record in run.records(stream):
             if record.error:
                 set_aside.append((record.line, [record.error], record.data))
                 continue
-            message, reasons = builder.build(record.data, arc_class, object_time)
+            message, reasons = builder.build(record.data, arc_class, object_time, from_csv)
             if reasons:
                 set_aside.append((record.line, reasons, record.data))
                 continue

@@ -79,6 +79,7 @@ class Settings:
     mona_action_field: str = _env("MONA_ACTION_FIELD", default="action")
     mona_default_action: str = _env("MONA_DEFAULT_ACTION", str, "OVERWRITE", ("OVERWRITE", "ADD", "NEW"))
     mona_drop_nulls: bool = _env("MONA_DROP_NULLS", bool, False)
+    mona_csv_values: str = _env("MONA_CSV_VALUES", str, "typed", ("typed", "text"))  # CSV numbers as numbers, or as text
     # HTTP
     http_connect_timeout: float = _env("HTTP_CONNECT_TIMEOUT", float, 5.0)
     http_read_timeout: float = _env("HTTP_READ_TIMEOUT", float, 30.0)
