@@ -26,6 +26,7 @@ from martech.mona_messages import MessageBuilder, check_arc_class, check_export_
 from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
                               stop_time)
 from martech.s3_events import dropped_files
+from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
 
 settings = Settings.from_env()
@@ -36,6 +37,7 @@ tracer = Tracer(service="mona")
 api = APIGatewayRestResolver()
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
+replays = RepeatedCalls(settings.idempotency_table or "", settings.webhook_replay_hours)
 
 
 @cache
@@ -144,4 +146,4 @@ def messages(arc_class: str) -> Response:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, logger, api, handle_message, processor, once_per_version)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays)

@@ -33,6 +33,7 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
                               stop_time)
 from martech.s3_events import dropped_files
+from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
 
 settings = Settings.from_env()
@@ -43,6 +44,7 @@ tracer = Tracer(service="monetate")
 api = APIGatewayRestResolver()
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
+replays = RepeatedCalls(settings.idempotency_table or "", settings.webhook_replay_hours)
 
 
 @cache
@@ -214,4 +216,5 @@ def _when(found: dict[str, Any]) -> dict[str, Any]:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, on_schedule)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, on_schedule,
+                    replays)

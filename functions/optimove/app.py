@@ -22,6 +22,7 @@ from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable,
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items
 from martech.handlers import dispatch, idempotency, json_response, pinned, report_metrics, s3
 from martech.s3_events import dropped_files
+from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
 
 settings = Settings.from_env()
@@ -32,6 +33,7 @@ tracer = Tracer(service="optimove")
 api = APIGatewayRestResolver()
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
+replays = RepeatedCalls(settings.idempotency_table or "", settings.webhook_replay_hours)
 
 
 @cache
@@ -193,4 +195,4 @@ def schema(connection: str) -> Response:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, logger, api, handle_message, processor, once_per_version)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays)

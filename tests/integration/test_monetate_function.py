@@ -245,10 +245,35 @@ def test_a_file_retried_after_a_transient_failure_goes_on_where_it_stopped_witho
     assert stack.dead_letters()["MonetateDeadLetterQueue"] == 0
 
 
-def webhook(stack, schema, body, **params):
+def webhook(stack, schema, body, headers=None, **params):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return requests.post(f"{stack.api.url}/monetate/{schema}/records", data=data, params=params,
-                         headers={"x-api-key": stack.api.api_key})
+                         headers={"x-api-key": stack.api.api_key, **(headers or {})})
+
+
+def test_a_webhook_call_made_again_with_its_idempotency_key_gets_the_first_answer_and_sends_nothing_twice(stack):
+    name = _schema_without_unique_key(stack)  # where a second post would store the rows twice
+    key = {"Idempotency-Key": f"order-sync-{uuid.uuid4()}"}
+    body = {"records": customers(3)}
+    first = webhook(stack, name, body, key)
+    again = webhook(stack, name, body, key)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    assert again.headers.get("Idempotency-Replayed") == "true" and "Idempotency-Replayed" not in first.headers
+    assert stack.monetate.state()["schemas"][name] == 3
+    other = webhook(stack, name, {"records": customers(1)}, key)
+    assert other.status_code == 422 and "used before with another body" in other.json()["message"]
+    assert webhook(stack, name, body).status_code == 200  # without a key every call is sent
+    assert stack.monetate.state()["schemas"][name] == 6
+
+
+def test_a_webhook_answer_of_503_is_not_kept_so_the_call_made_again_is_sent(stack, schema):
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    stack.monetate.faults.update({"script": ["503"] * 10, "paths": f"/data/{schema}/"})
+    assert webhook(stack, schema, {"records": customers(2)}, key).status_code == 503
+    stack.monetate.faults.clear()
+    again = webhook(stack, schema, {"records": customers(2)}, key)
+    assert again.status_code == 200 and again.json()["accepted"] == 2 and "Idempotency-Replayed" not in again.headers
+    assert stack.monetate.state()["schemas"][schema] == 2
 
 
 def test_webhook_answers_per_record(stack, schema):

@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
+from martech.repeated_calls import RepeatedCalls
 from martech.s3_events import DroppedFile, continuation
 from martech.settings import Settings
 
@@ -77,13 +78,15 @@ def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, st
 
 def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewayRestResolver,
              record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig,
-             on_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
-    """API Gateway events go to the resolver, EventBridge schedules to ``on_schedule``, SQS
+             on_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+             replays: RepeatedCalls | None = None) -> dict[str, Any]:
+    """API Gateway events go to the resolver (through ``replays``: a call made again with its
+    Idempotency-Key gets the first answer), EventBridge schedules to ``on_schedule``, SQS
     batches to the record handler with partial failures."""
     config.register_lambda_context(context)
     if "httpMethod" in event:
         logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
-        return api.resolve(event, context)
+        return replays.resolve(api, event, context) if replays else api.resolve(event, context)
     if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
         logger.set_correlation_id(event.get("id"))
         return on_schedule(event)

@@ -90,6 +90,7 @@ class Settings:
     # Secrets and webhooks
     secret_cache_seconds: int = _env("SECRET_CACHE_SECONDS", int, 300)
     webhook_max_bytes: int = _env("WEBHOOK_MAX_BYTES", int, 6_000_000)
+    webhook_replay_hours: int = _env("WEBHOOK_REPLAY_HOURS", int, 24)  # how long a call's answer is kept for its Idempotency-Key
     idempotency_expiry_days: int = _env("IDEMPOTENCY_EXPIRY_DAYS", int, 30)
 
     @classmethod
