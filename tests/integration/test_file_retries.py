@@ -105,17 +105,19 @@ def test_a_new_version_of_the_file_starts_from_the_top_whatever_the_last_one_lef
     assert fresh.taken[0] == "D0"
 
 
-def test_a_file_that_breaks_part_way_counts_what_was_sent_before_and_sets_bad_rows_aside_in_order(s3):
+def test_a_file_that_breaks_part_way_sends_what_was_read_before_and_sets_bad_rows_aside_in_order(s3):
     key = "monetate/customers/broken.json"
     records = [{"customer_id": f"C{i}"} for i in range(450)]
     records[3]["customer_id"] = records[420]["customer_id"] = ""
     s3.put_object(Bucket=BUCKET, Key=key, Body=("[\n" + ",\n".join(map(json.dumps, records)) + ",\n{broken").encode())
     version = s3.head_object(Bucket=BUCKET, Key=key)["VersionId"]
     stream = s3.get_object(Bucket=BUCKET, Key=key)["Body"]
-    report = deliver_file(s3, stream, BUCKET, key, version, Monetate(), SETTINGS)
+    monetate = Monetate()
+    report = deliver_file(s3, stream, BUCKET, key, version, monetate, SETTINGS)
     assert report.status == "failed" and "invalid JSON" in report.errors[0]
-    # Two batches of 200 were posted; the 49 good records read after them, before the break, were not.
-    assert (report.read, report.sent, report.rejected, report.failed) == (450, 399, 2, 49)
+    # Two batches of 200, then the 49 good records read after them, before the break.
+    assert (report.read, report.sent, report.rejected, report.failed) == (450, 448, 2, 0)
+    assert sorted(monetate.taken) == sorted(r["customer_id"] for r in records if r["customer_id"])
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{key}.jsonl").splitlines()] == [5, 422]
 
 

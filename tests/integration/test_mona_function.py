@@ -158,6 +158,14 @@ def test_export_webhook_keeps_a_contexts_messages_in_order_across_batches(stack,
     assert {c["fields"]["v"] for c in contexts(stack, arc).values()} == {2}
 
 
+def test_a_file_cut_short_sends_what_was_read_before_the_break_and_fails(stack, arc):
+    whole = gzip.compress(jsonl([{"contextId": f"c{i}", "n": i} for i in range(5000)]))  # past one 64 KiB chunk
+    report = drop(stack, f"mona/{arc}/cut.jsonl.gz", whole[:-12])  # the gzip trailer and a little more lost
+    assert report["status"] == "failed" and "cannot decompress" in report["errors"][0]
+    assert report["sent"] > 2000 and report["failed"] == 0 and report["read"] == report["sent"]
+    assert len(contexts(stack, arc)) == report["sent"]
+
+
 def test_an_add_batch_whose_fate_is_unknown_is_reported_not_resent(stack, arc):
     # ADD appends: resending after a 500 could append twice, so the batch is reported instead.
     stack.mona.faults.update({"script": ["500"], "paths": "^/export"})

@@ -184,9 +184,11 @@ def test_an_unreadable_file_ends_in_the_report(stack, schema):
     assert report["status"] == "failed" and "not closed" in report["errors"][0]
 
 
-def test_a_failed_file_counts_as_failed_what_was_read_but_neither_sent_nor_rejected(stack, schema):
+def test_a_file_that_breaks_sends_what_was_read_before_the_break_and_fails(stack, schema):
     report = drop(stack, f"monetate/{schema}/half.json", b'[{"customer_id": "C1"}, {"customer_id": ""},')
-    assert (report["read"], report["sent"], report["rejected"], report["failed"]) == (2, 0, 1, 1)
+    assert report["status"] == "failed" and "line 1: the JSON array is not closed" in report["errors"][0]
+    assert (report["read"], report["sent"], report["rejected"], report["failed"]) == (2, 1, 1, 0)
+    assert posted_keys(stack, schema) == ["C1"]
 
 
 def test_a_revoked_key_stops_cleanly(stack, schema):
@@ -324,7 +326,8 @@ def test_webhook_needs_the_api_key(stack, schema):
 def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_every_record_arrives_once(stack, schema):
     module = stack.functions["MonetateFunction"].module
     settings = module.settings
-    # A margin as long as the whole timeout: every run takes the fewest records it can (500) and hands the rest on.
+    # A margin as long as the whole timeout: every run takes the fewest records it can (a batch, 200) and hands
+    # the rest on.
     module.settings = dataclasses.replace(settings, file_run_margin_seconds=900)
     rows = customers(3000)
     rows[5]["customer_id"], rows[2500]["customer_id"] = "", " "  # rejected in the first run and in a later one
@@ -332,7 +335,7 @@ def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_every_record_arriv
         report = drop(stack, f"monetate/{schema}/big.csv", csv_bytes(rows))
     finally:
         module.settings = settings
-    assert report["status"] == "complete" and report["runs"] == 6  # 500 records a run
+    assert report["status"] == "complete" and report["runs"] == 15  # 200 records a run
     assert (report["read"], report["sent"], report["rejected"]) == (3000, 2998, 2)
     keys = posted_keys(stack, schema)
     assert len(keys) == len(set(keys)) == 2998  # nothing sent twice across runs

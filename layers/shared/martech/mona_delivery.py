@@ -121,8 +121,8 @@ def _file_batches(run: FileRun, stream: IO[bytes], builder: MessageBuilder, arc_
                 items, set_aside, size = [], [], 0
             items.append((record.line, message))  # type: ignore[arg-type]
             size += message_size
-    except UnreadableFile:  # the file broke: the bad rows read before it are still set aside, in order
-        yield Batch(run.progress.settled, [], set_aside)
+    except UnreadableFile:  # the file broke: what was read before it is still sent or set aside
+        yield Batch(run.progress.settled, items, set_aside)
         raise
     if items or set_aside:
         yield Batch(run.progress.settled, items, set_aside)

@@ -12,6 +12,7 @@ transient failure goes on after the batches Monetate took.
 from __future__ import annotations
 
 from functools import partial
+from operator import attrgetter, itemgetter
 from typing import Any
 from collections.abc import Iterator
 
@@ -75,36 +76,33 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
 def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size: int, check_header: bool) -> Iterator[Batch]:
     """The file's records in batches, converted a batch at a time. A CSV header that no row could
     be sent under (a column the schema lacks, a required field no column holds) fails the file at
-    its first row, rather than setting every row aside for the same reason."""
+    its first row, rather than setting every row aside for the same reason. A file that breaks
+    part way has what was read before the break sent, and then fails."""
+    for chunk in run.batches(stream, batch_size):
+        if check_header and (first := next((record for record in chunk if record.error is None), None)):
+            check_header = False  # once, at the first row
+            if problems := converter.column_problems(first.data):
+                raise ColumnsMismatch(f"no row of this file can be sent, whatever it holds: {'; '.join(problems)}")
+        yield _converted(run.progress.settled, chunk, converter)
 
-    def convert(chunk: list[Record]) -> Batch:
-        readable, set_aside = [], []
-        for record in chunk:
-            if record.error:
-                set_aside.append((record.line, [record.error], record.data))
-            else:
-                readable.append(record)
-        good, bad = converter.convert_many([record.data for record in readable])
+
+def _converted(through: int, chunk: list[Record], converter: RowConverter) -> Batch:
+    """One batch: (line, row to send, record as read) for the rows that convert, the others set aside."""
+    set_aside: list[tuple[int, list[str], Any]] = []
+    readable = chunk
+    if any(map(_error_of, chunk)):  # lines that could not be read: rare
+        readable = [record for record in chunk if record.error is None]
+        set_aside = [(record.line, [record.error], record.data) for record in chunk if record.error is not None]
+    good, bad = converter.convert_many(list(map(_data_of, readable)))
+    if bad:
         set_aside += [(readable[i].line, reasons, readable[i].data) for i, reasons in bad]
-        rows = [(readable[i].line, row, readable[i].data) for i, row in good]  # (line, row to send, original)
-        return Batch(run.progress.settled, rows, set_aside)
+        rows = [(readable[i].line, row, readable[i].data) for i, row in good]
+    else:  # every row converts: zipped in C, a tenth of a microsecond a row less than the line above
+        rows = list(zip(map(_line_of, readable), map(_second, good), map(_data_of, readable), strict=True))
+    return Batch(through, rows, set_aside)
 
-    chunk: list[Record] = []
-    try:
-        for record in run.records(stream):
-            if check_header and record.error is None:
-                check_header = False  # once, at the first row
-                if problems := converter.column_problems(record.data):
-                    raise ColumnsMismatch(f"no row of this file can be sent, whatever it holds: {'; '.join(problems)}")
-            chunk.append(record)
-            if len(chunk) >= batch_size:
-                batch, chunk = convert(chunk), []  # the records go before the batch is sent
-                yield batch
-    except UnreadableFile:  # the file broke: the bad rows read before it are still set aside, in order
-        yield Batch(run.progress.settled, [], convert(chunk).set_aside)
-        raise
-    if chunk:
-        yield convert(chunk)
+
+_line_of, _data_of, _error_of, _second = attrgetter("line"), attrgetter("data"), attrgetter("error"), itemgetter(1)
 
 
 def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, dict[str, Any], Any]]) -> BatchOutcome:
