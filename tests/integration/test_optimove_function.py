@@ -65,6 +65,13 @@ def test_a_repeated_key_is_sent_once_with_its_last_row_and_counted(stack, connec
     assert held(stack, connection)["1"]["tier"] == "gold"
 
 
+def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_are_left_out(stack, connection):
+    data = b"customer_id,points,zip,tier\n007,150,02134,\n"
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/points.csv", data)
+    assert report["status"] == "complete"
+    assert uploads(stack, connection)[0]["data"] == [{"customer_id": "007", "points": 150, "zip": "02134"}]
+
+
 def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connection):
     rows = [{"customer_id": "1", "tier": "a"}, {"customer_id": "", "tier": "b"}]
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/missing-key.csv", csv_bytes(rows))

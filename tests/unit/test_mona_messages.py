@@ -63,7 +63,7 @@ def test_a_csv_rows_plain_numbers_become_numbers_and_its_blank_cells_are_left_ou
 
 
 def test_a_csv_rows_values_can_stay_text():
-    message, _ = MessageBuilder(Settings(mona_csv_values="text")).build(CSV_ROW, "orders", None, from_csv=True)
+    message, _ = MessageBuilder(Settings(csv_values="text")).build(CSV_ROW, "orders", None, from_csv=True)
     assert message["message"] == {k: v for k, v in CSV_ROW.items() if k not in ("id", "exportTimestamp", "empty")}
 
 

@@ -1,4 +1,4 @@
-"""Settings, batching, S3 notifications and the retry policy."""
+"""Settings, batching, S3 notifications, CSV values and the retry policy."""
 
 import json
 
@@ -8,6 +8,7 @@ import requests
 from martech.batching import batched
 from martech.dict_makers import dict_maker
 from martech.http import make_session
+from martech.csv_values import typed_row, typed_value
 from martech.s3_events import dropped_files
 from martech.settings import Settings, SettingsError
 
@@ -39,6 +40,22 @@ def test_batches_by_count():
 def test_batches_by_size_and_an_oversized_item_goes_alone():
     items = ["a" * 10, "b" * 10, "c" * 50, "d"]
     assert list(batched(items, 100, max_bytes=30, size=len)) == [["a" * 10, "b" * 10], ["c" * 50], ["d"]]
+
+
+# -- CSV values ----------------------------------------------------------------------------
+@pytest.mark.parametrize("text, value", [
+    ("0", 0), ("-3", -3), ("1.5", 1.5), ("-0.25", -0.25), ("1e3", 1000.0), ("1E-2", 0.01),
+    ("12345678901234567890", 12345678901234567890), ("007", "007"), ("1,234", "1,234"), ("1e400", "1e400"),
+    (" 5", " 5"), (".5", ".5"), ("5.", "5."), ("+5", "+5"), ("-", "-"), ("nan", "nan"), ("0x1F", "0x1F"), ("²", "²"),
+])
+def test_only_plain_numbers_become_numbers(text, value):
+    assert typed_value(text) == value and type(typed_value(text)) is type(value)
+
+
+def test_a_typed_row_leaves_out_blank_cells_and_keeps_its_key_as_written():
+    row = {"id": "42", "points": "150", "zip": "02134", "note": " "}
+    assert typed_row(row, keep={"id"}) == {"id": "42", "points": 150, "zip": "02134"}
+    assert typed_row(row, keep={"id"}, numbers=False) == {"id": "42", "points": "150", "zip": "02134"}
 
 
 # -- S3 notifications ----------------------------------------------------------------------

@@ -18,25 +18,11 @@ import math
 import re
 from typing import Any
 
+from martech.csv_values import typed_row
 from martech.mona import ACTIONS
 from martech.settings import Settings
 
 ARC_CLASS = re.compile(r"^[A-Za-z0-9_@-]+$")
-# A number as JSON writes one: no leading zeros (a zip code or an id stays text), no thousands separators.
-_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-
-
-def typed_csv_value(text: str) -> Any:
-    """A CSV cell as the JSON value it reads as: a plain number, or None for a blank, else the text."""
-    if not text.strip():
-        return None
-    if _PLAIN_NUMBER.fullmatch(text):
-        if text.isdigit() or (text[0] == "-" and text[1:].isdigit()):
-            return int(text)
-        number = float(text)
-        if math.isfinite(number):
-            return number
-    return text
 
 
 def to_epoch_seconds(value: Any) -> float:
@@ -74,12 +60,12 @@ class MessageBuilder:
         self.action_field = settings.mona_action_field
         self.default_action = settings.mona_default_action
         self.drop_nulls = settings.mona_drop_nulls
-        self.typed_csv = settings.mona_csv_values == "typed"
+        self.csv_numbers = settings.csv_values == "typed"
 
     def build(self, record: dict[str, Any], arc_class: str, default_time: float | None, from_csv: bool = False
               ) -> tuple[dict[str, Any] | None, list[str]]:
         """The message, or None and every reason it cannot be one. A CSV row's cells are all text: with
-        ``from_csv``, blank cells are left out and, unless MONA_CSV_VALUES=text, plain numbers become numbers."""
+        ``from_csv``, blank cells are left out and, unless CSV_VALUES=text, plain numbers become numbers."""
         reasons: list[str] = []
         fields = dict(record)
         context_id = None
@@ -100,8 +86,7 @@ class MessageBuilder:
         if action not in ACTIONS:
             reasons.append(f"{self.action_field}: must be one of {', '.join(ACTIONS)}, found {action!r}")
         if from_csv:  # after contextId, time and action are taken out: those are read as written
-            fields = {name: typed_csv_value(value) if self.typed_csv else value
-                      for name, value in fields.items() if value.strip()}
+            fields = typed_row(fields, numbers=self.csv_numbers)
         for name, value in fields.items():
             if type(value) is float and not math.isfinite(value):
                 reasons.append(f"{name}: NaN and Infinity are not JSON")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from martech.batching import batched
+from martech.csv_values import typed_row
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean
 from martech.readers import CSV, UnreadableFile, detect_format, read_records
@@ -59,8 +60,12 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
         if operation == "delete":
             _delete(open_stream, key, pk_field, uuid_, client, settings, report, rejected)
         else:
-            last_lines = _last_lines(open_stream(), key, pk_field, detect_format(key)[0] == CSV)
+            from_csv = detect_format(key)[0] == CSV
+            last_lines = _last_lines(open_stream(), key, pk_field, from_csv)
             rows = _unique_rows(open_stream(), key, pk_field, last_lines, report, rejected)
+            if from_csv:
+                rows = ((line, pk, typed_row(row, keep={pk_field}, numbers=settings.csv_values == "typed"))
+                        for line, pk, row in rows)
             if merge:
                 rows = _merge_stored(rows, uuid_, client, report)
             if operation == "upsert":

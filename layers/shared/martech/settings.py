@@ -53,6 +53,8 @@ class Settings:
     monetate_concurrency: int = _env("MONETATE_CONCURRENCY", int, 4)  # batches in flight per file
     monetate_schema_cache_seconds: int = _env("MONETATE_SCHEMA_CACHE_SECONDS", int, 300)
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
+    # Mona and Optimove files: a CSV cell that is a plain number is sent as a number, or every cell as text.
+    csv_values: str = _env("CSV_VALUES", str, "typed", ("typed", "text"))
     # A file run stops taking records this long before the function would time out, settles what
     # is in flight and hands the rest of the file to a new run.
     file_run_margin_seconds: float = _env("FILE_RUN_MARGIN_SECONDS", float, 90.0)
@@ -79,7 +81,6 @@ class Settings:
     mona_action_field: str = _env("MONA_ACTION_FIELD", default="action")
     mona_default_action: str = _env("MONA_DEFAULT_ACTION", str, "OVERWRITE", ("OVERWRITE", "ADD", "NEW"))
     mona_drop_nulls: bool = _env("MONA_DROP_NULLS", bool, False)
-    mona_csv_values: str = _env("MONA_CSV_VALUES", str, "typed", ("typed", "text"))  # CSV numbers as numbers, or as text
     # HTTP
     http_connect_timeout: float = _env("HTTP_CONNECT_TIMEOUT", float, 5.0)
     http_read_timeout: float = _env("HTTP_READ_TIMEOUT", float, 30.0)
