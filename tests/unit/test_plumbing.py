@@ -161,3 +161,27 @@ def test_dict_maker_takes_text_keys_only():
     assert dict_maker(("a", "b"))(1, 2) == {"a": 1, "b": 2}
     with pytest.raises(TypeError):
         dict_maker((Sneaky("a"),))
+
+
+# -- calls ---------------------------------------------------------------------------------
+def test_each_webhook_call_is_logged_with_its_status_and_counts_not_its_records(capsys):
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    from martech.handlers import dispatch
+
+    class Api:
+        def resolve(self, event, context):
+            body = {"accepted": 2, "rejected": 1, "results": [{"index": 0, "status": "accepted"}], "message": "done"}
+            return {"statusCode": 200, "headers": {}, "body": json.dumps(body)}
+
+    event = {"httpMethod": "POST", "path": "/monetate/customers/records", "headers": {},
+             "body": '{"records": [{"email": "ann@example.com"}]}', "requestContext": {"requestId": "r-1"}}
+    logger = Logger(service="test", stream=None)
+    answer = dispatch(event, None, logger, Api(), lambda record: None, None, IdempotencyConfig())
+    assert answer["statusCode"] == 200
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["message"] == "call answered" and line["correlation_id"] == "r-1"
+    assert line["call"] == {"method": "POST", "path": "/monetate/customers/records", "status": 200, "replayed": False,
+                            "answer": {"accepted": 2, "rejected": 1, "message": "done"}}
+    assert "ann@example.com" not in json.dumps(line)

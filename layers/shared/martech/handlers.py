@@ -4,6 +4,7 @@ notification names, JSON answers and the metrics of a file report."""
 
 from __future__ import annotations
 
+import json
 import time
 from functools import cache
 from typing import Any
@@ -16,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-from martech.repeated_calls import RepeatedCalls
+from martech.repeated_calls import REPLAYED, RepeatedCalls
 from martech.s3_events import DroppedFile, continuation
 from martech.settings import Settings
 
@@ -76,6 +77,19 @@ def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, st
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
 
 
+def call_summary(event: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """What a webhook call's log line says: the call, its status and the answer's counts and message
+    (its top-level numbers and text; not the per-record lists, nor anything the call sent)."""
+    try:
+        body = json.loads(answer.get("body") or "{}")
+    except ValueError:
+        body = None
+    headers = answer.get("headers") or {}
+    return {"method": event.get("httpMethod"), "path": event.get("path"), "status": answer.get("statusCode"),
+            "replayed": headers.get(REPLAYED) == "true",
+            "answer": {k: v for k, v in body.items() if isinstance(v, (int, float, str))} if isinstance(body, dict) else {}}
+
+
 def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewayRestResolver,
              record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig,
              on_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
@@ -86,7 +100,9 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
     config.register_lambda_context(context)
     if "httpMethod" in event:
         logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
-        return replays.resolve(api, event, context) if replays else api.resolve(event, context)
+        answer = replays.resolve(api, event, context) if replays else api.resolve(event, context)
+        logger.info("call answered", extra={"call": call_summary(event, answer)})
+        return answer
     if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
         logger.set_correlation_id(event.get("id"))
         return on_schedule(event)
