@@ -72,6 +72,20 @@ def test_rejected_rows_name_their_line_and_reason(stack, schema):
                          "record": rows[1]}]
 
 
+def test_rows_monetate_refuses_are_set_aside_as_read_and_the_rest_of_the_batch_is_sent(stack, schema):
+    drop(stack, f"monetate/{schema}/first.csv", csv_bytes(customers(1)))  # the function now holds the schema
+    del stack.monetate.datasets[schema].fields["tier"]  # changed since: Monetate refuses rows with a tier
+    rows = customers(6, start=10)
+    for row in rows[::2]:
+        row["tier"] = ""
+    report = drop(stack, f"monetate/{schema}/after-change.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 3, 3)
+    rejected = [json.loads(line) for line in
+                stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()]
+    assert [(r["line"], r["record"]) for r in rejected] == [(3, rows[1]), (5, rows[3]), (7, rows[5])]
+    assert all(r["reasons"][0].startswith("tier: ") for r in rejected)
+
+
 def test_a_quote_left_open_sets_aside_its_row_and_every_row_after_it_arrives(stack, schema):
     data = csv_bytes(customers(3000)).replace(b"\nC1,", b'\n"C1,', 1)  # line 3 opens a quote it never closes
     report = drop(stack, f"monetate/{schema}/stray-quote.csv", data)

@@ -160,6 +160,23 @@ def test_converting_a_batch_column_by_column_agrees_with_converting_each_record(
         _assert_batch_converts_like_each_record(converter, records)
 
 
+@pytest.mark.parametrize("unknown_columns", ["reject", "drop"])
+def test_converting_csv_rows_agrees_with_converting_each_record(unknown_columns):
+    import random
+
+    rng = random.Random(11)
+    converter = RowConverter(SCHEMA, unknown_columns)
+    text = {name: [v for v in values if isinstance(v, str)] for name, values in ODD_VALUES.items()}
+    for _ in range(300):
+        columns = [name for name in text if rng.random() < 0.85] + (["shoe_size"] if rng.random() < 0.1 else [])
+        rows = [[rng.choice(text.get(name, ["42"])) for name in columns] for _ in range(rng.randint(0, 12))]
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        one_by_one = [converter.convert(record) for record in records]
+        good, bad = converter.convert_rows(columns, rows)
+        assert _as_json(good) == _as_json([(i, row) for i, (row, reasons) in enumerate(one_by_one) if not reasons])
+        assert bad == [(i, reasons) for i, (row, reasons) in enumerate(one_by_one) if reasons], (columns, rows)
+
+
 def test_one_odd_value_in_an_ordinary_batch_converts_as_it_would_alone():
     # Ordinary columns take the fast paths whole: every odd value is tried in every position of one.
     converter = RowConverter(SCHEMA)

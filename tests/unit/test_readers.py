@@ -33,6 +33,17 @@ def test_csv_records_carry_their_line_numbers():
     assert records == [Record(2, {"id": "1", "name": "ann"}), Record(3, {"id": "2", "name": "bob"})]
 
 
+def test_csv_rows_can_come_as_lists_under_the_header_given_back():
+    columns = []
+    records = list(read_records(io.BytesIO(b'id,name\n1,ann\n2,bob,x\n3,"c,\nd"\n'), "x.csv", columns=columns))
+    assert columns == ["id", "name"]
+    assert records[0] == Record(2, ["1", "ann"]) and records[2] == Record(4, ["3", "c,\nd"])
+    assert records[1].line == 3 and records[1].error and records[1].data == "2,bob,x"  # still its text
+    json_columns = []
+    assert read_records(io.BytesIO(b'{"a": 1}\n'), "x.jsonl", columns=json_columns).__next__().data == {"a": 1}
+    assert json_columns == []
+
+
 def test_csv_with_bom_and_crlf():
     records = read("\ufeffid,name\r\n1,ann\r\n2,bob\r\n".encode(), "x.csv")
     assert [r.data for r in records] == [{"id": "1", "name": "ann"}, {"id": "2", "name": "bob"}]
