@@ -44,7 +44,7 @@ tracer = Tracer(service="monetate")
 api = APIGatewayRestResolver()
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
-replays = RepeatedCalls(settings.idempotency_table or "", settings.webhook_replay_hours)
+replays = RepeatedCalls(settings)
 
 
 @cache

@@ -7,6 +7,7 @@ import pytest
 from moto import mock_aws
 
 from martech.repeated_calls import MAX_KEPT_BYTES, RepeatedCalls
+from martech.settings import Settings
 
 TABLE = "idempotency"
 
@@ -19,7 +20,7 @@ def replays(monkeypatch):
         boto3.client("dynamodb").create_table(
             TableName=TABLE, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-        yield RepeatedCalls(TABLE, hours=1)
+        yield RepeatedCalls(Settings(idempotency_table=TABLE, webhook_replay_hours=1))
 
 
 class Api:

@@ -21,7 +21,7 @@ from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order
-from martech.readers import CSV, UnreadableFile, detect_format
+from martech.readers import UnreadableFile, is_csv
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -105,7 +105,7 @@ def _file_batches(run: FileRun, stream: IO[bytes], builder: MessageBuilder, arc_
     items: list[tuple[int, dict[str, Any]]] = []
     set_aside: list[tuple[int, list[str], Any]] = []
     size = 0
-    from_csv = detect_format(run.key)[0] == CSV
+    from_csv = is_csv(run.key)
     try:
         for record in run.records(stream):
             if record.error:

@@ -22,7 +22,7 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender
-from martech.readers import CSV, Record, UnreadableFile, detect_format
+from martech.readers import Record, UnreadableFile, is_csv
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -54,7 +54,7 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     try:
         schema = client.schema(schema_from_key(key))
         converter = RowConverter(schema, settings.unknown_columns)
-        columns: list[str] | None = [] if detect_format(key)[0] == CSV else None  # a CSV's header, once read
+        columns: list[str] | None = [] if is_csv(key) else None  # a CSV's header, once read
         original = partial(_original, columns)
         batches = _convertible(run, stream, converter, settings.monetate_batch_size, columns, original)
         # Without a unique key Monetate stores every row sent: one batch at a time, then. With one, a

@@ -18,7 +18,7 @@ from martech.batching import batched
 from martech.csv_values import typed_row
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean
-from martech.readers import CSV, UnreadableFile, detect_format, read_records
+from martech.readers import UnreadableFile, is_csv, read_records
 from martech.reports import RejectedRows, RunReport
 from martech.settings import Settings
 
@@ -60,12 +60,12 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
         if operation == "delete":
             _delete(open_stream, key, pk_field, uuid_, client, settings, report, rejected)
         else:
-            from_csv = detect_format(key)[0] == CSV
+            from_csv = is_csv(key)
             last_lines = _last_lines(open_stream(), key, pk_field, from_csv)
             rows = _unique_rows(open_stream(), key, pk_field, last_lines, report, rejected)
             if from_csv:
-                rows = ((line, pk, typed_row(row, keep={pk_field}, numbers=settings.csv_values == "typed"))
-                        for line, pk, row in rows)
+                numbers, keep = settings.csv_values == "typed", {pk_field}
+                rows = ((line, pk, typed_row(row, keep, numbers)) for line, pk, row in rows)
             if merge:
                 rows = _merge_stored(rows, uuid_, client, report)
             if operation == "upsert":

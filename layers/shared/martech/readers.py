@@ -63,6 +63,11 @@ def detect_format(key: str) -> tuple[str, bool]:
     raise UnreadableFile(f"{key}: unknown file type; use .csv, .tsv, .json, .jsonl or .ndjson, optionally .gz")
 
 
+def is_csv(key: str) -> bool:
+    """Whether the key names a CSV (``.csv`` or ``.tsv``, gzipped or not)."""
+    return detect_format(key)[0] == CSV
+
+
 def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: str | None = None,
                  columns: list[str] | None = None) -> Iterator[Record]:
     """Records of the file named ``key``; with ``objects_only=False`` JSON scalars are records too

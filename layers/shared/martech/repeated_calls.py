@@ -8,7 +8,7 @@ being answered (409). Answers of 500 and over are not kept: calling again does t
 
 Example::
 
-    replays = RepeatedCalls(settings.idempotency_table, settings.webhook_replay_hours)
+    replays = RepeatedCalls(settings)
     return replays.resolve(api, event, context)  # in the handler, for API Gateway events
 """
 
@@ -26,6 +26,8 @@ from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLaye
 from aws_lambda_powertools.utilities.idempotency.exceptions import (IdempotencyAlreadyInProgressError,
                                                                    IdempotencyValidationError)
 
+from martech.settings import Settings
+
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotency-Replayed"
 # A DynamoDB item holds 400 KB; an answer that does not fit, compressed, is given but not kept.
@@ -41,11 +43,12 @@ class _NotKept(Exception):
 
 
 class RepeatedCalls:
-    def __init__(self, table: str, hours: int) -> None:
+    def __init__(self, settings: Settings) -> None:
         # A store of its own: a Powertools store keeps the first config it is used with.
-        persistence = DynamoDBPersistenceLayer(table_name=table)
+        persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table or "")
         self.config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
-                                        expires_after_seconds=hours * 3600)
+                                        expires_after_seconds=settings.webhook_replay_hours * 3600,
+                                        response_hook=_replayed)
         self._once = idempotent_function(data_keyword_argument="call", persistence_store=persistence,
                                          config=self.config)(_answer)
 
@@ -57,19 +60,15 @@ class RepeatedCalls:
         body = (event.get("body") or "").encode()
         call = {"key": f"{event['httpMethod']} {event.get('path')} {key}", "body": hashlib.sha256(body).hexdigest()}
         self.config.register_lambda_context(context)
-        first = []  # set when this call is the first: its answer is not a replay
         try:
-            kept = self._once(call=call, answer=lambda: first.append(True) or api.resolve(event, context))
+            kept = self._once(call=call, answer=lambda: api.resolve(event, context))
         except _NotKept as exc:
             return exc.answer
         except IdempotencyValidationError:
             return _error(422, f"the {HEADER} {key!r} was used before with another body; a new call needs a new key")
         except IdempotencyAlreadyInProgressError:
             return _error(409, f"the first call with the {HEADER} {key!r} is still being answered; call again later")
-        answer = _unpacked(kept)
-        if not first:
-            answer["headers"] = {**(answer.get("headers") or {}), REPLAYED: "true"}
-        return answer
+        return _unpacked(kept)
 
 
 def _answer(call: dict[str, Any], answer: Any) -> dict[str, Any]:
@@ -80,6 +79,11 @@ def _answer(call: dict[str, Any], answer: Any) -> dict[str, Any]:
     if len(packed["body"]) > MAX_KEPT_BYTES:
         raise _NotKept(result)
     return packed
+
+
+def _replayed(kept: dict[str, Any], record: Any) -> dict[str, Any]:
+    """Powertools calls this for a kept answer given again, and only then."""
+    return {**kept, "headers": {**(kept.get("headers") or {}), REPLAYED: "true"}}
 
 
 def _unpacked(kept: dict[str, Any]) -> dict[str, Any]:
