@@ -105,7 +105,8 @@ def test_a_row_in_another_encoding_is_set_aside_and_the_rest_of_the_file_arrives
     assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 3000, 2999, 1)
     body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
     assert [json.loads(line) for line in body.splitlines()] == [
-        {"line": 1002, "reasons": ["not UTF-8 text: byte 9 of the line is 0xe9"],
+        {"line": 1002, "reasons": ["not UTF-8 text: byte 9 of the line is 0xe9"
+                                   ' (é in Windows-1252: save the file as UTF-8, "CSV UTF-8" in Excel)'],
          "record": "C1000,or\ufffd,1000,yes,2024-05-01"}]
     assert len(set(posted_keys(stack, schema))) == 2999
 

@@ -1,13 +1,19 @@
 """Streaming readers: formats, compression, encodings, line numbers, bad records."""
 
+import bz2
 import gzip
 import io
 import json
+import lzma
 import tracemalloc
+import zipfile
 
 import pytest
 
 from martech.readers import Record, UnreadableFile, detect_format, read_records
+
+
+HINT = ' in Windows-1252: save the file as UTF-8, "CSV UTF-8" in Excel)'
 
 
 def read(data: bytes, key: str) -> list[Record]:
@@ -17,6 +23,7 @@ def read(data: bytes, key: str) -> list[Record]:
 @pytest.mark.parametrize("key, expected", [
     ("monetate/s/a.csv", ("csv", False)), ("a.CSV.GZ", ("csv", True)), ("a.json", ("json", False)),
     ("a.jsonl", ("jsonl", False)), ("a.ndjson.gz", ("jsonl", True)), ("a.tsv", ("csv", False)),
+    ("Export.TXT", ("csv", False)),
 ])
 def test_format_comes_from_the_key(key, expected):
     assert detect_format(key) == expected
@@ -24,7 +31,44 @@ def test_format_comes_from_the_key(key, expected):
 
 def test_unknown_extension_is_an_unreadable_file():
     with pytest.raises(UnreadableFile, match="unknown file type"):
-        detect_format("a/b/data.xlsx")
+        detect_format("a/b/data.dat")
+
+
+@pytest.mark.parametrize("key, what", [
+    ("a/Book1.xlsx", "an Excel workbook"), ("a/b.xls", "an Excel workbook"), ("a/part-0.snappy.parquet", "a Parquet file"),
+    ("a/rows.csv.zip", "a zip archive"), ("a/rows.csv.bz2", "a bzip2-compressed file"),
+])
+def test_a_file_named_as_a_workbook_archive_or_columnar_file_says_what_to_drop_instead(key, what):
+    with pytest.raises(UnreadableFile) as caught:
+        detect_format(key)
+    assert str(caught.value) == (f"{key}: this is {what}, which is not read here; save or export it as CSV (UTF-8),"
+                                 " JSON Lines or a JSON array, gzipped or not")
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("content, what", [
+    (_zip_bytes(), "a zip archive or an Excel workbook (.xlsx)"),
+    (bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504), "an Excel workbook (.xls)"),
+    (b"PAR1\x15\x00\x15\x8c\x01", "a Parquet file"),
+    (bz2.compress(b"id\n1\n"), "a bzip2-compressed file"),
+    (lzma.compress(b"id\n1\n"), "an xz-compressed file"),
+])
+@pytest.mark.parametrize("key", ["in/renamed.csv", "in/renamed.jsonl", "in/renamed.json.gz"])
+def test_a_workbook_archive_or_columnar_file_under_a_text_name_is_told_by_its_first_bytes(content, what, key):
+    with pytest.raises(UnreadableFile) as caught:
+        read(gzip.compress(content) if key.endswith(".gz") else content, key)
+    assert str(caught.value).startswith(f"{key}: this is {what}, which is not read here; save or export it as CSV")
+
+
+def test_text_that_starts_like_a_binary_signature_is_still_text():
+    assert read(b"PAR1,Obj\nBZh9,ORC\n", "x.csv") == [Record(2, {"PAR1": "BZh9", "Obj": "ORC"})]
+    assert read(b"PK,x\n1,2\n", "x.csv") == [Record(2, {"PK": "1", "x": "2"})]
 
 
 # -- CSV -----------------------------------------------------------------------------------
@@ -69,6 +113,14 @@ def test_csv_with_no_comma_in_the_header_takes_the_delimiter_it_has(delimiter):
     assert records[0] == Record(2, {"id": "1", "name": "Ann, Jr."})
     assert records[1].line == 3 and records[1].error.endswith("so line 4 is read again as a row of its own")
     assert records[2] == Record(4, {"id": "3", "name": "c"})  # read again with the same delimiter
+
+
+def test_a_txt_file_is_tab_separated_when_its_header_holds_a_tab_as_excel_exports_text():
+    assert read(b"name\tcity, state\r\nAnn\tAlbany, NY\r\n", "exports/Book1.txt") == [
+        Record(2, {"name": "Ann", "city, state": "Albany, NY"})]
+    assert read("\ufeffid\tname\r\n1\tZoë\r\n".encode("utf-16-le"), "Book1.txt") == [Record(2, {"id": "1", "name": "Zoë"})]
+    assert read(b"id|name\n1|a,b\n", "x.txt") == [Record(2, {"id": "1", "name": "a,b"})]  # otherwise as a CSV
+    assert read(b"id,name\n1,a\n", "x.txt.gz") == [Record(2, {"id": "1", "name": "a"})]
 
 
 def test_csv_with_a_comma_in_the_header_is_comma_separated_whatever_the_values_hold():
@@ -180,14 +232,21 @@ def test_a_line_that_is_not_utf8_is_set_aside_and_reading_goes_on(key):
     records = read(gzip.compress(data) if key.endswith(".gz") else data, key)
     bad = [r for r in records if r.error]
     line = 2501 if key != "x.jsonl" else 2500
-    assert [(r.line, r.error) for r in bad] == [(line, f"not UTF-8 text: byte {rows[2499].index('ë') + 1} of the line is 0xeb")]
+    byte = rows[2499].index("ë") + 1
+    assert [(r.line, r.error) for r in bad] == [(line, f"not UTF-8 text: byte {byte} of the line is 0xeb (ë{HINT}")]
     assert [r.data["id"] for r in records if not r.error] == [str(i) for i in range(1, 4000) if i != 2500]
     assert all(r.data["name"] == "Zoë" for r in records if not r.error)
 
 
+def test_a_byte_that_is_no_character_in_windows_1252_gets_no_guess():
+    records = read(b"id,name\n1,a\x81b\n2,c\n", "x.csv")
+    assert records[0].error == "not UTF-8 text: byte 4 of the line is 0x81"
+    assert records[1] == Record(3, {"id": "2", "name": "c"})
+
+
 def test_a_csv_record_over_several_lines_is_set_aside_when_one_of_them_is_not_utf8():
     records = read('id,note\n1,"two\nlinés"\n2,b\n'.encode("latin-1"), "x.csv")
-    assert records == [Record(2, '1,"two\nlin\ufffds"', "line 3: not UTF-8 text: byte 4 of the line is 0xe9"),
+    assert records == [Record(2, '1,"two\nlin\ufffds"', "line 3: not UTF-8 text: byte 4 of the line is 0xe9 (é" + HINT),
                        Record(4, {"id": "2", "note": "b"})]
 
 
@@ -195,7 +254,7 @@ def test_a_quote_left_open_before_a_line_that_is_not_utf8_still_sets_that_line_a
     records = read('id,note\n1,"open\n2,bé\n3,c\n'.encode("latin-1"), "x.csv")
     assert [r.line for r in records if r.error] == [2, 3]
     assert records[0].data == '1,"open'  # the first line alone: the others are read again
-    assert (records[1].data, records[1].error) == ("2,b\ufffd", "not UTF-8 text: byte 4 of the line is 0xe9")
+    assert (records[1].data, records[1].error) == ("2,b\ufffd", "not UTF-8 text: byte 4 of the line is 0xe9 (é" + HINT)
     assert records[2] == Record(4, {"id": "3", "note": "c"})
 
 

@@ -22,6 +22,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import IO, Any
@@ -33,11 +34,28 @@ import orjson
 from martech.dict_makers import dict_maker
 
 CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
-_EXTENSIONS = {".csv": CSV, ".tsv": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
+# .txt is delimited text as spreadsheets export it: Excel's "Text (Tab delimited)" and "Unicode Text".
+_EXTENSIONS = {".csv": CSV, ".tsv": CSV, ".txt": CSV, ".json": JSON_ARRAY, ".jsonl": JSON_LINES, ".ndjson": JSON_LINES}
+# The delimiters a CSV's header is looked at for, the first it holds winning; none found, the first.
+# Spreadsheets set to some locales write semicolons; .tsv is tab-separated whatever its header holds.
+_DELIMITERS = {".csv": (",", ";", "\t", "|"), ".txt": ("\t", ",", ";", "|"), ".tsv": ("\t",)}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
-_OTHER_DELIMITERS = (";", "\t", "|")
+_SAVE_AS = "save or export it as CSV (UTF-8), JSON Lines or a JSON array, gzipped or not"
+# Files people drop that are not text: told by their name, or by their first bytes whatever the name.
+_NOT_TEXT_NAMES = {
+    ".xlsx": "an Excel workbook", ".xlsm": "an Excel workbook", ".xls": "an Excel workbook", ".ods": "a spreadsheet",
+    ".parquet": "a Parquet file", ".avro": "an Avro file", ".orc": "an ORC file", ".zip": "a zip archive",
+    ".bz2": "a bzip2-compressed file", ".zst": "a zstd-compressed file", ".xz": "an xz-compressed file",
+}
+_NOT_TEXT_STARTS = [(re.compile(start), what) for start, what in (
+    (rb"PK\x03\x04", "a zip archive or an Excel workbook (.xlsx)"),
+    (rb"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel workbook (.xls)"),
+    (rb"PAR1\x15", "a Parquet file"), (rb"Obj\x01", "an Avro file"),
+    (rb"BZh[1-9]1AY&SY", "a bzip2-compressed file"), (rb"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
+    (rb"\xfd7zXZ\x00", "an xz-compressed file"),
+)]  # each long enough that no text starts so
 
 
 class UnreadableFile(Exception):
@@ -60,11 +78,18 @@ def detect_format(key: str) -> tuple[str, bool]:
     for extension, fmt in _EXTENSIONS.items():
         if name.endswith(extension):
             return fmt, gzipped
-    raise UnreadableFile(f"{key}: unknown file type; use .csv, .tsv, .json, .jsonl or .ndjson, optionally .gz")
+    what = next((what for extension, what in _NOT_TEXT_NAMES.items() if name.endswith(extension)), None)
+    if what:
+        raise UnreadableFile(_not_text(key, what))
+    raise UnreadableFile(f"{key}: unknown file type; use .csv, .tsv, .txt, .json, .jsonl or .ndjson, optionally .gz")
+
+
+def _not_text(key: str, what: str) -> str:
+    return f"{key}: this is {what}, which is not read here; {_SAVE_AS}"
 
 
 def is_csv(key: str) -> bool:
-    """Whether the key names a CSV (``.csv`` or ``.tsv``, gzipped or not)."""
+    """Whether the key names a CSV (``.csv``, ``.tsv`` or ``.txt``, gzipped or not)."""
     return detect_format(key)[0] == CSV
 
 
@@ -78,12 +103,14 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
         fmt, _ = detect_format(key)
     raw = _maybe_gunzip(stream)
     try:
+        _refuse_binary(raw, key)
         raw = _as_utf8(raw)
         if fmt == JSON_ARRAY and not _json_lines_inside(raw):
             yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
-            tab = key.lower().removesuffix(".gz").endswith(".tsv")
-            yield from _csv_records(_Lines(raw, keep=True), "\t" if tab else None, columns)
+            name = key.lower().removesuffix(".gz")
+            delimiters = next((found for suffix, found in _DELIMITERS.items() if name.endswith(suffix)), _DELIMITERS[".csv"])
+            yield from _csv_records(_Lines(raw, keep=True), delimiters, columns)
         else:  # JSON Lines, and .json files of one object per line, as Spark, BigQuery or Snowflake write them
             yield from _json_lines_records(_Lines(raw), objects_only)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -99,6 +126,15 @@ def _maybe_gunzip(stream: IO[bytes]) -> IO[bytes]:
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     return buffered
+
+
+def _refuse_binary(raw: Any, key: str) -> None:
+    """A workbook, an archive or a columnar file, whatever its name says (a workbook renamed .csv,
+    say), fails at once with what it is, rather than as rows of garbage."""
+    start = raw.peek(16)[:16]
+    what = next((what for magic, what in _NOT_TEXT_STARTS if magic.match(start)), None)
+    if what:
+        raise UnreadableFile(_not_text(key, what))
 
 
 def _as_utf8(raw: Any) -> Any:
@@ -232,7 +268,7 @@ class _Lines:
             try:
                 lines[number - self._next] = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                self.undecodable[number] = f"not UTF-8 text: byte {exc.start + 1} of the line is {raw[exc.start]:#04x}"
+                self.undecodable[number] = _not_utf8(raw, exc.start)
                 lines[number - self._next] = raw.decode("utf-8", errors="replace")
         return lines
 
@@ -245,20 +281,24 @@ class _Lines:
         return found
 
 
-def _delimiter(header: str) -> str:
-    """A comma, unless the header has none and has semicolons, tabs or pipes (spreadsheets set to
-    some locales write semicolons)."""
-    if "," in header:
-        return ","
-    return next((d for d in _OTHER_DELIMITERS if d in header), ",")
+def _not_utf8(line: bytes, at: int) -> str:
+    """Why a line is not UTF-8, naming the character the byte would be in Windows-1252, which is
+    what Excel and older tools write unless told to save UTF-8."""
+    reason = f"not UTF-8 text: byte {at + 1} of the line is {line[at]:#04x}"
+    character = line[at:at + 1].decode("cp1252", errors="ignore")
+    if character.isprintable() and character.strip():
+        reason += f" ({character} in Windows-1252: save the file as UTF-8, \"CSV UTF-8\" in Excel)"
+    return reason
 
 
-def _csv_records(lines: _Lines, delimiter: str | None = None, columns: list[str] | None = None) -> Iterator[Record]:
+def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"], columns: list[str] | None = None
+                 ) -> Iterator[Record]:
+    """``delimiters``: the first of them the header holds separates the columns (see ``_DELIMITERS``)."""
     chunks = iter(lines)
     first = next(chunks, [])
     source = chain.from_iterable(chain([first], chunks))
     undecodable = lines.undecodable
-    delimiter = delimiter or (_delimiter(first[0]) if first else ",")
+    delimiter = next((d for d in delimiters if first and d in first[0]), delimiters[0])
     reader = csv.reader(source, strict=True, delimiter=delimiter)
     try:
         header = next(reader)
