@@ -185,3 +185,16 @@ def test_each_webhook_call_is_logged_with_its_status_and_counts_not_its_records(
     assert line["call"] == {"method": "POST", "path": "/monetate/customers/records", "status": 200, "replayed": False,
                             "answer": {"accepted": 2, "rejected": 1, "message": "done"}}
     assert "ann@example.com" not in json.dumps(line)
+
+
+def test_every_function_logs_to_a_group_of_the_template_that_keeps_lines_for_a_set_time():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    resources = load(ROOT / "template.yaml")["Resources"]
+    functions = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    groups = [r["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for r in functions.values()]
+    assert functions and len(set(groups)) == len(functions)
+    for group in groups:
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup"
+        assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
