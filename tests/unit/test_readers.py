@@ -364,8 +364,91 @@ def test_a_json_file_of_one_object_per_line_is_read_as_json_lines(head):
 
 
 def test_one_json_object_written_over_several_lines_is_not_taken_for_json_lines():
-    with pytest.raises(UnreadableFile, match="line 1: a .json file must hold one JSON array of objects, or one object"):
+    with pytest.raises(UnreadableFile) as caught:
         read(b'{\n  "a": 1\n}\n', "x.json")
+    assert str(caught.value) == ('line 2: a .json file must hold one JSON array of objects, an object holding one alone'
+                                 ' ({"records": [...]}), or one object per line')
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_an_object_holding_an_array_alone_is_read_as_that_array(indent):
+    # The webhooks' body, and many APIs' exports ({"data": [...]}), on one line or written over several.
+    body = json.dumps({"records": [{"id": 1}, {"id": 2}, 3]}, indent=indent).encode()
+    records = read(body, "x.json")
+    assert [r.data for r in records] == [{"id": 1}, {"id": 2}, 3] and "expected a JSON object" in records[2].error
+    assert [r.line for r in records] == ([1, 1, 1] if indent is None else [3, 6, 9])
+
+
+def test_an_object_holding_an_array_alone_is_streamed_when_its_line_is_long():
+    items = [{"id": i, "name": "x" * 50} for i in range(20_000)]  # about 1.4 MB on one line
+    records = read(gzip.compress(json.dumps({"data": items}).encode()), "export.json.gz")
+    assert [r.data for r in records] == items
+
+
+@pytest.mark.parametrize("data, line, message", [
+    (b'{"records": [{"id": 1}],\n "count": 1}', 1, "the object holding the array holds more than the array"),
+    (b'[{"id": 1}]\n[{"id": 2}]\n', 2, "more follows the end of the JSON array"),
+    (b'{"records": [{"id": 1}]}\n{"records": [{"id": 2}]}\n', 2, "more follows the end of the JSON object"),
+    (b'{"count": 1,\n "records": []}', 1, "a .json file must hold one JSON array of objects"),
+])
+def test_what_a_json_file_holds_past_its_array_fails_the_file_after_the_records_before(data, line, message):
+    # On one line, an object holding more than an array is a record of JSON Lines.
+    records = read_records(io.BytesIO(data), "x.json")
+    if b'"id": 1' in data:
+        assert next(records) == Record(1, {"id": 1})
+    with pytest.raises(UnreadableFile, match=f"^line {line}: {message}"):
+        list(records)
+
+
+def test_a_json_lines_record_holding_only_a_list_among_others_is_still_json_lines():
+    assert [r.data for r in read(b'{"a": [1], "b": 2}\n{"a": [3]}\n', "x.json")] == [{"a": [1], "b": 2}, {"a": [3]}]
+
+
+BIG = 9 << 20  # past the longest record a reader holds (8 MiB)
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_a_line_too_long_for_any_record_is_set_aside_by_its_start_and_reading_goes_on(newline):
+    data = newline.join([b'{"id": 1}', b'{"id": 2, "blob": "' + b"x" * BIG + b'"}', b'{"id": 3}', b""])
+    records = read(data, "x.jsonl")
+    assert records[0] == Record(1, {"id": 1}) and records[2] == Record(3, {"id": 3}) and len(records) == 3
+    assert records[1].line == 2 and records[1].data == '{"id": 2, "blob": "' + "x" * 181 + "…"
+    assert records[1].error == ("the line runs over 8 MiB, larger than any record can be sent;"
+                                " a whole JSON array on one line belongs in a .json file")
+
+
+def test_a_csv_line_too_long_for_any_record_is_set_aside_and_the_rows_after_it_arrive():
+    records = read(b"id,note\n1,a\n2," + b"y" * BIG + b"\n3,c\n", "x.csv")
+    assert [r.data for r in records if not r.error] == [{"id": "1", "note": "a"}, {"id": "3", "note": "c"}]
+    assert [r.line for r in records if r.error] == [3]
+
+
+def test_an_item_of_a_json_array_too_long_for_any_record_fails_the_file_after_the_items_before():
+    records = read_records(io.BytesIO(b'[{"id": 1},\n{"blob": "' + b"x" * BIG + b'"}]'), "x.json")
+    assert next(records) == Record(1, {"id": 1})
+    with pytest.raises(UnreadableFile, match="^line 2: an item of the JSON array runs over 8 MiB"):
+        next(records)
+
+
+def test_memory_stays_bounded_by_the_longest_record_however_long_a_line_is():
+    class OneLongLine(io.RawIOBase):
+        left = 64 << 20
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            n = min(len(buffer), self.left)
+            buffer[:n] = b"z" * n
+            self.left -= n
+            return n
+
+    tracemalloc.start()
+    records = list(read_records(OneLongLine(), "one-line.jsonl"))
+    _, top = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(records) == 1 and records[0].error.startswith("the line runs over 8 MiB")
+    assert top < 20 << 20  # the 8 MiB held and once joined, not the 64 MiB line
 
 
 def test_empty_json_array_and_bom():

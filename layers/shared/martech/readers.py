@@ -41,6 +41,10 @@ _EXTENSIONS = {".csv": CSV, ".tsv": CSV, ".txt": CSV, ".json": JSON_ARRAY, ".jso
 _DELIMITERS = {".csv": (",", ";", "\t", "|"), ".txt": ("\t", ",", ";", "|"), ".tsv": ("\t",)}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 16
+# No record can be sent larger than this (a vendor's whole post is at most a few MB): a line or a JSON
+# array item past it is set aside or fails the file, instead of filling the memory.
+_LONGEST_RECORD = 8 << 20
+_SHOWN_OF_TOO_LONG = 200  # characters of such a line kept, to say which it was
 _BOM = b"\xef\xbb\xbf"
 _SAVE_AS = "save or export it as CSV (UTF-8), JSON Lines or a JSON array, gzipped or not"
 # Files people drop that are not text: told by their name, or by their first bytes whatever the name.
@@ -166,19 +170,23 @@ class _Utf16AsUtf8(io.RawIOBase):
         return n
 
 
+_HOLDER_OPENING = re.compile(rb'\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\[')  # {"records": [
+
+
 def _json_lines_inside(raw: Any) -> bool:
     """Whether a .json file holds one object per line: its first line, past a BOM and blanks, is a
-    whole JSON object. (One object written over several lines is not, and fails as a whole.)"""
+    whole JSON object, and not one holding an array alone (``{"records": [...]}`` on one line).
+    (One object written over several lines is not, and fails as a whole.)"""
     head = raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()
     if head[:1] != b"{":
         return False
     first_line, newline, _ = head.partition(b"\n")
-    if not newline:
-        return True  # a line longer than what was looked at, or one line alone: JSON Lines says what is wrong
     try:
-        return isinstance(orjson.loads(first_line), dict)
+        first = orjson.loads(first_line)
     except orjson.JSONDecodeError:
-        return False
+        # A line longer than what was looked at is JSON Lines, unless it opens an object holding an array.
+        return not newline and not _HOLDER_OPENING.match(first_line)
+    return isinstance(first, dict) and not (len(first) == 1 and isinstance(next(iter(first.values())), list))
 
 
 class _Readable(io.RawIOBase):
@@ -234,6 +242,7 @@ class _Lines:
 
     def __iter__(self) -> Iterator[list[str]]:
         pieces: list[bytes] = []  # of a line that goes on past the chunks read so far
+        held = 0  # their length
         chunk = self._raw.read(_CHUNK).removeprefix(_BOM)
         while chunk:
             # The lines end where the last one does: a UTF-8 character never holds a newline byte.
@@ -243,11 +252,36 @@ class _Lines:
                 pieces.append(chunk[:cut])
                 yield self._numbered(self._decode(b"".join(pieces)))
                 pieces = [chunk[cut:]]
+                held = len(pieces[0])
             else:
                 pieces.append(chunk)
+                held += len(chunk)
+                if held > _LONGEST_RECORD:  # its start is kept to say which line it was; the rest is skipped
+                    yield self._numbered([self._too_long(b"".join(pieces))])
+                    pieces, held = [], 0
+                    chunk = self._after_line(self._raw.read(_CHUNK)) or self._raw.read(_CHUNK)
+                    continue
             chunk = self._raw.read(_CHUNK)
         if rest := b"".join(pieces):
             yield self._numbered(self._decode(rest))
+
+    def _too_long(self, start: bytes) -> str:
+        self.undecodable[self._next] = (f"the line runs over {_LONGEST_RECORD >> 20} MiB, larger than any record can be"
+                                        " sent; a whole JSON array on one line belongs in a .json file")
+        return start[:_SHOWN_OF_TOO_LONG].decode("utf-8", errors="replace") + "…"
+
+    def _after_line(self, chunk: bytes) -> bytes:
+        """What follows the end of the line under way, reading on from ``chunk``; empty at the stream's end."""
+        while chunk:
+            ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+            if ends:
+                end = min(ends)
+                rest = chunk[end + 1:]
+                if chunk[end] == 13:  # \r, perhaps of \r\n
+                    rest = (rest or self._raw.read(_CHUNK)).removeprefix(b"\n")
+                return rest
+            chunk = self._raw.read(_CHUNK)
+        return b""
 
     def _numbered(self, lines: list[str]) -> list[str]:
         if self._keep:
@@ -390,7 +424,8 @@ def _object_record(line: int, value: Any, objects_only: bool) -> Record:
 
 
 def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Record]:
-    """Elements of a top-level JSON array, decoded one at a time from a sliding buffer."""
+    """Items of a top-level JSON array, or of the array an object holds alone (``{"records": [...]}``,
+    the webhooks' body and many APIs' exports), decoded one at a time from a sliding buffer."""
     decoder = json.JSONDecoder()
     buffer, pos, line, eof = "", 0, 1, False
 
@@ -414,26 +449,8 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             if pos < len(buffer) or not fill():
                 return
 
-    skip_blank()
-    if pos >= len(buffer):
-        return
-    if buffer[pos] != "[":
-        raise UnreadableFile(f"line {line}: a .json file must hold one JSON array of objects, or one object per line")
-    pos += 1
-    expect_item = True
-    while True:
-        skip_blank()
-        if pos >= len(buffer):
-            raise UnreadableFile(f"line {line}: the JSON array is not closed")
-        char = buffer[pos]
-        if char == "]" and expect_item is not None:
-            return
-        if expect_item is False:
-            if char != ",":
-                raise UnreadableFile(f"line {line}: expected ',' or ']' between array items")
-            pos += 1
-            expect_item = None  # an item must follow a comma
-            continue
+    def next_value() -> Any:
+        nonlocal pos, line
         start_line = line
         while True:
             try:
@@ -443,10 +460,56 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             except ValueError:
                 if eof:
                     raise UnreadableFile(f"line {start_line}: invalid JSON in the array") from None
+            if len(buffer) - pos > _LONGEST_RECORD:
+                raise UnreadableFile(f"line {start_line}: an item of the JSON array runs over {_LONGEST_RECORD >> 20} MiB,"
+                                     " larger than any record can be sent")
             if not fill():
                 if eof and pos >= len(buffer):
                     raise UnreadableFile(f"line {start_line}: the JSON array is not closed")
         line += buffer.count("\n", pos, end)
         pos = end
-        yield _object_record(start_line, value, objects_only)
+        return value
+
+    def expect(char: str, what: str) -> None:
+        nonlocal pos
+        skip_blank()
+        if buffer[pos:pos + 1] != char:
+            raise UnreadableFile(f"line {line}: {what}")
+        pos += 1
+
+    shapes = 'a .json file must hold one JSON array of objects, an object holding one alone ({"records": [...]}),' \
+             " or one object per line"
+    skip_blank()
+    if pos >= len(buffer):
+        return
+    holder = buffer[pos] == "{"
+    if holder:
+        pos += 1
+        skip_blank()
+        if buffer[pos:pos + 1] != '"' or not isinstance(next_value(), str):
+            raise UnreadableFile(f"line {line}: {shapes}")
+        expect(":", shapes)
+    expect("[", shapes)
+    expect_item = True
+    while True:
+        skip_blank()
+        if pos >= len(buffer):
+            raise UnreadableFile(f"line {line}: the JSON array is not closed")
+        char = buffer[pos]
+        if char == "]" and expect_item is not None:
+            pos += 1
+            break
+        if expect_item is False:
+            if char != ",":
+                raise UnreadableFile(f"line {line}: expected ',' or ']' between array items")
+            pos += 1
+            expect_item = None  # an item must follow a comma
+            continue
+        start_line = line
+        yield _object_record(start_line, next_value(), objects_only)
         expect_item = False
+    if holder:
+        expect("}", f"the object holding the array holds more than the array; {shapes}")
+    skip_blank()
+    if pos < len(buffer):  # a second array, say, appended to the first: not left unread unsaid
+        raise UnreadableFile(f"line {line}: more follows the end of the JSON {'object' if holder else 'array'}; {shapes}")
