@@ -50,6 +50,7 @@ bench: $(INSTALLED)
 	$(PY) bench/sandbox_throughput.py
 	$(PY) bench/monetate_file_throughput.py
 	$(PY) bench/mona_export_throughput.py
+	$(PY) bench/optimove_repeated_keys.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .sandbox

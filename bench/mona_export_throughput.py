@@ -16,7 +16,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared"), str(ROOT / "bench")]
 
 from monetate_file_throughput import measure, peak_rss_mb, wait_for  # noqa: E402
+from recorded import record  # noqa: E402
 
 from sandbox.local.stack import free_port  # noqa: E402
 
@@ -65,9 +65,9 @@ def _sdk(count: int, export_url: str, auth_url: str, credentials: dict, queue: m
                     auth_api_token_url=auth_url, refresh_token_url=f"{auth_url}/token/refresh",
                     raise_authentication_exceptions=True)
     messages = []
-    for record in records(count):
-        context_id, stamp = record.pop("contextId"), record.pop("exportTimestamp")
-        messages.append(MonaSingleMessage(message=record, contextClass=ARC, contextId=context_id, exportTimestamp=stamp))
+    for fields in records(count):
+        context_id, stamp = fields.pop("contextId"), fields.pop("exportTimestamp")
+        messages.append(MonaSingleMessage(message=fields, contextClass=ARC, contextId=context_id, exportTimestamp=stamp))
     begin = time.perf_counter()
     sent = 0
     for start in range(0, len(messages), 1000):
@@ -101,8 +101,8 @@ def main() -> None:
         boto3.client("secretsmanager").create_secret(
             Name=SECRET, SecretString=json.dumps({"api_key": "bench-client", "secret": "bench-secret"}))
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-            for record in records(args.messages):
-                f.write(json.dumps(record) + "\n")
+            for fields in records(args.messages):
+                f.write(json.dumps(fields) + "\n")
         key = f"mona/{ARC}/orders.jsonl"
         s3.upload_file(f.name, BUCKET, key)
         os.unlink(f.name)
@@ -116,19 +116,12 @@ def main() -> None:
     finally:
         for service in services:
             service.terminate()
-    result = {
-        "benchmark": "mona_export_throughput",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
+    record("mona_export_throughput", {
         "messages": args.messages,
         "mona_sdk_send_events_batch": {**sdk, "contexts_held": sdk_contexts},
         "file_through_function": {**ours, "contexts_held": our_contexts},
         "ours_vs_sdk": round(ours["messages_per_s"] / sdk["messages_per_s"], 3),
-    }
-    out = ROOT / "bench" / "results" / "mona_export_throughput.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    })
 
 
 if __name__ == "__main__":

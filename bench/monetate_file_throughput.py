@@ -25,7 +25,6 @@ import csv
 import json
 import multiprocessing
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared")]
 
+from recorded import record  # noqa: E402
 from sandbox.keys import generate_key_pair  # noqa: E402
 from sandbox.local.stack import free_port  # noqa: E402
 
@@ -194,10 +194,6 @@ def main() -> None:
                            "deliver_vs_parse_only": round(deliver["records_per_s"] / parse["records_per_s"], 3)})
         median = sorted(rounds, key=lambda r: r["deliver_vs_parse_only"])[len(rounds) // 2]
         result = {
-            "benchmark": "monetate_file_throughput",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "python": platform.python_version(),
-            "cores": os.cpu_count(),
             "pinned": args.pin and os.cpu_count() > 1,
             "rows": args.rows,
             "file_mb": round(size / 1e6, 1),
@@ -217,9 +213,7 @@ def main() -> None:
     finally:
         for service in services:
             service.terminate()
-    out = ROOT / "bench" / "results" / "monetate_file_throughput.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    record("monetate_file_throughput", result)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import platform
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from sandbox.keys import generate_key_pair  # noqa: E402
 from sandbox.monetate import MonetateSandbox  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
+from recorded import record  # noqa: E402
 
 ROWS = 500
 SCHEMA = {
@@ -127,10 +127,7 @@ def main() -> None:
     held = requests.get(f"{url}/_sandbox/state").json()["schemas"]["bench"]
     sandbox_process.terminate()
 
-    result = {
-        "benchmark": "sandbox_throughput",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "python": platform.python_version(),
+    record("sandbox_throughput", {
         "rows_per_request": ROWS,
         "requests": args.requests,
         "clients": args.clients,
@@ -139,11 +136,7 @@ def main() -> None:
         "sandbox_rows_per_s": round(args.requests * ROWS / sandbox),
         "sandbox_vs_baseline": round(baseline / sandbox, 3),
         "rows_held": held,
-    }
-    out = ROOT / "bench" / "results" / "sandbox_throughput.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    })
 
 
 if __name__ == "__main__":

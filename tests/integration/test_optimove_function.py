@@ -107,16 +107,24 @@ def test_ttl_from_object_metadata_expires_on_the_sandbox_clock(stack, connection
 
 
 @pytest.mark.parametrize("name, data", [
-    ("keys.csv", b"customer_id\n1\n3\n"),
-    ("keys.json", b'["1", 3]'),
-    ("keys.jsonl", b'1\n"3"\n'),
+    ("keys.csv", b"customer_id\n1\n3\n1\n"),
+    ("keys.json", b'["1", 3, "1"]'),
+    ("keys.jsonl", b'1\n"3"\n1\n'),
+    ("webhook-body.json", b'{"primary_keys": ["1", "3", 1]}'),
 ])
-def test_delete_by_keys_from_csv_json_or_json_lines(stack, connection, name, data):
+def test_delete_by_keys_from_csv_json_or_json_lines_each_key_once(stack, connection, name, data):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": str(i), "tier": "t"} for i in range(1, 5)]))
     report = drop(stack, f"optimove/{connection['uuid']}/delete/{name}", data)
-    assert report["status"] == "complete" and report["sent"] == 2
+    assert report["status"] == "complete" and report["sent"] == 2 and report["duplicates"] == 1
     assert set(held(stack, connection)) == {"2", "4"}
+
+
+def test_a_key_repeated_in_a_json_array_on_one_line_is_sent_once_with_its_last_row(stack, connection):
+    rows = [{"customer_id": "1", "tier": "bronze"}, {"customer_id": "2", "tier": "x"}, {"customer_id": "1", "tier": "gold"}]
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/minified.json", json.dumps(rows).encode())
+    assert report["sent"] == 2 and report["duplicates"] == 1
+    assert [row["tier"] for row in uploads(stack, connection)[0]["data"] if row["customer_id"] == "1"] == ["gold"]
 
 
 def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connection):

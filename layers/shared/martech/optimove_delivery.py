@@ -2,8 +2,8 @@
 
 Keys: ``optimove/<connection>/upsert|update|delete/<file>``, ``<connection>`` a uuid or a
 name. A key repeated in one file is sent once, its last row winning; the file is read
-twice for that (a first pass notes each key's last line), so memory grows with the
-number of distinct keys, never with the rows. Upserts of one file share one
+twice for that (a first pass notes each key's last row, ``martech.last_rows``, in memory
+that stays bounded however many keys the file holds). Upserts of one file share one
 ``batch_uuid`` derived from the object version, so a retried file continues its batch,
 and only the last request completes it.
 """
@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from martech.batching import batched
 from martech.csv_values import typed_row
+from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean
 from martech.readers import UnreadableFile, is_csv, read_records
@@ -61,8 +62,8 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
             _delete(open_stream, key, pk_field, uuid_, client, settings, report, rejected)
         else:
             from_csv = is_csv(key)
-            last_lines = _last_lines(open_stream(), key, pk_field, from_csv)
-            rows = _unique_rows(open_stream(), key, pk_field, last_lines, report, rejected)
+            last = _last_rows(open_stream(), key, pk_field, from_csv)
+            rows = _unique_rows(open_stream(), key, pk_field, last, report, rejected)
             if from_csv:
                 numbers, keep = settings.csv_values == "typed", {pk_field}
                 rows = ((line, pk, typed_row(row, keep, numbers)) for line, pk, row in rows)
@@ -83,11 +84,12 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
     return report
 
 
-def _last_lines(stream: IO[bytes], key: str, pk_field: str, check_header: bool) -> dict[str, int]:
-    """The line of each key's last row. A CSV header without the primary key fails the file at its
-    first row, rather than setting every row aside for the same reason."""
-    last: dict[str, int] = {}
-    for record in read_records(stream, key):
+def _last_rows(stream: IO[bytes], key: str, pk_field: str, check_header: bool) -> LastRows:
+    """Which row holds each key's last, rows counted from 0 (a JSON array's items may share a line).
+    A CSV header without the primary key fails the file at its first row, rather than setting every
+    row aside for the same reason."""
+    last = LastRows()
+    for number, record in enumerate(read_records(stream, key)):
         if check_header and record.error is None:
             check_header = False  # once, at the first row
             if pk_field not in record.data:
@@ -95,14 +97,14 @@ def _last_lines(stream: IO[bytes], key: str, pk_field: str, check_header: bool) 
                                  f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
         pk = None if record.error else _key_of(record.data.get(pk_field))
         if pk is not None:
-            last[pk] = record.line
+            last.note(pk, number)
     return last
 
 
-def _unique_rows(stream: IO[bytes], key: str, pk_field: str, last_lines: dict[str, int], report: RunReport,
+def _unique_rows(stream: IO[bytes], key: str, pk_field: str, last: LastRows, report: RunReport,
                  rejected: RejectedRows) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(line, key, row) for the last row of every key; earlier repeats are counted, bad rows rejected."""
-    for record in read_records(stream, key):
+    for number, record in enumerate(read_records(stream, key)):
         report.read += 1
         if record.error:
             rejected.add(record.line, [record.error], record.data)
@@ -110,7 +112,7 @@ def _unique_rows(stream: IO[bytes], key: str, pk_field: str, last_lines: dict[st
         pk = _key_of(record.data.get(pk_field))
         if pk is None:
             rejected.add(record.line, [f"{pk_field}: the primary key is missing or empty"], record.data)
-        elif last_lines.get(pk) != record.line:
+        elif not last.is_last(pk, number):
             report.duplicates += 1
         else:
             yield record.line, pk, record.data
@@ -155,22 +157,28 @@ def _update(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, pk_fiel
 
 def _delete(open_stream: Callable[[], IO[bytes]], key: str, pk_field: str, uuid_: str, client: OptimoveClient,
             settings: Settings, report: RunReport, rejected: RejectedRows) -> None:
-    """A CSV column named for the primary key (or the only column), a JSON list, or JSON Lines of keys."""
-    seen: set[str] = set()
-
-    def keys() -> Iterator[str]:
-        for record in read_records(open_stream(), key, objects_only=False):
-            report.read += 1
+    """A CSV column named for the primary key (or the only column), a JSON list, or JSON Lines of keys;
+    a key repeated is deleted once."""
+    def keyed() -> Iterator[tuple[int, str | None, Any]]:
+        for number, record in enumerate(read_records(open_stream(), key, objects_only=False)):
             value = record.data
             if isinstance(value, dict):
                 value = value.get(pk_field, next(iter(value.values())) if len(value) == 1 else None)
-            pk = _key_of(value) if not record.error else None
+            yield number, None if record.error else _key_of(value), record
+
+    last = LastRows()
+    for number, pk, _ in keyed():
+        if pk is not None:
+            last.note(pk, number)
+
+    def keys() -> Iterator[str]:
+        for number, pk, record in keyed():
+            report.read += 1
             if pk is None:
                 rejected.add(record.line, [record.error or f"no {pk_field} to delete"], record.data)
-            elif pk in seen:
+            elif not last.is_last(pk, number):
                 report.duplicates += 1
             else:
-                seen.add(pk)
                 yield pk
 
     for chunk in batched(keys(), min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):
