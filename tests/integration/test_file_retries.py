@@ -1,6 +1,8 @@
 """A file's batches in flight when one of them fails for good: what the report keeps, and where
 the file's retry goes on. Against S3 in moto and vendor clients whose answers the test decides."""
 
+import errno
+import io
 import json
 import re
 import threading
@@ -178,3 +180,31 @@ def test_a_mona_file_split_by_bytes_is_retried_from_the_first_message_not_taken(
     assert sorted(first.taken + second.taken) == sorted(f"c{i}" for i in range(300) if i not in (3, 150, 151, 290))
     assert (report.status, report.read, report.sent, report.rejected, report.runs) == ("complete", 300, 296, 4, 2)
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{key}.jsonl").splitlines()] == [4, 151, 152, 291]
+
+
+class SmallDisk(io.BytesIO):
+    """A spool for the rejected rows that runs out of room after ``room`` bytes, as /tmp would."""
+
+    room = 3_000
+
+    def __init__(self, max_size: int = 0) -> None:
+        super().__init__()
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > self.room:
+            super().write(data[: self.room - self.tell()])  # what a full disk takes of a write
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+def test_rejected_rows_that_fill_the_disk_end_the_file_with_a_report_and_the_rows_kept_whole(s3, monkeypatch):
+    rows = [{"customer_id": f"C{i}", "tier": "gold", "lifetime_value": "1" if i < 200 else "lots"} for i in range(1000)]
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes(rows))
+    monkeypatch.setattr("martech.reports.tempfile", SimpleNamespace(SpooledTemporaryFile=SmallDisk))
+    report = deliver(s3, Monetate())
+    assert report.status == "failed" and report.sent == 200
+    assert re.fullmatch(r"the \d+ rows set aside before line \d+ fill the function's disk \(No space left on device\);"
+                        r" mend what they say and drop the file again", report.errors[0])
+    kept = [json.loads(line) for line in stored(s3, "rejected/" + KEY + ".jsonl").splitlines()]
+    assert 0 < len(kept) == report.rejected and kept[0]["line"] == 202  # every row kept is whole
+    assert report.failed == 1000 - 200 - report.rejected

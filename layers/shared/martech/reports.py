@@ -27,18 +27,30 @@ class RetryLater(Exception):
     """A transient failure: the whole file should come back through its queue and be tried again."""
 
 
+class DiskFull(ValueError):
+    """The rejected rows no longer fit on the function's disk: the file stops there, with a report."""
+
+
 class RejectedRows:
     """Rejected rows of one run, each with its line and reasons, uploaded when the run ends."""
 
     def __init__(self, s3: Any, bucket: str, source_key: str) -> None:
         self._s3, self._bucket, self.key = s3, bucket, rejected_key(source_key)
         self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
+        self._written = 0  # bytes of whole rows
         self.count = 0
         self.discarded = False
 
     def add(self, line: int, reasons: list[str], record: Any = None) -> None:
-        entry = {"line": line, "reasons": reasons, "record": record}
-        self._file.write(json.dumps(entry, default=str).encode() + b"\n")
+        entry = json.dumps({"line": line, "reasons": reasons, "record": record}, default=str).encode() + b"\n"
+        try:
+            self._file.write(entry)
+        except OSError as exc:  # the disk is full: keep the rows written whole, and say so
+            self._file.truncate(self._written)
+            self._file.seek(self._written)
+            raise DiskFull(f"the {self.count:,} rows set aside before line {line} fill the function's disk"
+                           f" ({exc.strerror}); mend what they say and drop the file again") from None
+        self._written += len(entry)
         self.count += 1
 
     def carry_over(self, count: int) -> None:
@@ -47,6 +59,7 @@ class RejectedRows:
             body = self._s3.get_object(Bucket=self._bucket, Key=self.key)["Body"]
             for chunk in iter(lambda: body.read(1 << 20), b""):
                 self._file.write(chunk)
+                self._written += len(chunk)
             self.count = count
 
     def discard(self) -> None:
