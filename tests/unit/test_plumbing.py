@@ -198,3 +198,15 @@ def test_every_function_logs_to_a_group_of_the_template_that_keeps_lines_for_a_s
     for group in groups:
         assert resources[group]["Type"] == "AWS::Logs::LogGroup"
         assert resources[group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_a_report_shows_its_first_and_last_errors_and_counts_the_others():
+    from martech.reports import RunReport
+
+    report = RunReport("inbox", "monetate/s/f.csv", None, "monetate")
+    report.errors = [f"lines {i}-{i + 499}: the answer was lost" for i in range(0, 300_000, 500)] + ["the key was revoked"]
+    shown = report.as_dict()["errors"]
+    assert len(shown) == 50 and shown[0] == "lines 0-499: the answer was lost"
+    assert shown[40] == "and 552 more errors like those above" and shown[-1] == "the key was revoked"
+    few = RunReport("inbox", "k", None, "monetate", errors=["one", "two"])
+    assert few.as_dict()["errors"] == ["one", "two"]

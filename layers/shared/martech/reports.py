@@ -13,6 +13,9 @@ from typing import Any
 REPORTS_PREFIX = "reports/"
 REJECTED_PREFIX = "rejected/"
 _SPOOL_BYTES = 8 * 1024 * 1024  # rejected rows stay in memory up to this, then spill to /tmp
+# Errors a report shows, its first and its last: it is kept as the file's idempotency record too,
+# and a DynamoDB item holds at most 400 KB.
+ERRORS_SHOWN = 50
 
 
 def report_key(source_key: str) -> str:
@@ -152,6 +155,10 @@ class RunReport:
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        if len(self.errors) > ERRORS_SHOWN:  # a batch's lost answer each, say: the report stays small
+            first, last = self.errors[:ERRORS_SHOWN - 10], self.errors[-9:]
+            hidden = len(self.errors) - len(first) - len(last)
+            out["errors"] = [*first, f"and {hidden} more errors like those above", *last]
         out["started_at"] = _iso(self.started_at)
         out["finished_at"] = _iso(self.finished_at) if self.finished_at else None
         out["seconds"] = round((self.finished_at or time.time()) - self.started_at, 3)
