@@ -270,3 +270,16 @@ def test_unknown_ids_refresh_an_old_snapshot_and_the_file_is_read_with_the_new_n
     assert "pageevent" not in summary["unknown_ids"]
     assert [e["detail"]["added"] for e in stack.metadata_changes()] == [[777]]
     set_stale_seconds(stack, 3600)
+
+
+def test_a_session_stream_file_with_a_summary_over_what_dynamodb_holds_is_interpreted_once(stack):
+    set_stale_seconds(stack, 3600)
+    sessions = [{"session_id": f"s{i}", "city": f"City {i}", "page_event_ids": {str(9_000_000 + i): "2026-11-23T10:00:00Z"},
+                 "offers": [], "custom_targets": {str(8_000_000 + i): "x"}} for i in range(6000)]
+    key = "monetate-sessions/many-cities.jsonl"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body="\n".join(json.dumps(s) for s in sessions).encode())
+    stack.wait_idle()
+    summary = stack.s3.get_object(Bucket=stack.bucket, Key="interpreted/many-cities.jsonl.summary.json")["Body"].read()
+    assert len(summary) > 400_000 and json.loads(summary)["sessions"] == 6000  # more than a DynamoDB item holds
+    assert stack.report(key)["status"] == "complete" and stack.report(key)["runs"] == 1
+    assert not any(stack.dead_letters().values())

@@ -169,7 +169,8 @@ def interpret_to_file(stream: IO[bytes], key: str, names: Names) -> tuple[Interp
 
 def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key: str, version_id: str | None,
                       store: SnapshotStore, stale_seconds: float, refresh_now: Callable[[], Any]) -> dict[str, Any]:
-    """Interpret one dropped file and write the interpreted sessions, the summary and the report.
+    """Interpret one dropped file and write the interpreted sessions, the summary and the report;
+    answers where they are, with the counts.
 
     Ids the snapshots do not know refresh them first when the last refresh is older than
     ``stale_seconds``; if that changed anything, the file is read again with the new names.
@@ -199,7 +200,10 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
         s3.put_object(Bucket=bucket, Key=summary_key(key), Body=orjson.dumps(summary, option=orjson.OPT_INDENT_2),
                       ContentType="application/json")
         run.finish("complete")
-        return summary
+        # What is answered is kept as the file's idempotency record (400 KB at most); the tables by city
+        # and the unknown ids can be far larger, and are in the summary's object.
+        return {"file": key, "interpreted": output_key(key), "summary": summary_key(key), "sessions": seen.sessions,
+                "rejected": len(seen.rejected), "refresh": refresh}
     except (UnreadableFile, ValueError) as exc:
         run.fail(exc)
         return {"file": key, "error": str(exc)}
