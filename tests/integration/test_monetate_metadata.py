@@ -254,7 +254,8 @@ def test_a_session_stream_file_is_interpreted_with_known_answers(stack):
     assert out[2]["interpreted"]["experiences"][2]["experience_name"] is None
     assert stack.report(key)["status"] == "complete"
     rejected = stack.s3.get_object(Bucket=stack.bucket, Key=f"rejected/{key}.jsonl")["Body"].read()
-    assert json.loads(rejected)["line"] == 4
+    assert json.loads(rejected) == {"line": 4, "reasons": ["invalid JSON: invalid literal, expected 'null' at column 1"],
+                                    "record": "not json"}
 
 
 def test_unknown_ids_refresh_an_old_snapshot_and_the_file_is_read_with_the_new_names(stack):
@@ -269,6 +270,8 @@ def test_unknown_ids_refresh_an_old_snapshot_and_the_file_is_read_with_the_new_n
     assert summary["page_events_by_city"]["Denver"] == {"Size Guide Opened": 1}
     assert "pageevent" not in summary["unknown_ids"]
     assert [e["detail"]["added"] for e in stack.metadata_changes()] == [[777]]
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key="rejected/monetate-sessions/late.jsonl.gz.jsonl")["Body"].read()
+    assert [json.loads(row)["line"] for row in rejected.splitlines()] == [4]  # read twice, set aside once
     set_stale_seconds(stack, 3600)
 
 

@@ -66,7 +66,7 @@ class Names:
 @dataclass
 class Interpretation:
     sessions: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    rejected: int = 0  # lines that could not be read
     experiences: Counter[int] = field(default_factory=Counter)  # sessions that saw each experience
     events_by_city: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     unknown: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
@@ -74,7 +74,7 @@ class Interpretation:
     def summary(self, names: Names) -> dict[str, Any]:
         return {
             "sessions": self.sessions,
-            "rejected": len(self.rejected),
+            "rejected": self.rejected,
             "snapshots": names.taken_at,
             "top_experiences": [
                 {"experience_id": eid, "experience_name": _experience_name(names, eid), "sessions": count}
@@ -143,26 +143,33 @@ def _offer(offer: str, names: Names, seen: Interpretation) -> dict[str, Any]:
             "variant_id": variant_id, "split": variant.get("split_name") if variant else None}
 
 
-def interpret(stream: IO[bytes], key: str, names: Names, out: IO[bytes]) -> Interpretation:
-    """Read the sessions of ``stream`` and write them, interpreted, as JSON Lines to ``out``."""
+Reject = Callable[[int, list[str], Any], None]  # (line, reasons, the line as read)
+
+
+def interpret(stream: IO[bytes], key: str, names: Names, out: IO[bytes], reject: Reject | None = None) -> Interpretation:
+    """Read the sessions of ``stream`` and write them, interpreted, as JSON Lines to ``out``; lines
+    that cannot be read go to ``reject``, as they come (a file of them all would not fit in memory)."""
     seen = Interpretation()
     for record in read_records(stream, key, fmt=JSON_LINES):  # JSON Lines whatever the extension (.json hourly files)
         if record.error:
-            seen.rejected.append((record.line, record.error))
+            seen.rejected += 1
+            if reject:
+                reject(record.line, [record.error], record.data)
             continue
         out.write(orjson.dumps(interpret_session(record.data, names, seen)) + b"\n")
     return seen
 
 
-def interpret_to_file(stream: IO[bytes], key: str, names: Names) -> tuple[Interpretation, IO[bytes]]:
+def interpret_to_file(stream: IO[bytes], key: str, names: Names, reject: Reject | None = None
+                      ) -> tuple[Interpretation, IO[bytes]]:
     """Interpret into a temporary file (gzip when the source is), so memory stays flat; the
     caller uploads and closes it."""
     spool = tempfile.TemporaryFile()
     if key.endswith(".gz"):
         with gzip.GzipFile(fileobj=spool, mode="wb") as zipped:
-            seen = interpret(stream, key, names, zipped)  # type: ignore[arg-type]
+            seen = interpret(stream, key, names, zipped, reject)  # type: ignore[arg-type]
     else:
-        seen = interpret(stream, key, names, spool)
+        seen = interpret(stream, key, names, spool, reject)
     spool.seek(0)
     return seen, spool
 
@@ -179,7 +186,7 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
     refresh: dict[str, Any] = {"triggered": False}
     try:
         names = Names.from_snapshots(store.latest)
-        seen, spool = interpret_to_file(open_stream(), key, names)
+        seen, spool = interpret_to_file(open_stream(), key, names, run.rejected.add)
         if seen.unknown and _older_than(store.last_refresh(), stale_seconds):
             refresh = {"triggered": True, "reason": "ids the snapshots do not know, and the last refresh is old"}
             try:
@@ -190,12 +197,10 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
             if refresh.get("changed"):
                 spool.close()
                 names = Names.from_snapshots(store.latest)
-                seen, spool = interpret_to_file(open_stream(), key, names)
+                seen, spool = interpret_to_file(open_stream(), key, names)  # the same lines unreadable: set aside once
         with spool:
             s3.upload_fileobj(spool, bucket, output_key(key), ExtraArgs={"ContentType": "application/x-ndjson"})
-        for line, reason in seen.rejected:
-            run.rejected.add(line, [reason])
-        run.report.read, run.report.sent = seen.sessions + len(seen.rejected), seen.sessions
+        run.report.read, run.report.sent = seen.sessions + seen.rejected, seen.sessions
         summary = {"file": key, "interpreted": output_key(key), **seen.summary(names), "refresh": refresh}
         s3.put_object(Bucket=bucket, Key=summary_key(key), Body=orjson.dumps(summary, option=orjson.OPT_INDENT_2),
                       ContentType="application/json")
@@ -203,7 +208,7 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
         # What is answered is kept as the file's idempotency record (400 KB at most); the tables by city
         # and the unknown ids can be far larger, and are in the summary's object.
         return {"file": key, "interpreted": output_key(key), "summary": summary_key(key), "sessions": seen.sessions,
-                "rejected": len(seen.rejected), "refresh": refresh}
+                "rejected": seen.rejected, "refresh": refresh}
     except (UnreadableFile, ValueError) as exc:
         run.fail(exc)
         return {"file": key, "error": str(exc)}
