@@ -20,7 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items
-from martech.handlers import dispatch, idempotency, json_response, pinned, report_metrics, s3
+from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
+                              stop_time)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -57,12 +58,12 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
     ttl, merge = dropped["ttl"], dropped["merge"]
     report = delivery.deliver_file(s3(), lambda: S3Object(bucket, key, version, boto3_client=s3()), bucket, key,
-                                   version, optimove(), settings, ttl, merge)
+                                   version, optimove(), settings, ttl, merge, dropped["resume_from"], dropped["stop_at"])
     return report.as_dict()
 
 
 @tracer.capture_method
-def handle_message(record: SQSRecord) -> None:
+def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped)
@@ -71,7 +72,10 @@ def handle_message(record: SQSRecord) -> None:
         except ValueError:
             ttl, merge = settings.optimove_ttl, False
             logger.warning("ignoring malformed ttl metadata", extra={"key": dropped.key})
-        report = deliver_once(dropped={**file, "ttl": ttl, "merge": merge})
+        report = deliver_once(dropped={**file, "ttl": ttl, "merge": merge,  # keyed by "id" alone
+                                       "stop_at": stop_time(lambda_context, settings)})
+        if handed_on(report, dropped, record.event_source_arn, logger, metrics):
+            continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "duplicates", "reads", "seconds")}})
         report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",

@@ -1,5 +1,6 @@
 """The Optimove function on the local stack: moto for AWS, the Optimove sandbox with faults."""
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -271,3 +272,33 @@ def test_api_connection_placeholders_need_sample_values_before_any_call(stack):
                "sample_placeholder_values": {"sku": "S1"}}
     answer = webhook(stack, "POST", "/connections", {"name": "x", "primary_key": "sku", "external_api_details": details})
     assert answer.status_code == 400 and "store" in answer.json()["message"]
+
+
+@pytest.mark.parametrize("operation", ["upsert", "delete"])
+def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_completes_its_batch_once(stack, connection, operation):
+    module = stack.functions["OptimoveFunction"].module
+    settings = module.settings
+    # A margin as long as the whole timeout: every run takes the fewest records it can (500) and hands the rest on.
+    module.settings = dataclasses.replace(settings, file_run_margin_seconds=900)
+    rows = [{"customer_id": str(i % 2000), "tier": f"t{i}"} for i in range(2600)]  # 600 keys repeated, later rows win
+    rows[7]["customer_id"] = rows[2300]["customer_id"] = ""  # rejected in the first run and in the last
+    if operation == "delete":
+        drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+             csv_bytes([{"customer_id": str(i), "tier": "t"} for i in range(2100)]))
+    try:
+        report = drop(stack, f"optimove/{connection['uuid']}/{operation}/big.csv", csv_bytes(rows))
+    finally:
+        module.settings = settings
+    assert (report["status"], report["runs"], report["read"]) == ("complete", 6, 2600)  # 500 records a run
+    assert (report["sent"], report["rejected"], report["duplicates"]) == (2000, 2, 598)
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()
+    assert [json.loads(line)["line"] for line in rejected] == [9, 2302]
+    if operation == "delete":
+        assert set(held(stack, connection)) == set(map(str, range(2000, 2100)))
+        return
+    bodies = uploads(stack, connection)
+    assert [b["batch_completed"] for b in bodies] == [False] * (len(bodies) - 1) + [True]
+    assert len({b["batch_uuid"] for b in bodies}) == 1
+    stored = held(stack, connection)
+    assert len(stored) == 2000 and stored["5"]["tier"] == "t2005" and stored["1999"]["tier"] == "t1999"
+    assert (stored["7"]["tier"], stored["300"]["tier"]) == ("t2007", "t300")  # their other row was rejected

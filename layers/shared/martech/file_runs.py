@@ -82,11 +82,12 @@ class FileRun:
         self.rejected.carry_over(report.rejected)
         self.progress = Progress(resume_from, stop_at)
 
-    def records(self, stream: IO[bytes]) -> Iterator[Record]:
+    def records(self, stream: IO[bytes], objects_only: bool = True) -> Iterator[Record]:
         """The file's records after those earlier runs settled, one at a time, each counted as read
-        and settled; the iteration ends early, between records, once time is up."""
+        and settled; the iteration ends early, between records, once time is up. ``objects_only``: as
+        ``read_records`` takes it."""
         progress, report, first = self.progress, self.report, self.progress.settled
-        for record in itertools.islice(read_records(stream, self.key), first, None):
+        for record in itertools.islice(read_records(stream, self.key, objects_only), first, None):
             # The record in hand is not counted yet: if time is up, the next run starts with it.
             if (progress.settled - first) % CHECK_EVERY == 0 and progress.settled > first and progress.time_is_up():
                 return

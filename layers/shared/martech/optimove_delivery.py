@@ -3,9 +3,10 @@
 Keys: ``optimove/<connection>/upsert|update|delete/<file>``, ``<connection>`` a uuid or a
 name. A key repeated in one file is sent once, its last row winning; the file is read
 twice for that (a first pass notes each key's last row, ``martech.last_rows``, in memory
-that stays bounded however many keys the file holds). Upserts of one file share one
-``batch_uuid`` derived from the object version, so a retried file continues its batch,
-and only the last request completes it.
+that stays bounded however many keys the file holds). A file too big for one run goes on
+in later runs (``martech.file_runs``), each reading the whole file first again. Upserts of
+one file share one ``batch_uuid`` derived from the object version, across its runs and
+retries, and only the file's last request completes it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from martech.csv_values import typed_row
 from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean
-from martech.readers import UnreadableFile, is_csv, read_records
-from martech.reports import RejectedRows, RunReport
+from martech.file_runs import FileRun
+from martech.readers import Record, UnreadableFile, is_csv, read_records
+from martech.reports import RunReport
 from martech.settings import Settings
 
 KEY_PREFIX = "optimove/"
@@ -50,38 +52,42 @@ def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]
 
 
 def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key: str, version_id: str | None,
-                 client: OptimoveClient, settings: Settings, ttl: int | None, merge: bool) -> RunReport:
-    report = RunReport(bucket, key, version_id, destination="optimove")
-    rejected = RejectedRows(s3, bucket, key)
+                 client: OptimoveClient, settings: Settings, ttl: int | None, merge: bool, resume_from: int = 0,
+                 stop_at: float | None = None) -> RunReport:
+    """Deliver one dropped file; raises ``RetryLater`` for transient failures. A run still sending at
+    ``stop_at`` ends ``continuing`` for a later run to go on after the records it settled
+    (``martech.file_runs``); an upload's requests share one ``batch_uuid`` across the runs, and only the
+    file's last request completes it."""
+    run = FileRun(s3, bucket, key, version_id, "optimove", resume_from, stop_at)
     try:
         connection_ref, operation = route_from_key(key)
         connection = client.resolve(connection_ref)
         uuid_ = connection["data_connection_uuid"]
         pk_field = connection["primary_key"]
         if operation == "delete":
-            _delete(open_stream, key, pk_field, uuid_, client, settings, report, rejected)
+            _delete(open_stream, run, pk_field, uuid_, client, settings)
         else:
             from_csv = is_csv(key)
             last = _last_rows(open_stream(), key, pk_field, from_csv)
-            rows = _unique_rows(open_stream(), key, pk_field, last, report, rejected)
+            rows = _unique_rows(open_stream(), run, pk_field, last)
             if from_csv:
                 numbers, keep = settings.csv_values == "typed", {pk_field}
                 rows = ((line, pk, typed_row(row, keep, numbers)) for line, pk, row in rows)
             if merge:
-                rows = _merge_stored(rows, uuid_, client, report)
+                rows = _merge_stored(rows, uuid_, client, run.report)
             if operation == "upsert":
                 batch_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{bucket}/{key}?versionId={version_id}"))
-                _upsert(rows, uuid_, batch_uuid, ttl, client, settings, report)
+                _upsert(rows, uuid_, batch_uuid, ttl, client, settings, run)
             else:
-                _update(rows, uuid_, pk_field, ttl, client, settings, report)
-        report.finish("complete")
+                _update(rows, uuid_, pk_field, ttl, client, settings, run.report)
+        run.finish("complete")
     except OptimoveUnavailable as exc:
-        raise report.retry_later(exc) from exc
+        raise run.retry_later(exc) from exc
     except (ValueError, UnreadableFile, UnknownConnection, OptimoveError) as exc:
-        report.fail(exc, rejected)
+        run.fail(exc)
     finally:
-        report.close(s3, rejected)
-    return report
+        run.close()
+    return run.report
 
 
 def _last_rows(stream: IO[bytes], key: str, pk_field: str, check_header: bool) -> LastRows:
@@ -101,11 +107,12 @@ def _last_rows(stream: IO[bytes], key: str, pk_field: str, check_header: bool) -
     return last
 
 
-def _unique_rows(stream: IO[bytes], key: str, pk_field: str, last: LastRows, report: RunReport,
-                 rejected: RejectedRows) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """(line, key, row) for the last row of every key; earlier repeats are counted, bad rows rejected."""
-    for number, record in enumerate(read_records(stream, key)):
-        report.read += 1
+def _unique_rows(stream: IO[bytes], run: FileRun, pk_field: str, last: LastRows
+                 ) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line, key, row) for the last row of every key, after the records earlier runs settled and until
+    time is up; earlier repeats are counted, bad rows rejected."""
+    report, rejected = run.report, run.rejected
+    for number, record in enumerate(run.records(stream), start=run.progress.settled):
         if record.error:
             rejected.add(record.line, [record.error], record.data)
             continue
@@ -126,16 +133,17 @@ def _merge_stored(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, c
 
 
 def _upsert(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, batch_uuid: str, ttl: int | None,
-            client: OptimoveClient, settings: Settings, report: RunReport) -> None:
-    """One batch_uuid for the file; batch_completed only on the last request, known by looking one ahead."""
+            client: OptimoveClient, settings: Settings, run: FileRun) -> None:
+    """One batch_uuid for the file; batch_completed only on its last request, known by looking one
+    ahead, and not when the run stops for a later one to go on."""
     size = min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)
     pending: list[tuple[int, str, dict[str, Any]]] | None = None
     for batch in batched(rows, size):
         if pending is not None:
-            _upload(pending, uuid_, batch_uuid, ttl, False, client, report)
+            _upload(pending, uuid_, batch_uuid, ttl, False, client, run.report)
         pending = batch
     if pending is not None:
-        _upload(pending, uuid_, batch_uuid, ttl, True, client, report)
+        _upload(pending, uuid_, batch_uuid, ttl, not run.progress.stopped, client, run.report)
 
 
 def _upload(batch: list[tuple[int, str, dict[str, Any]]], uuid_: str, batch_uuid: str, ttl: int | None,
@@ -155,25 +163,26 @@ def _update(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, pk_fiel
         report.sent += len(batch)
 
 
-def _delete(open_stream: Callable[[], IO[bytes]], key: str, pk_field: str, uuid_: str, client: OptimoveClient,
-            settings: Settings, report: RunReport, rejected: RejectedRows) -> None:
+def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, uuid_: str, client: OptimoveClient,
+            settings: Settings) -> None:
     """A CSV column named for the primary key (or the only column), a JSON list, or JSON Lines of keys;
     a key repeated is deleted once."""
-    def keyed() -> Iterator[tuple[int, str | None, Any]]:
-        for number, record in enumerate(read_records(open_stream(), key, objects_only=False)):
-            value = record.data
-            if isinstance(value, dict):
-                value = value.get(pk_field, next(iter(value.values())) if len(value) == 1 else None)
-            yield number, None if record.error else _key_of(value), record
+    report, rejected = run.report, run.rejected
+
+    def key_of(record: Record) -> str | None:
+        value = record.data
+        if isinstance(value, dict):
+            value = value.get(pk_field, next(iter(value.values())) if len(value) == 1 else None)
+        return None if record.error else _key_of(value)
 
     last = LastRows()
-    for number, pk, _ in keyed():
-        if pk is not None:
+    for number, record in enumerate(read_records(open_stream(), run.key, objects_only=False)):
+        if (pk := key_of(record)) is not None:
             last.note(pk, number)
 
     def keys() -> Iterator[str]:
-        for number, pk, record in keyed():
-            report.read += 1
+        for number, record in enumerate(run.records(open_stream(), objects_only=False), start=run.progress.settled):
+            pk = key_of(record)
             if pk is None:
                 rejected.add(record.line, [record.error or f"no {pk_field} to delete"], record.data)
             elif not last.is_last(pk, number):
