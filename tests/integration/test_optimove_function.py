@@ -302,3 +302,18 @@ def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_completes_its_batc
     stored = held(stack, connection)
     assert len(stored) == 2000 and stored["5"]["tier"] == "t2005" and stored["1999"]["tier"] == "t1999"
     assert (stored["7"]["tier"], stored["300"]["tier"]) == ("t2007", "t300")  # their other row was rejected
+
+
+def test_a_file_too_big_to_read_through_once_in_a_run_fails_with_a_report_instead_of_timing_out(stack, connection):
+    module = stack.functions["OptimoveFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, file_run_margin_seconds=900)  # no time left at all
+    try:
+        report = drop(stack, f"optimove/{connection['uuid']}/upsert/huge.csv",
+                      csv_bytes([{"customer_id": str(i), "tier": "t"} for i in range(70_000)]))
+    finally:
+        module.settings = settings
+    assert (report["status"], report["sent"]) == ("failed", 0)
+    assert report["errors"] == ["the file is too big to read through even once in one run (65,536 records read before"
+                                " the time was up); split it into smaller files"]
+    assert not any(stack.dead_letters().values())

@@ -11,6 +11,7 @@ retries, and only the file's last request completes it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
@@ -26,6 +27,7 @@ from martech.reports import RunReport
 from martech.settings import Settings
 
 KEY_PREFIX = "optimove/"
+LOOK_AT_THE_CLOCK_EVERY = 65_536  # records of a first pass
 OPERATIONS = ("upsert", "update", "delete")
 
 
@@ -68,7 +70,7 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
             _delete(open_stream, run, pk_field, uuid_, client, settings)
         else:
             from_csv = is_csv(key)
-            last = _last_rows(open_stream(), key, pk_field, from_csv)
+            last = _last_rows(open_stream(), key, pk_field, from_csv, run.progress.stop_at)
             rows = _unique_rows(open_stream(), run, pk_field, last)
             if from_csv:
                 numbers, keep = settings.csv_values == "typed", {pk_field}
@@ -90,12 +92,22 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
     return run.report
 
 
-def _last_rows(stream: IO[bytes], key: str, pk_field: str, check_header: bool) -> LastRows:
+def _first_pass(records: Iterable[Record], stop_at: float | None) -> Iterator[tuple[int, Record]]:
+    """(number, record) from 0. Every run reads the whole file first: one that cannot do even that
+    before its time is up could never send a row, and fails rather than time out again and again."""
+    for number, record in enumerate(records):
+        if number % LOOK_AT_THE_CLOCK_EVERY == 0 and number and stop_at is not None and time.monotonic() >= stop_at:
+            raise ValueError(f"the file is too big to read through even once in one run ({number:,} records read"
+                             " before the time was up); split it into smaller files")
+        yield number, record
+
+
+def _last_rows(stream: IO[bytes], key: str, pk_field: str, check_header: bool, stop_at: float | None) -> LastRows:
     """Which row holds each key's last, rows counted from 0 (a JSON array's items may share a line).
     A CSV header without the primary key fails the file at its first row, rather than setting every
     row aside for the same reason."""
     last = LastRows()
-    for number, record in enumerate(read_records(stream, key)):
+    for number, record in _first_pass(read_records(stream, key), stop_at):
         if check_header and record.error is None:
             check_header = False  # once, at the first row
             if pk_field not in record.data:
@@ -176,7 +188,7 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
         return None if record.error else _key_of(value)
 
     last = LastRows()
-    for number, record in enumerate(read_records(open_stream(), run.key, objects_only=False)):
+    for number, record in _first_pass(read_records(open_stream(), run.key, objects_only=False), run.progress.stop_at):
         if (pk := key_of(record)) is not None:
             last.note(pk, number)
 
