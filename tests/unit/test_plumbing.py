@@ -210,3 +210,17 @@ def test_a_report_shows_its_first_and_last_errors_and_counts_the_others():
     assert shown[40] == "and 552 more errors like those above" and shown[-1] == "the key was revoked"
     few = RunReport("inbox", "k", None, "monetate", errors=["one", "two"])
     assert few.as_dict()["errors"] == ["one", "two"]
+
+
+@pytest.mark.parametrize("status, not_complete", [("complete", 0), ("partial", 1), ("failed", 1)])
+def test_a_file_that_did_not_end_complete_is_counted_for_the_alarms(status, not_complete):
+    from aws_lambda_powertools import Metrics
+
+    from martech.handlers import report_metrics
+
+    metrics = Metrics(namespace="MarketingBundle", service="monetate")
+    metrics.clear_metrics()  # Powertools keeps one metric set per process: what stack tests put in it too
+    report_metrics(metrics, {"status": status, "read": 7}, {"RecordsRead": "read"})
+    assert metrics.metric_set["RecordsRead"]["Value"] == [7.0]
+    assert metrics.metric_set["FilesNotComplete"]["Value"] == [float(not_complete)]
+    metrics.clear_metrics()

@@ -72,9 +72,11 @@ def pinned(dropped: DroppedFile) -> dict[str, Any]:
 
 
 def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, str]) -> None:
-    """One count metric per report field: ``names`` maps metric name to field."""
+    """One count metric per report field (``names`` maps metric name to field), and ``FilesNotComplete``:
+    1 for a file that ended failed or partial, which the template's alarms watch."""
     for name, field in names.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=report[field])
+    metrics.add_metric(name="FilesNotComplete", unit=MetricUnit.Count, value=int(report["status"] != "complete"))
 
 
 def call_summary(event: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
