@@ -224,3 +224,14 @@ def test_a_file_that_did_not_end_complete_is_counted_for_the_alarms(status, not_
     assert metrics.metric_set["RecordsRead"]["Value"] == [7.0]
     assert metrics.metric_set["FilesNotComplete"]["Value"] == [float(not_complete)]
     metrics.clear_metrics()
+
+
+def test_every_alarm_of_the_template_tells_the_alarm_topic():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    resources = load(ROOT / "template.yaml")["Resources"]
+    alarms = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert len(alarms) == 6  # a dead-letter queue and files not complete, for each of three functions
+    assert all(r["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for r in alarms.values())
+    assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
