@@ -1,7 +1,7 @@
 """Optimove files: memory and time of the first pass, which tells the last row of each key.
 
 An Optimove file is read twice so that a key repeated in it is sent once, with its last row.
-The first pass (``optimove_delivery._last_rows``, with ``martech.last_rows``) is measured on
+The first pass (``optimove_delivery._last_of_each_key``, with ``martech.last_rows``) is measured on
 CSV files of growing numbers of distinct customers, against a baseline in the same run that
 holds every key with its last row in a dict. Each run is a fresh process reading the file
 from disk, and its peak RSS is its own. What it shows: the first pass's peak memory stops
@@ -39,23 +39,31 @@ def write_csv(path: Path, rows: int) -> None:
                 f.write(f"C{start:010d},silver,1\n")  # a repeated key now and then
 
 
+class EveryKey(dict):
+    """The baseline: every key held with its last row."""
+
+    def note(self, key: str, row: int) -> None:
+        self[key] = row
+
+    @property
+    def held(self) -> int:
+        return len(self)
+
+
 def _first_pass(path: str, baseline: bool, queue: multiprocessing.Queue) -> None:
-    from martech.optimove_delivery import _key_of, _last_rows
+    from martech.last_rows import LastRows
+    from martech.optimove_delivery import _row_key
     from martech.readers import read_records
 
+    key_of = _row_key("customer_id", from_csv=True)  # as the function's first pass takes a row's key
+    last = EveryKey() if baseline else LastRows()
     begin = time.perf_counter()
     with open(path, "rb") as stream:
-        if baseline:  # every key held with its last row
-            last: dict[str, int] = {}
-            for number, record in enumerate(read_records(stream, KEY)):
-                pk = _key_of(record.data.get("customer_id"))
-                if pk is not None:
-                    last[pk] = number
-            held = len(last)
-        else:
-            held = _last_rows(stream, KEY, "customer_id", True).held
+        for number, record in enumerate(read_records(stream, KEY)):
+            if (pk := key_of(record)) is not None:
+                last.note(pk, number)
     queue.put({"seconds": round(time.perf_counter() - begin, 2), "peak_rss_mb": round(peak_rss_mb(), 1),
-               "keys_held": held})
+               "keys_held": last.held})
 
 
 def measure(path: Path, baseline: bool) -> dict:

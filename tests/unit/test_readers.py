@@ -448,7 +448,7 @@ def test_memory_stays_bounded_by_the_longest_record_however_long_a_line_is():
     _, top = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert len(records) == 1 and records[0].error.startswith("the line runs over 8 MiB")
-    assert top < 20 << 20  # the 8 MiB held and once joined, not the 64 MiB line
+    assert top < 20 << 20  # the 8 MiB held, not the 64 MiB line
 
 
 def test_empty_json_array_and_bom():

@@ -70,8 +70,8 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
             _delete(open_stream, run, pk_field, uuid_, client, settings)
         else:
             from_csv = is_csv(key)
-            last = _last_rows(open_stream(), key, pk_field, from_csv, run.progress.stop_at)
-            rows = _unique_rows(open_stream(), run, pk_field, last)
+            rows = ((record.line, pk, record.data) for record, pk in _last_of_each_key(
+                open_stream, run, _row_key(pk_field, from_csv), f"{pk_field}: the primary key is missing or empty"))
             if from_csv:
                 numbers, keep = settings.csv_values == "typed", {pk_field}
                 rows = ((line, pk, typed_row(row, keep, numbers)) for line, pk, row in rows)
@@ -102,39 +102,38 @@ def _first_pass(records: Iterable[Record], stop_at: float | None) -> Iterator[tu
         yield number, record
 
 
-def _last_rows(stream: IO[bytes], key: str, pk_field: str, check_header: bool, stop_at: float | None) -> LastRows:
-    """Which row holds each key's last, rows counted from 0 (a JSON array's items may share a line).
-    A CSV header without the primary key fails the file at its first row, rather than setting every
-    row aside for the same reason."""
-    last = LastRows()
-    for number, record in _first_pass(read_records(stream, key), stop_at):
-        if check_header and record.error is None:
-            check_header = False  # once, at the first row
-            if pk_field not in record.data:
-                raise ValueError(f"no row of this file can be sent, whatever it holds: the header has no column"
-                                 f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
-        pk = None if record.error else _key_of(record.data.get(pk_field))
-        if pk is not None:
-            last.note(pk, number)
-    return last
-
-
-def _unique_rows(stream: IO[bytes], run: FileRun, pk_field: str, last: LastRows
-                 ) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """(line, key, row) for the last row of every key, after the records earlier runs settled and until
-    time is up; earlier repeats are counted, bad rows rejected."""
-    report, rejected = run.report, run.rejected
-    for number, record in enumerate(run.records(stream), start=run.progress.settled):
+def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
+    """A row's primary key. A CSV header without the primary key fails the file at its first row,
+    rather than setting every row aside for the same reason."""
+    def key_of(record: Record) -> str | None:
         if record.error:
-            rejected.add(record.line, [record.error], record.data)
-            continue
-        pk = _key_of(record.data.get(pk_field))
+            return None
+        if from_csv and pk_field not in record.data:  # every row of a CSV has the header's names
+            raise ValueError(f"no row of this file can be sent, whatever it holds: the header has no column"
+                             f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
+        return _key_of(record.data.get(pk_field))
+
+    return key_of
+
+
+def _last_of_each_key(open_stream: Callable[[], IO[bytes]], run: FileRun, key_of: Callable[[Record], str | None],
+                      missing: str, objects_only: bool = True) -> Iterator[tuple[Record, str]]:
+    """(record, key) for the record holding each key's last row, after the records earlier runs settled
+    and until time is up. A first pass over the whole file tells which those are, rows counted from 0
+    (a JSON array's items may share a line); earlier repeats are counted, and records without a key
+    set aside with the reader's error or ``missing``."""
+    last = LastRows()
+    for number, record in _first_pass(read_records(open_stream(), run.key, objects_only), run.progress.stop_at):
+        if (pk := key_of(record)) is not None:
+            last.note(pk, number)
+    for number, record in enumerate(run.records(open_stream(), objects_only), start=run.progress.settled):
+        pk = key_of(record)
         if pk is None:
-            rejected.add(record.line, [f"{pk_field}: the primary key is missing or empty"], record.data)
+            run.rejected.add(record.line, [record.error or missing], record.data)
         elif not last.is_last(pk, number):
-            report.duplicates += 1
+            run.report.duplicates += 1
         else:
-            yield record.line, pk, record.data
+            yield record, pk
 
 
 def _merge_stored(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, client: OptimoveClient,
@@ -179,30 +178,14 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
             settings: Settings) -> None:
     """A CSV column named for the primary key (or the only column), a JSON list, or JSON Lines of keys;
     a key repeated is deleted once."""
-    report, rejected = run.report, run.rejected
-
     def key_of(record: Record) -> str | None:
         value = record.data
         if isinstance(value, dict):
             value = value.get(pk_field, next(iter(value.values())) if len(value) == 1 else None)
         return None if record.error else _key_of(value)
 
-    last = LastRows()
-    for number, record in _first_pass(read_records(open_stream(), run.key, objects_only=False), run.progress.stop_at):
-        if (pk := key_of(record)) is not None:
-            last.note(pk, number)
-
-    def keys() -> Iterator[str]:
-        for number, record in enumerate(run.records(open_stream(), objects_only=False), start=run.progress.settled):
-            pk = key_of(record)
-            if pk is None:
-                rejected.add(record.line, [record.error or f"no {pk_field} to delete"], record.data)
-            elif not last.is_last(pk, number):
-                report.duplicates += 1
-            else:
-                yield pk
-
-    for chunk in batched(keys(), min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):
+    keys = (pk for _, pk in _last_of_each_key(open_stream, run, key_of, f"no {pk_field} to delete", objects_only=False))
+    for chunk in batched(keys, min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):
         client.delete(uuid_, chunk)
-        report.batches += 1
-        report.sent += len(chunk)
+        run.report.batches += 1
+        run.report.sent += len(chunk)

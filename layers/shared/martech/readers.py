@@ -44,7 +44,7 @@ _CHUNK = 1 << 16
 # No record can be sent larger than this (a vendor's whole post is at most a few MB): a line or a JSON
 # array item past it is set aside or fails the file, instead of filling the memory.
 _LONGEST_RECORD = 8 << 20
-_SHOWN_OF_TOO_LONG = 200  # characters of such a line kept, to say which it was
+_SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 _BOM = b"\xef\xbb\xbf"
 _SAVE_AS = "save or export it as CSV (UTF-8), JSON Lines or a JSON array, gzipped or not"
 # Files people drop that are not text: told by their name, or by their first bytes whatever the name.
@@ -257,7 +257,7 @@ class _Lines:
                 pieces.append(chunk)
                 held += len(chunk)
                 if held > _LONGEST_RECORD:  # its start is kept to say which line it was; the rest is skipped
-                    yield self._numbered([self._too_long(b"".join(pieces))])
+                    yield self._numbered([self._too_long(b"".join(pieces[:2]))])  # a chunk holds more than is kept
                     pieces, held = [], 0
                     chunk = self._after_line(self._raw.read(_CHUNK)) or self._raw.read(_CHUNK)
                     continue

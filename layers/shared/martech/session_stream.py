@@ -207,8 +207,8 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
         run.finish("complete")
         # What is answered is kept as the file's idempotency record (400 KB at most); the tables by city
         # and the unknown ids can be far larger, and are in the summary's object.
-        return {"file": key, "interpreted": output_key(key), "summary": summary_key(key), "sessions": seen.sessions,
-                "rejected": seen.rejected, "refresh": refresh}
+        brief = ("file", "interpreted", "sessions", "rejected", "refresh")
+        return {"summary": summary_key(key), **{name: summary[name] for name in brief}}
     except (UnreadableFile, ValueError) as exc:
         run.fail(exc)
         return {"file": key, "error": str(exc)}
