@@ -1,0 +1,34 @@
+"""The README's commands and paths work as written: a new user copies them."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+LAYER = ROOT / "layers" / "shared"
+
+# Paths in the repository, as the README writes them: top folders and what lies under them.
+REPO_PATH = re.compile(r"(?<![\w/.-])((?:events|bench|functions|layers|sandbox|tests)/[\w./-]*)")
+LAYER_MODULE = re.compile(r"(?<![\w/])martech/(\w+\.py)")
+
+
+def test_every_repository_path_the_readme_names_exists():
+    named = {path.rstrip(".") for path in REPO_PATH.findall(README)}
+    assert "events/monetate/customers.webhook.json" in named  # the webhook sample of the curl example
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"README.md names paths that do not exist: {missing}"
+
+
+def test_every_layer_module_named_in_the_readme_exists_and_every_module_is_named():
+    named = set(LAYER_MODULE.findall(README))
+    present = {path.name for path in (LAYER / "martech").glob("*.py")} - {"__init__.py"}
+    assert not named - present, f"README.md names modules that do not exist: {sorted(named - present)}"
+    assert not present - named, f"README.md's layout leaves out: {sorted(present - named)}"
+
+
+def test_every_make_target_the_readme_names_is_in_the_makefile():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.MULTILINE))
+    named = set(re.findall(r"\bmake (\w+)", README))
+    assert {"run", "test"} <= named
+    assert not named - targets, f"README.md names make targets the Makefile lacks: {sorted(named - targets)}"
