@@ -30,8 +30,8 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
-                              stop_time)
+from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
+                              report_metrics, s3, stop_time)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -121,9 +121,11 @@ def post_records(schema: str) -> Response:
         return json_response(400, {"message": "the body is not valid JSON"})
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
         return json_response(400, {"message": 'the body must be {"records": [ {...}, ... ]}'})
-    partial = (event.query_string_parameters or {}).get("partial") == "true"
     try:
+        partial = query_flag(api, "partial")
         results, sent = deliver_webhook(schema, body["records"], partial)
+    except BadQuery as exc:
+        return json_response(400, {"message": str(exc)})
     except UnknownSchema as exc:
         return json_response(404, {"message": str(exc)})
     except MonetateAuthError as exc:  # KeyRevoked included: no retry can help

@@ -20,8 +20,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items
-from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
-                              stop_time)
+from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
+                              report_metrics, s3, stop_time)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -44,21 +44,17 @@ def optimove() -> OptimoveClient:
 
 
 # -- files -------------------------------------------------------------------------------------
-def file_options(head: dict[str, Any]) -> tuple[int | None, bool]:
-    """TTL and merge mode: the setting, overridden per file by object metadata ``ttl`` and ``merge``."""
+def file_metadata(head: dict[str, Any]) -> dict[str, str]:
+    """The object metadata that sets a file's TTL and merge mode (``delivery.file_options``)."""
     metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
-    ttl = settings.optimove_ttl
-    if metadata.get("ttl", "").strip():
-        ttl = int(metadata["ttl"])  # a malformed value fails the file's report, not silently
-    return ttl, metadata.get("merge", "").lower() in ("true", "1", "yes")
+    return {name: metadata[name] for name in ("ttl", "merge") if name in metadata}
 
 
 @idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)
 def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
-    ttl, merge = dropped["ttl"], dropped["merge"]
-    report = delivery.deliver_file(s3(), lambda: S3Object(bucket, key, version, boto3_client=s3()), bucket, key,
-                                   version, optimove(), settings, ttl, merge, dropped["resume_from"], dropped["stop_at"])
+    report = delivery.deliver_file(s3(), lambda: S3Object(bucket, key, version, boto3_client=s3()), bucket, key, version,
+                                   optimove(), settings, dropped["metadata"], dropped["resume_from"], dropped["stop_at"])
     return report.as_dict()
 
 
@@ -67,12 +63,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped)
-        try:
-            ttl, merge = file_options(file.pop("head"))
-        except ValueError:
-            ttl, merge = settings.optimove_ttl, False
-            logger.warning("ignoring malformed ttl metadata", extra={"key": dropped.key})
-        report = deliver_once(dropped={**file, "ttl": ttl, "merge": merge,  # keyed by "id" alone
+        metadata = file_metadata(file.pop("head"))
+        report = deliver_once(dropped={**file, "metadata": metadata,  # keyed by "id" alone
                                        "stop_at": stop_time(lambda_context, settings)})
         if handed_on(report, dropped, record.event_source_arn, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
@@ -93,6 +85,11 @@ def body() -> Any:
 @api.exception_handler(WebhookError)
 def on_webhook_error(exc: WebhookError) -> Response:
     return json_response(exc.status, {"message": exc.message})
+
+
+@api.exception_handler(BadQuery)
+def on_bad_query(exc: BadQuery) -> Response:
+    return json_response(400, {"message": str(exc)})
 
 
 @api.exception_handler(UnknownConnection)
@@ -155,7 +152,7 @@ def delete_connection(connection: str) -> Response:
 def update_data(connection: str) -> Response:
     conn = optimove().resolve(connection)
     items = check_update_items(body())
-    merge = (api.current_event.query_string_parameters or {}).get("merge") == "true"
+    merge = query_flag(api, "merge")
     uuid_ = conn["data_connection_uuid"]
     reads = 0
     if merge:

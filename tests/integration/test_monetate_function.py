@@ -318,6 +318,20 @@ def test_webhook_partial_mode_sends_the_valid_records(stack, schema):
     assert answer.status_code == 200 and answer.json()["accepted"] == 2 and answer.json()["rejected"] == 1
 
 
+@pytest.mark.parametrize("switch", ["True", "1", "yes", ""])
+def test_webhook_partial_switch_reads_as_true_however_it_is_written(stack, schema, switch):
+    records = customers(3)
+    records[0]["customer_id"] = ""
+    answer = webhook(stack, schema, {"records": records}, partial=switch)
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+
+
+def test_webhook_partial_switch_that_is_neither_true_nor_false_is_refused_before_anything_is_sent(stack, schema):
+    answer = webhook(stack, schema, {"records": customers(2)}, partial="maybe")
+    assert answer.status_code == 400 and answer.json() == {"message": "?partial=maybe: write true or false"}
+    assert stack.monetate.state()["schemas"][schema] == 0
+
+
 @pytest.mark.parametrize("body, status", [(b"{not json", 400), ({"rows": []}, 400), ([1, 2], 400),
                                           ({"records": {"a": 1}}, 400)])
 def test_webhook_refuses_malformed_bodies(stack, schema, body, status):

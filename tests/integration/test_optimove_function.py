@@ -140,6 +140,17 @@ def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connect
     assert plain["reads"] == 0 and merged["reads"] == 1
 
 
+@pytest.mark.parametrize("metadata, wrong", [({"ttl": "1 day", "merge": "true"}, "ttl='1 day'"),
+                                             ({"merge": "sure"}, "merge='sure'")])
+def test_a_file_whose_metadata_ttl_or_merge_means_nothing_fails_and_sends_nothing(stack, connection, metadata, wrong):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))
+    report = drop(stack, f"optimove/{connection['uuid']}/update/odd-metadata.jsonl", b'{"customer_id": "1", "tier": "vip"}\n',
+                  **metadata)
+    assert report["status"] == "failed" and report["sent"] == 0 and wrong in report["errors"][0]
+    assert held(stack, connection)["1"] == {"customer_id": "1", "tier": "gold", "city": "Lyon"}  # not replaced whole
+
+
 def test_a_duplicate_s3_event_uploads_nothing_twice(stack, connection):
     key = f"optimove/{connection['uuid']}/upsert/once.csv"
     drop(stack, key, csv_bytes([{"customer_id": "1", "tier": "a"}]))
@@ -196,6 +207,17 @@ def test_webhook_connection_lifecycle(stack):
     assert refused.status_code == 400 and "primary key" in refused.json()["message"]
     assert webhook(stack, "DELETE", f"/connections/{conn_uuid}").status_code == 200
     assert webhook(stack, "GET", f"/connections/{conn_uuid}").status_code == 404
+
+
+def test_webhook_merge_switch_reads_true_in_any_case_and_refuses_what_is_neither(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))
+    path = f"/connections/{connection['uuid']}/data"
+    refused = webhook(stack, "PUT", path, [{"primary_key": "1", "data": {"tier": "x"}}], merge="maybe")
+    assert refused.status_code == 400 and refused.json()["message"] == "?merge=maybe: write true or false"
+    merged = webhook(stack, "PUT", path, [{"primary_key": "1", "data": {"tier": "vip"}}], merge="True")
+    assert merged.status_code == 200 and merged.json()["reads"] == 1
+    assert held(stack, connection)["1"] == {"customer_id": "1", "tier": "vip", "city": "Lyon"}
 
 
 def test_webhook_data_update_merge_delete_query_and_schema(stack, connection):

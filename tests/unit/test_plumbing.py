@@ -1,6 +1,7 @@
 """Settings, batching, S3 notifications, CSV values and the retry policy."""
 
 import json
+import re
 
 import pytest
 import requests
@@ -10,6 +11,7 @@ from martech.dict_makers import dict_maker
 from martech.http import make_session
 from martech.csv_values import typed_row, typed_value
 from martech.s3_events import dropped_files
+from martech.optimove_delivery import file_options
 from martech.settings import Settings, SettingsError
 
 
@@ -235,3 +237,22 @@ def test_every_alarm_of_the_template_tells_the_alarm_topic():
     assert len(alarms) == 6  # a dead-letter queue and files not complete, for each of three functions
     assert all(r["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for r in alarms.values())
     assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+
+
+# -- a file's options from its object metadata ---------------------------------------------------
+@pytest.mark.parametrize("metadata, options", [
+    ({}, (3600, False)),
+    ({"ttl": "60"}, (60, False)),
+    ({"merge": "True"}, (3600, True)),
+    ({"merge": "no", "ttl": " 86400 "}, (86400, False)),
+    ({"merge": ""}, (3600, False)),
+])
+def test_file_options_come_from_object_metadata_over_the_setting(metadata, options):
+    assert file_options(metadata, 3600) == options
+
+
+@pytest.mark.parametrize("metadata, named", [({"ttl": "1 day"}, "ttl='1 day'"), ({"ttl": "-5"}, "ttl='-5'"),
+                                            ({"ttl": "0"}, "ttl='0'"), ({"merge": "sure"}, "merge='sure'")])
+def test_file_options_that_mean_nothing_are_refused_by_name(metadata, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        file_options(metadata, None)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from martech.repeated_calls import REPLAYED, RepeatedCalls
 from martech.s3_events import DroppedFile, continuation
-from martech.settings import Settings
+from martech.settings import Settings, yes_or_no
 
 
 @cache
@@ -52,6 +52,22 @@ def stop_time(context: Any, settings: Settings) -> float:
 
 def json_response(status: int, body: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+class BadQuery(ValueError):
+    """A webhook call's query parameter that means nothing; the call is answered 400 with the message."""
+
+
+def query_flag(api: APIGatewayRestResolver, name: str) -> bool:
+    """Whether the call asks ``?<name>=true`` (or 1, yes; a bare ``?<name>`` too). Any other value than
+    true or false is refused: ``merge=True`` taken for false would erase fields."""
+    raw = (api.current_event.query_string_parameters or {}).get(name)
+    if raw is None:
+        return False
+    try:
+        return yes_or_no(raw) if raw.strip() else True
+    except ValueError:
+        raise BadQuery(f"?{name}={raw}: write true or false") from None
 
 
 def idempotency(settings: Settings) -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:

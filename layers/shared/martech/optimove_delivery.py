@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 from martech.batching import batched
@@ -24,7 +24,7 @@ from martech.names import did_you_mean
 from martech.file_runs import FileRun
 from martech.readers import Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
-from martech.settings import Settings
+from martech.settings import Settings, yes_or_no
 
 KEY_PREFIX = "optimove/"
 LOOK_AT_THE_CLOCK_EVERY = 65_536  # records of a first pass
@@ -53,15 +53,37 @@ def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]
     return {**(stored or {}), **new}
 
 
+def file_options(metadata: Mapping[str, str], default_ttl: int | None) -> tuple[int | None, bool]:
+    """(TTL, merge) of a file: ``default_ttl`` and no merge, unless its object metadata says ``ttl`` (whole
+    seconds) or ``merge`` (true or false). A value that says neither is a ValueError, not a default: sent
+    without merge, a partial update would erase fields."""
+    ttl, merge = default_ttl, False
+    raw_ttl, raw_merge = metadata.get("ttl", "").strip(), metadata.get("merge", "").strip()
+    if raw_ttl:
+        if not raw_ttl.isdecimal() or int(raw_ttl) == 0:
+            raise ValueError(f"the object's metadata ttl={raw_ttl!r} is not a whole number of seconds over 0;"
+                             " nothing was sent")
+        ttl = int(raw_ttl)
+    if raw_merge:
+        try:
+            merge = yes_or_no(raw_merge)
+        except ValueError:
+            raise ValueError(f"the object's metadata merge={raw_merge!r} is neither true nor false;"
+                             " nothing was sent") from None
+    return ttl, merge
+
+
 def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key: str, version_id: str | None,
-                 client: OptimoveClient, settings: Settings, ttl: int | None, merge: bool, resume_from: int = 0,
+                 client: OptimoveClient, settings: Settings, metadata: Mapping[str, str], resume_from: int = 0,
                  stop_at: float | None = None) -> RunReport:
-    """Deliver one dropped file; raises ``RetryLater`` for transient failures. A run still sending at
+    """Deliver one dropped file, with the TTL and merge mode its object ``metadata`` asks for
+    (``file_options``); raises ``RetryLater`` for transient failures. A run still sending at
     ``stop_at`` ends ``continuing`` for a later run to go on after the records it settled
     (``martech.file_runs``); an upload's requests share one ``batch_uuid`` across the runs, and only the
     file's last request completes it."""
     run = FileRun(s3, bucket, key, version_id, "optimove", resume_from, stop_at)
     try:
+        ttl, merge = file_options(metadata, settings.optimove_ttl)
         connection_ref, operation = route_from_key(key)
         connection = client.resolve(connection_ref)
         uuid_ = connection["data_connection_uuid"]

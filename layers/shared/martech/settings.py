@@ -18,7 +18,9 @@ from typing import Any
 from collections.abc import Mapping
 
 
-def _boolean(raw: str) -> bool:
+def yes_or_no(raw: str) -> bool:
+    """A switch written as true/false, 1/0 or yes/no, in any case; ValueError for anything else,
+    so that a mistyped switch is told rather than taken for false."""
     word = raw.strip().lower()
     if word in ("true", "1", "yes"):
         return True
@@ -104,7 +106,7 @@ class Settings:
                 continue
             kind, choices = f.metadata["kind"], f.metadata["choices"]
             try:
-                value = _boolean(raw) if kind is bool else kind(raw)
+                value = yes_or_no(raw) if kind is bool else kind(raw)
             except ValueError:
                 problems.append(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}")
                 continue
