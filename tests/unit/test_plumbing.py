@@ -239,6 +239,55 @@ def test_every_alarm_of_the_template_tells_the_alarm_topic():
     assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
 
 
+def _deploy_parameters() -> dict[str, dict[str, str]]:
+    import shlex
+    import tomllib
+
+    from sandbox.local.stack import ROOT
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    return {env: dict(item.split("=", 1) for item in shlex.split(config[env]["deploy"]["parameters"]["parameter_overrides"]))
+            for env in ("dev", "prod")}
+
+
+def test_each_environment_of_samconfig_keeps_its_own_secrets():
+    parameters = _deploy_parameters()
+    names = ("MonetateSecretName", "OptimoveSecretName", "MonaSecretName")
+    for env, values in parameters.items():
+        assert all(f"/{env}/" in values[name] for name in names), (env, values)
+    assert not {parameters["dev"][n] for n in names} & {parameters["prod"][n] for n in names}
+
+
+def _holds(condition, parameters):
+    """A template rule's assertion, for the parameter values given (the rule functions it uses)."""
+    if isinstance(condition, dict) and len(condition) == 1:
+        (function, argument), = condition.items()
+        if function == "Ref":
+            return parameters[argument]
+        if function == "Fn::Not":
+            return not _holds(argument[0], parameters)
+        if function == "Fn::Equals":
+            return _holds(argument[0], parameters) == _holds(argument[1], parameters)
+        raise AssertionError(f"no evaluation for {function}")
+    return condition
+
+
+def test_the_template_refuses_to_deploy_with_the_retailer_shortname_left_as_samconfig_ships_it():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    template = load(ROOT / "template.yaml")
+    assertions = [a["Assert"] for rule in template["Rules"].values() for a in rule["Assertions"]]
+
+    def deployable(shortname):
+        return all(_holds(a, {"RetailerShortname": shortname}) for a in assertions)
+
+    assert all(not deployable(values["RetailerShortname"]) for values in _deploy_parameters().values())
+    assert deployable("fifthlevelfashion")
+    pattern = template["Parameters"]["RetailerShortname"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "fifth-level_2") and not re.fullmatch(pattern, "a/b") and not re.fullmatch(pattern, "")
+
+
 # -- a file's options from its object metadata ---------------------------------------------------
 @pytest.mark.parametrize("metadata, options", [
     ({}, (3600, False)),
