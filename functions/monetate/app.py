@@ -84,7 +84,8 @@ def interpret_once(dropped: dict[str, Any]) -> dict[str, Any]:
         return S3Object(dropped["bucket"], dropped["key"], dropped["version_id"], boto3_client=s3())
 
     return session_stream.interpret_dropped(s3(), open_stream, dropped["bucket"], dropped["key"], dropped["version_id"],
-                                            snapshots(), settings.metadata_stale_seconds, refresh_metadata)
+                                            snapshots(), settings.metadata_stale_seconds, refresh_metadata,
+                                            dropped["stop_at"])
 
 
 @tracer.capture_method
@@ -94,7 +95,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
         file = pinned(dropped)
         del file["head"]
         if dropped.key.startswith(session_stream.PREFIX):
-            summary = interpret_once(dropped=file)
+            summary = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
             logger.info("sessions interpreted", extra={"summary": {k: summary.get(k) for k in
                                                                     ("sessions", "rejected", "refresh", "error")}})
             continue

@@ -286,3 +286,22 @@ def test_a_session_stream_file_with_a_summary_over_what_dynamodb_holds_is_interp
     assert len(summary) > 400_000 and json.loads(summary)["sessions"] == 6000  # more than a DynamoDB item holds
     assert stack.report(key)["status"] == "complete" and stack.report(key)["runs"] == 1
     assert not any(stack.dead_letters().values())
+
+
+def test_a_session_stream_file_too_big_to_interpret_in_one_run_fails_with_a_report_instead_of_timing_out(stack):
+    module = stack.functions[FUNCTION].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, file_run_margin_seconds=900)  # no time left at all
+    key = "monetate-sessions/too-big.jsonl"
+    sessions = (json.dumps({"session_id": f"s{i}", "city": "Denver", "page_event_ids": {}, "offers": []}) for i in range(70_000))
+    try:
+        stack.s3.put_object(Bucket=stack.bucket, Key=key, Body="\n".join(sessions).encode())
+        stack.wait_idle()
+    finally:
+        module.settings = settings
+    report = stack.report(key)
+    assert (report["status"], report["sent"]) == ("failed", 0)
+    assert report["errors"] == ["the file is too big to interpret in one run (65,536 sessions read before the time"
+                                " was up); split it into smaller files"]
+    assert keys(stack, "interpreted/too-big") == []
+    assert not any(stack.dead_letters().values())

@@ -26,15 +26,17 @@ from __future__ import annotations
 import gc
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from martech.readers import Record, UnreadableFile, read_records
 from martech.reports import RejectedRows, RetryLater, RunReport
 
+T = TypeVar("T")
 CHECK_EVERY = 500  # records between looks at the clock
+WHOLE_FILE_CHECK_EVERY = 65_536  # records between looks at the clock, where a file must be read whole in a run
 
 
 @dataclass
@@ -66,6 +68,18 @@ def tune_collector_for_files() -> None:
     frozen out of the full passes."""
     gc.freeze()
     gc.set_threshold(COLLECT_AFTER, *gc.get_threshold()[1:])
+
+
+def read_whole_in_time(records: Iterable[T], stop_at: float | None, doing: str, unit: str = "records"
+                       ) -> Iterator[tuple[int, T]]:
+    """(number, record) from 0, for a reading that must go through the whole file in one run (an Optimove
+    file's first pass, a Session Stream file). One that cannot before its time is up would time out on
+    every retry and never end, so it fails instead: a ValueError that says to split the file."""
+    for number, record in enumerate(records):
+        if number % WHOLE_FILE_CHECK_EVERY == 0 and number and stop_at is not None and time.monotonic() >= stop_at:
+            raise ValueError(f"the file is too big to {doing} in one run ({number:,} {unit} read before the time"
+                             " was up); split it into smaller files")
+        yield number, record
 
 
 class FileRun:

@@ -11,7 +11,6 @@ retries, and only the file's last request completes it.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
@@ -21,13 +20,12 @@ from martech.csv_values import typed_row
 from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean
-from martech.file_runs import FileRun
+from martech.file_runs import FileRun, read_whole_in_time
 from martech.readers import Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
 
 KEY_PREFIX = "optimove/"
-LOOK_AT_THE_CLOCK_EVERY = 65_536  # records of a first pass
 OPERATIONS = ("upsert", "update", "delete")
 
 
@@ -114,16 +112,6 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
     return run.report
 
 
-def _first_pass(records: Iterable[Record], stop_at: float | None) -> Iterator[tuple[int, Record]]:
-    """(number, record) from 0. Every run reads the whole file first: one that cannot do even that
-    before its time is up could never send a row, and fails rather than time out again and again."""
-    for number, record in enumerate(records):
-        if number % LOOK_AT_THE_CLOCK_EVERY == 0 and number and stop_at is not None and time.monotonic() >= stop_at:
-            raise ValueError(f"the file is too big to read through even once in one run ({number:,} records read"
-                             " before the time was up); split it into smaller files")
-        yield number, record
-
-
 def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
     """A row's primary key. A CSV header without the primary key fails the file at its first row,
     rather than setting every row aside for the same reason."""
@@ -145,7 +133,9 @@ def _last_of_each_key(open_stream: Callable[[], IO[bytes]], run: FileRun, key_of
     (a JSON array's items may share a line); earlier repeats are counted, and records without a key
     set aside with the reader's error or ``missing``."""
     last = LastRows()
-    for number, record in _first_pass(read_records(open_stream(), run.key, objects_only), run.progress.stop_at):
+    # Every run reads the whole file first: one that cannot do even that could never send a row.
+    first_pass = read_records(open_stream(), run.key, objects_only)
+    for number, record in read_whole_in_time(first_pass, run.progress.stop_at, "read through even once"):
         if (pk := key_of(record)) is not None:
             last.note(pk, number)
     for number, record in enumerate(run.records(open_stream(), objects_only), start=run.progress.settled):

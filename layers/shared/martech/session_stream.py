@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import orjson
 
-from martech.file_runs import FileRun
+from martech.file_runs import FileRun, read_whole_in_time
 from martech.metadata_snapshots import Snapshot, SnapshotStore
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_metadata import RefreshFailed
@@ -146,11 +146,14 @@ def _offer(offer: str, names: Names, seen: Interpretation) -> dict[str, Any]:
 Reject = Callable[[int, list[str], Any], None]  # (line, reasons, the line as read)
 
 
-def interpret(stream: IO[bytes], key: str, names: Names, out: IO[bytes], reject: Reject | None = None) -> Interpretation:
+def interpret(stream: IO[bytes], key: str, names: Names, out: IO[bytes], reject: Reject | None = None,
+              stop_at: float | None = None) -> Interpretation:
     """Read the sessions of ``stream`` and write them, interpreted, as JSON Lines to ``out``; lines
-    that cannot be read go to ``reject``, as they come (a file of them all would not fit in memory)."""
+    that cannot be read go to ``reject``, as they come (a file of them all would not fit in memory).
+    A file not read through by ``stop_at`` (``time.monotonic()``) is a ValueError that says to split it."""
     seen = Interpretation()
-    for record in read_records(stream, key, fmt=JSON_LINES):  # JSON Lines whatever the extension (.json hourly files)
+    records = read_records(stream, key, fmt=JSON_LINES)  # JSON Lines whatever the extension (.json hourly files)
+    for _, record in read_whole_in_time(records, stop_at, "interpret", "sessions"):
         if record.error:
             seen.rejected += 1
             if reject:
@@ -160,24 +163,30 @@ def interpret(stream: IO[bytes], key: str, names: Names, out: IO[bytes], reject:
     return seen
 
 
-def interpret_to_file(stream: IO[bytes], key: str, names: Names, reject: Reject | None = None
-                      ) -> tuple[Interpretation, IO[bytes]]:
+def interpret_to_file(stream: IO[bytes], key: str, names: Names, reject: Reject | None = None,
+                      stop_at: float | None = None) -> tuple[Interpretation, IO[bytes]]:
     """Interpret into a temporary file (gzip when the source is), so memory stays flat; the
     caller uploads and closes it."""
     spool = tempfile.TemporaryFile()
-    if key.endswith(".gz"):
-        with gzip.GzipFile(fileobj=spool, mode="wb") as zipped:
-            seen = interpret(stream, key, names, zipped, reject)  # type: ignore[arg-type]
-    else:
-        seen = interpret(stream, key, names, spool, reject)
+    try:
+        if key.endswith(".gz"):
+            with gzip.GzipFile(fileobj=spool, mode="wb") as zipped:
+                seen = interpret(stream, key, names, zipped, reject, stop_at)  # type: ignore[arg-type]
+        else:
+            seen = interpret(stream, key, names, spool, reject, stop_at)
+    except BaseException:
+        spool.close()
+        raise
     spool.seek(0)
     return seen, spool
 
 
 def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key: str, version_id: str | None,
-                      store: SnapshotStore, stale_seconds: float, refresh_now: Callable[[], Any]) -> dict[str, Any]:
+                      store: SnapshotStore, stale_seconds: float, refresh_now: Callable[[], Any],
+                      stop_at: float | None = None) -> dict[str, Any]:
     """Interpret one dropped file and write the interpreted sessions, the summary and the report;
-    answers where they are, with the counts.
+    answers where they are, with the counts. A file that cannot be read through by ``stop_at``
+    fails with a report that says to split it, rather than time out on every retry.
 
     Ids the snapshots do not know refresh them first when the last refresh is older than
     ``stale_seconds``; if that changed anything, the file is read again with the new names.
@@ -186,7 +195,7 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
     refresh: dict[str, Any] = {"triggered": False}
     try:
         names = Names.from_snapshots(store.latest)
-        seen, spool = interpret_to_file(open_stream(), key, names, run.rejected.add)
+        seen, spool = interpret_to_file(open_stream(), key, names, run.rejected.add, stop_at)
         if seen.unknown and _older_than(store.last_refresh(), stale_seconds):
             refresh = {"triggered": True, "reason": "ids the snapshots do not know, and the last refresh is old"}
             try:
@@ -197,7 +206,7 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
             if refresh.get("changed"):
                 spool.close()
                 names = Names.from_snapshots(store.latest)
-                seen, spool = interpret_to_file(open_stream(), key, names)  # the same lines unreadable: set aside once
+                seen, spool = interpret_to_file(open_stream(), key, names, stop_at=stop_at)  # unreadable lines: set aside once
         with spool:
             s3.upload_fileobj(spool, bucket, output_key(key), ExtraArgs={"ContentType": "application/x-ndjson"})
         run.report.read, run.report.sent = seen.sessions + seen.rejected, seen.sessions
