@@ -266,8 +266,8 @@ def _holds(condition, parameters):
             return parameters[argument]
         if function == "Fn::Not":
             return not _holds(argument[0], parameters)
-        if function == "Fn::Equals":
-            return _holds(argument[0], parameters) == _holds(argument[1], parameters)
+        if function == "Fn::Equals":  # CloudFormation compares the values as text
+            return str(_holds(argument[0], parameters)) == str(_holds(argument[1], parameters))
         raise AssertionError(f"no evaluation for {function}")
     return condition
 
@@ -286,6 +286,37 @@ def test_the_template_refuses_to_deploy_with_the_retailer_shortname_left_as_samc
     assert deployable("fifthlevelfashion")
     pattern = template["Parameters"]["RetailerShortname"]["AllowedPattern"]
     assert re.fullmatch(pattern, "fifth-level_2") and not re.fullmatch(pattern, "a/b") and not re.fullmatch(pattern, "")
+
+
+def _lifecycle_rules(template, parameters):
+    """The inbox's lifecycle rules as deployed with ``parameters``: Fn::If resolved, AWS::NoValue left out."""
+    conditions = {name: _holds(c, parameters) for name, c in template["Conditions"].items()}
+    rules = []
+    for rule in template["Resources"]["InboxBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]:
+        if "Fn::If" in rule:
+            name, when_true, when_false = rule["Fn::If"]
+            rule = when_true if conditions[name] else when_false
+        if rule != {"Ref": "AWS::NoValue"}:
+            rules.append(rule)
+    return rules
+
+
+def test_dropped_files_expire_only_when_a_retention_is_set_and_then_under_every_inbox_prefix_alone():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    template = load(ROOT / "template.yaml")
+    bucket = template["Resources"]["InboxBucket"]["Properties"]
+    inbox = {rule["Value"] for queue in bucket["NotificationConfiguration"]["QueueConfigurations"]
+             for rule in queue["Filter"]["S3Key"]["Rules"] if rule["Name"] == "prefix"}
+    assert inbox == {"monetate/", "monetate-sessions/", "optimove/", "mona/"}
+    kept = _lifecycle_rules(template, {"DroppedFileRetentionDays": "0", "AlarmEmail": ""})
+    expiring = _lifecycle_rules(template, {"DroppedFileRetentionDays": "7", "AlarmEmail": ""})
+    assert not inbox & {rule.get("Prefix") for rule in kept}
+    assert {rule["Prefix"] for rule in expiring if rule.get("ExpirationInDays") == {"Ref": "DroppedFileRetentionDays"}} == inbox
+    for rules in (kept, expiring):  # nothing expires the metadata snapshots, and cut-off uploads are aborted
+        assert all(rule.get("Prefix") for rule in rules if "ExpirationInDays" in rule)
+        assert any(rule.get("AbortIncompleteMultipartUpload") for rule in rules)
 
 
 # -- a file's options from its object metadata ---------------------------------------------------
