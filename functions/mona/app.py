@@ -59,7 +59,9 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
-        file = pinned(dropped)
+        file = pinned(dropped, logger)
+        if file is None:
+            continue
         written_at = file.pop("head")["LastModified"].timestamp()
         report = deliver_once(dropped={**file, "written_at": written_at,  # keyed by "id" alone
                                        "stop_at": stop_time(lambda_context, settings)})

@@ -92,7 +92,9 @@ def interpret_once(dropped: dict[str, Any]) -> dict[str, Any]:
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
-        file = pinned(dropped)
+        file = pinned(dropped, logger)
+        if file is None:
+            continue
         del file["head"]
         if dropped.key.startswith(session_stream.PREFIX):
             summary = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"

@@ -62,7 +62,9 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
-        file = pinned(dropped)
+        file = pinned(dropped, logger)
+        if file is None:
+            continue
         metadata = file_metadata(file.pop("head"))
         report = deliver_once(dropped={**file, "metadata": metadata,  # keyed by "id" alone
                                        "stop_at": stop_time(lambda_context, settings)})

@@ -149,6 +149,19 @@ def test_a_duplicate_s3_event_posts_nothing_twice(stack, schema):
     assert stack.report(key) == first
 
 
+def test_an_event_for_a_version_deleted_before_its_turn_is_dropped_not_retried_and_keeps_the_report(stack, schema):
+    key = f"monetate/{schema}/deleted.csv"
+    first = drop(stack, key, csv_bytes(customers(3)))
+    version = stack.s3.head_object(Bucket=stack.bucket, Key=key)["VersionId"]
+    stack.s3.delete_object(Bucket=stack.bucket, Key=key, VersionId=version)  # for good, not a delete marker
+    event = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": stack.bucket},
+                                                                   "object": {"key": key, "versionId": version}}}]}
+    stack.sqs.send_message(QueueUrl=stack.queue_urls["MonetateQueue"], MessageBody=json.dumps(event))
+    stack.wait_idle()
+    assert not any(stack.dead_letters().values())
+    assert stack.report(key) == first and len(posted_keys(stack, schema)) == 3
+
+
 def test_a_new_version_of_the_same_key_is_delivered_again(stack, schema):
     key = f"monetate/{schema}/daily.csv"
     drop(stack, key, csv_bytes(customers(5)))

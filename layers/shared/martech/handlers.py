@@ -11,6 +11,7 @@ from typing import Any
 from collections.abc import Callable
 
 import boto3
+from botocore.exceptions import ClientError
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
@@ -77,10 +78,19 @@ def idempotency(settings: Settings) -> tuple[DynamoDBPersistenceLayer, Idempoten
             IdempotencyConfig(event_key_jmespath="id", expires_after_seconds=settings.idempotency_expiry_days * 86400))
 
 
-def pinned(dropped: DroppedFile) -> dict[str, Any]:
-    """The file's version, from the notification or, where S3 did not name it, the current one."""
-    head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
-                            **({"VersionId": dropped.version_id} if dropped.version_id else {}))
+def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
+    """The file's version, from the notification or, where S3 did not name it, the current one. None,
+    logged, when that version is gone (deleted, or expired before its turn came): no retry can bring it
+    back, so its message is not sent back to the queue to end in the dead-letter queue."""
+    try:
+        head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
+                                **({"VersionId": dropped.version_id} if dropped.version_id else {}))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NoSuchVersion"):
+            raise
+        logger.warning("file gone", extra={"file": {"key": dropped.key, "version_id": dropped.version_id,
+                                                    "why": "deleted or expired before it was read; nothing was sent"}})
+        return None
     version = dropped.version_id or head.get("VersionId")
     part = f"#from-{dropped.resume_from}" if dropped.resume_from else ""  # each continuation is a run of its own
     return {"id": f"{dropped.bucket}/{dropped.key}@{version}{part}", "bucket": dropped.bucket, "key": dropped.key,
