@@ -10,6 +10,7 @@ Triggers:
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 
@@ -114,6 +115,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @api.post("/monetate/<schema>/records")
 @tracer.capture_method
 def post_records(schema: str) -> Response:
+    deadline = time.monotonic() + settings.webhook_seconds
     event = api.current_event
     raw = event.body or ""
     if len(raw.encode()) > settings.webhook_max_bytes:
@@ -126,7 +128,7 @@ def post_records(schema: str) -> Response:
         return json_response(400, {"message": 'the body must be {"records": [ {...}, ... ]}'})
     try:
         partial = query_flag(api, "partial")
-        results, sent = deliver_webhook(schema, body["records"], partial)
+        results, sent, failure = deliver_webhook(schema, body["records"], partial, deadline)
     except BadQuery as exc:
         return json_response(400, {"message": str(exc)})
     except UnknownSchema as exc:
@@ -138,11 +140,20 @@ def post_records(schema: str) -> Response:
     counts = {s: sum(1 for r in results if r["status"] == s) for s in ("accepted", "rejected", "unknown", "not_sent")}
     metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=counts["accepted"])
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=counts["rejected"])
-    return json_response(200 if sent else 400, {**counts, "results": results})
+    if failure is None:
+        return json_response(200 if sent else 400, {**counts, "results": results})
+    # Batches before the failure were sent: the answer says which records were not, to send again.
+    if isinstance(failure, MonetateAuthError):
+        return json_response(502, {"message": f"{failure}; the records marked not_sent were not sent", **counts,
+                                   "results": results})
+    return json_response(503, {"message": f"not every record was sent ({failure}); send the records marked not_sent"
+                                          " again later", **counts, "results": results})
 
 
-def deliver_webhook(schema_name: str, records: list[Any], partial: bool) -> tuple[list[dict[str, Any]], bool]:
-    """Per-record results, and whether anything was sent.
+def deliver_webhook(schema_name: str, records: list[Any], partial: bool, deadline: float
+                    ) -> tuple[list[dict[str, Any]], bool, Exception | None]:
+    """Per-record results, whether anything was to be sent, and why records that were to be sent were
+    not (``delivery.deliver_records``), if any were not.
 
     Every record is validated first; unless ``partial``, one invalid record means nothing is sent.
     """
@@ -151,8 +162,8 @@ def deliver_webhook(schema_name: str, records: list[Any], partial: bool) -> tupl
     if len(ready) < len(records) and not partial:
         held = [{"index": r["index"], "status": "not_sent", "reasons": ["valid, but not sent: other records are invalid"]}
                 if r["status"] == "accepted" else r for r in results]
-        return held, False
-    return delivery.deliver_records(results, ready, schema, monetate(), settings), True
+        return held, False, None
+    return results, True, delivery.deliver_records(results, ready, schema, monetate(), settings, deadline)
 
 
 # -- metadata ----------------------------------------------------------------------------------

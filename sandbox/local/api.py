@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import queue
 import re
 import threading
+import traceback
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,12 +56,20 @@ def proxy_event(method: str, resource: str, path: str, params: dict[str, str], q
     }
 
 
-class LocalApi:
-    """Serves every Api event of the template on one loopback port."""
+INTEGRATION_TIMEOUT = 29.0  # seconds API Gateway waits for a function's answer (REST API default)
+_JSON = {"Content-Type": "application/json"}
 
-    def __init__(self, api_key: str, stage: str = "local", host: str = "127.0.0.1", port: int = 0) -> None:
+
+class LocalApi:
+    """Serves every Api event of the template on one loopback port. As API Gateway does, it answers
+    504 when a function has not answered within ``integration_timeout`` seconds (the function goes
+    on, unheard) and 502 when it fails."""
+
+    def __init__(self, api_key: str, stage: str = "local", host: str = "127.0.0.1", port: int = 0,
+                 integration_timeout: float = INTEGRATION_TIMEOUT) -> None:
         self.api_key = api_key
         self.stage = stage
+        self.integration_timeout = integration_timeout
         self.routes: list[Route] = []
         api = self
 
@@ -94,17 +104,34 @@ class LocalApi:
         headers = {k.lower(): v for k, v in headers.items()}
         parts = urlsplit(raw_path)
         if headers.get("x-api-key") != self.api_key:
-            return 403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}'
+            return 403, _JSON, b'{"message":"Forbidden"}'
         for route in self.routes:
             match = route.pattern.match(parts.path)
             if match and route.method in (method, "ANY"):
                 event = proxy_event(method, route.resource, parts.path, match.groupdict(),
                                     parse_qs(parts.query, keep_blank_values=True), headers, body, self.stage)
-                result = route.function.invoke(event)
+                result = self._invoke(route.function, event)
                 payload = result.get("body") or ""
                 data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
                 return int(result["statusCode"]), dict(result.get("headers") or {}), data
-        return 404, {"Content-Type": "application/json"}, b'{"message":"Missing Authentication Token"}'
+        return 404, _JSON, b'{"message":"Missing Authentication Token"}'
+
+    def _invoke(self, function: LocalFunction, event: dict[str, Any]) -> dict[str, Any]:
+        answers: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+        def invoke() -> None:
+            try:
+                answers.put((True, function.invoke(event)))
+            except Exception:  # noqa: BLE001 - as Lambda, the failure is logged and API Gateway answers 502
+                traceback.print_exc()
+                answers.put((False, None))
+
+        threading.Thread(target=invoke, daemon=True, name="api-invocation").start()
+        try:
+            answered, result = answers.get(timeout=self.integration_timeout)
+        except queue.Empty:
+            return {"statusCode": 504, "headers": _JSON, "body": '{"message": "Endpoint request timed out"}'}
+        return result if answered else {"statusCode": 502, "headers": _JSON, "body": '{"message": "Internal server error"}'}
 
     def start(self) -> LocalApi:
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()

@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -329,6 +330,51 @@ def test_webhook_partial_mode_sends_the_valid_records(stack, schema):
     records[0]["customer_id"] = ""
     answer = webhook(stack, schema, {"records": records}, partial="true")
     assert answer.status_code == 200 and answer.json()["accepted"] == 2 and answer.json()["rejected"] == 1
+
+
+def _send_again(stack, schema, records, answer):
+    """Send the records an answer marks not_sent, as a caller would after a 503."""
+    again = [records[r["index"]] for r in answer.json()["results"] if r["status"] == "not_sent"]
+    return webhook(stack, schema, {"records": again})
+
+
+@pytest.mark.parametrize("unique_key", [True, False])
+def test_a_webhook_call_whose_vendor_fails_part_way_says_what_was_not_sent_and_those_complete_it(stack, schema, unique_key):
+    name = schema if unique_key else _schema_without_unique_key(stack)
+    records = customers(700)  # batches of 200: the third keeps failing
+    _fail_third_post(stack)
+    answer = webhook(stack, name, {"records": records})
+    stack.monetate.faults.clear()
+    assert answer.status_code == 503 and "not_sent" in answer.json()["message"]
+    assert (answer.json()["accepted"], answer.json()["not_sent"]) == (400, 300)
+    results = answer.json()["results"]
+    assert results[400]["reasons"][0].startswith("not taken: Monetate answered 503")
+    assert results[600]["reasons"][0].startswith("not sent: Monetate answered 503")
+    again = _send_again(stack, name, records, answer)
+    assert again.status_code == 200 and again.json()["accepted"] == 300
+    keys = posted_keys(stack, name)
+    assert len(keys) == len(set(keys)) == 700 and stack.monetate.state()["schemas"][name] == 700  # each once
+
+
+def test_a_webhook_call_stops_sending_before_api_gateway_stops_waiting_and_says_what_it_did_not_send(stack, schema):
+    module = stack.functions["MonetateFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, webhook_seconds=1.0)
+    stack.monetate.faults.update({"latency": 0.3})  # five batches would take 1.5 s
+    records = customers(1000)
+    try:
+        began = time.monotonic()
+        answer = webhook(stack, schema, {"records": records})
+        took = time.monotonic() - began
+    finally:
+        module.settings = settings
+        stack.monetate.faults.clear()
+    assert answer.status_code == 503 and "time ran out" in answer.json()["message"]
+    counts = answer.json()
+    assert counts["not_sent"] >= 200 and counts["accepted"] + counts["not_sent"] == 1000 and took < 1.5
+    again = _send_again(stack, schema, records, answer)
+    assert again.status_code == 200 and again.json()["accepted"] == counts["not_sent"]
+    assert stack.monetate.state()["schemas"][schema] == 1000
 
 
 @pytest.mark.parametrize("switch", ["True", "1", "yes", ""])

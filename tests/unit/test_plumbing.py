@@ -2,13 +2,14 @@
 
 import json
 import re
+import time
 
 import pytest
 import requests
 
 from martech.batching import batched
 from martech.dict_makers import dict_maker
-from martech.http import make_session
+from martech.http import make_pool, make_session
 from martech.csv_values import typed_row, typed_value
 from martech.s3_events import dropped_files
 from martech.optimove_delivery import file_options
@@ -97,6 +98,17 @@ def test_attempts_are_bounded(monetate_sandbox):
     session = make_session(Settings(http_backoff_factor=0.01, http_max_attempts=3))
     assert session.get(f"{monetate_sandbox.url}/api/data/v1/sandbox/production/schema/").status_code == 500
     assert monetate_sandbox.app.stats()["by_status"] == {"500": 3}
+
+
+def test_a_retry_with_a_deadline_gives_up_rather_than_wait_past_it_and_gives_the_last_answer(monetate_sandbox):
+    requests.put(f"{monetate_sandbox.url}/_sandbox/faults", json={"rate_429": 1.0, "retry_after": 1})
+    pool = make_pool(Settings(http_max_attempts=5), monetate_sandbox.url)
+    retries = pool.connection_pool_kw["retries"]
+    began = time.monotonic()
+    answer = pool.request("GET", f"{monetate_sandbox.url}/api/data/v1/sandbox/production/schema/",
+                          retries=retries.until(time.monotonic() + 1.5))
+    assert answer.status == 429 and time.monotonic() - began < 1.5  # waited once, for Retry-After: 1
+    assert monetate_sandbox.app.stats()["by_status"] == {"429": 2}  # of the five tries it would have made
 
 
 def test_unsafe_posts_are_resent_only_when_refused_before_processing(monetate_sandbox):

@@ -13,6 +13,7 @@ may have landed even though its answer was lost.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, get_environ_proxies
+from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 from martech.settings import Settings
@@ -53,10 +55,38 @@ class _TimeoutSession(requests.Session):
         return {**settings, "proxies": dict(settings["proxies"])}
 
 
-def make_retry(settings: Settings, *, posts_are_safe: bool) -> Retry:
+class DeadlineRetry(Retry):
+    """urllib3's Retry, that also gives up once the next try would start past ``deadline`` (on the
+    ``time.monotonic()`` clock): a webhook call must answer before API Gateway stops waiting.
+    Giving up is what running out of tries is: the last answer comes back (a 429, say), or
+    MaxRetryError with the last failure."""
+
+    deadline: float | None = None
+
+    def new(self, **kw: Any) -> DeadlineRetry:
+        retry = super().new(**kw)
+        retry.deadline = self.deadline
+        return retry
+
+    def until(self, deadline: float | None) -> DeadlineRetry:
+        retry = self.new()
+        retry.deadline = deadline
+        return retry
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> DeadlineRetry:
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # type: ignore[arg-type]
+        if self.deadline is not None:
+            wait = retry.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+            if time.monotonic() + (retry.get_backoff_time() if wait is None else wait) >= self.deadline:
+                raise MaxRetryError(_pool, url or "", error or ResponseError("no time is left for another try"))
+        return retry
+
+
+def make_retry(settings: Settings, *, posts_are_safe: bool) -> DeadlineRetry:
     """The retry policy; ``posts_are_safe`` says whether a POST whose answer was lost may be resent."""
     attempts = max(1, settings.http_max_attempts)
-    return Retry(
+    return DeadlineRetry(
         total=attempts - 1,
         connect=attempts - 1,  # the request never reached the server: always safe
         read=attempts - 1 if posts_are_safe else 0,

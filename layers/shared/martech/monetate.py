@@ -114,24 +114,33 @@ class MonetateClient:
             return []
 
     # -- rows --------------------------------------------------------------------------------
-    def post_rows(self, schema: Schema, rows: list[dict[str, Any]]) -> None:
-        """Post one batch; raises RowsRejected, TransientFailure, FateUnknown or KeyRevoked."""
+    def post_rows(self, schema: Schema, rows: list[dict[str, Any]], deadline: float | None = None) -> None:
+        """Post one batch; raises RowsRejected, TransientFailure, FateUnknown or KeyRevoked. With a
+        ``deadline`` (``time.monotonic()``), no try starts or waits for its answer past it."""
         body = {"schema_rows": rows, "_sent_time": dt.datetime.now(dt.UTC).isoformat()}
         data = orjson.dumps(body)
         if len(data) > self._settings.monetate_batch_bytes and len(rows) > 1:
             raise BatchTooLarge(f"{len(rows)} rows encode to {len(data)} bytes")
         pool = self._posts if schema.unique_key else self._unsafe_posts
         url = f"{self.base}/data/{schema.name}/"
+        within: dict[str, Any] = {}
+        if deadline is not None:
+            left, settings = max(deadline - time.monotonic(), 0.01), self._settings
+            within = {"retries": pool.connection_pool_kw["retries"].until(deadline),
+                      "timeout": urllib3.Timeout(connect=min(settings.http_connect_timeout, left),
+                                                 read=min(settings.http_read_timeout, left))}
 
         def send(token: str) -> tuple[int, urllib3.BaseHTTPResponse]:
             answer = pool.request("POST", url, body=data, headers={"Content-Type": "application/json",
-                                                                   "Authorization": f"Token {token}"})
+                                                                   "Authorization": f"Token {token}"}, **within)
             return answer.status, answer
 
         try:
             status, answer = self._authorized(send)
         except urllib3.exceptions.HTTPError as exc:
             failure, never_sent = pool_failure(exc)
+            if deadline is not None and time.monotonic() >= deadline:  # cut short by the deadline, not by Monetate
+                failure = f"the call's time ran out waiting for Monetate ({failure})"
             if schema.unique_key or never_sent:
                 raise TransientFailure(f"posting failed: {failure}") from None
             raise FateUnknown(f"the answer was lost ({failure}); the rows may have landed") from None

@@ -11,6 +11,7 @@ transient failure goes on after the batches Monetate took.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -118,22 +119,22 @@ _line_of, _data_of, _error_of, _second = attrgetter("line"), attrgetter("data"),
 
 
 def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, dict[str, Any], Any]],
-               original: Callable[[Any], Any] = lambda data: data) -> BatchOutcome:
+               original: Callable[[Any], Any] = lambda data: data, deadline: float | None = None) -> BatchOutcome:
     """Post one batch of (line, row, data as read); the rows Monetate refused come back with their
-    line, reasons and ``original(data)``, the record to set aside.
+    line, reasons and ``original(data)``, the record to set aside. ``deadline``: as ``post_rows`` takes it.
 
     When Monetate refuses a batch for some of its rows, those are set aside and the rest is
     posted again, once.
     """
     outcome = BatchOutcome()
     try:
-        client.post_rows(schema, [row for _, row, _ in batch])
+        client.post_rows(schema, [row for _, row, _ in batch], deadline)
         outcome.sent = len(batch)
         return outcome
     except BatchTooLarge:  # wide rows: the halves go out one after the other
         middle = len(batch) // 2
         for half in (batch[:middle], batch[middle:]):
-            outcome.merge(post_batch(client, schema, half, original))
+            outcome.merge(post_batch(client, schema, half, original, deadline))
         return outcome
     except FateUnknown as exc:
         outcome.unknown = len(batch)
@@ -151,7 +152,7 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
         outcome.refused = [(batch[i][0], reasons, original(batch[i][2])) for i, reasons in sorted(by_row.items())]
         rest = [item for i, item in enumerate(batch) if i not in by_row]
         if rest:
-            outcome.merge(post_batch(client, schema, rest, original))
+            outcome.merge(post_batch(client, schema, rest, original, deadline))
         return outcome
 
 
@@ -175,10 +176,25 @@ def validate_records(records: list[Any], schema: Schema, settings: Settings
 
 
 def deliver_records(results: list[dict[str, Any]], ready: list[tuple[int, dict[str, Any], Any]], schema: Schema,
-                    client: MonetateClient, settings: Settings) -> list[dict[str, Any]]:
-    """Post the validated records; their results become rejected (by Monetate) or unknown where so."""
-    for batch in batched(ready, settings.monetate_batch_size):
-        outcome = post_batch(client, schema, batch)
+                    client: MonetateClient, settings: Settings, deadline: float | None = None) -> Exception | None:
+    """Post the validated records a batch at a time; their results become rejected (by Monetate) or
+    unknown where so. None when every batch was posted; else why the others were not (Monetate kept
+    failing or refused the credentials, or ``deadline`` came first): their records are ``not_sent``
+    with that reason, so that the caller can send those again, and only those."""
+    batches = list(batched(ready, settings.monetate_batch_size))
+    for number, batch in enumerate(batches):
+        try:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TransientFailure("the call's time ran out before Monetate took every batch")
+            outcome = post_batch(client, schema, batch, deadline=deadline)
+        except (TransientFailure, AuthUnavailable, MonetateAuthError) as exc:
+            # The failed batch may have landed with its answer lost, where sending it again is safe:
+            # with a unique key the rows are replaced (without one, such a batch counts as unknown).
+            for later, left in enumerate(batches[number:]):
+                reason = f"not sent: {exc}" if later else f"not taken: {exc}; sending it again is safe"
+                for index, _, _ in left:
+                    results[index] = {"index": index, "status": "not_sent", "reasons": [reason]}
+            return exc
         for index, reasons, _ in outcome.refused:
             results[index] = {"index": index, "status": "rejected", "reasons": reasons}
         if outcome.unknown:  # the answer was lost: the caller decides whether to resend
@@ -186,4 +202,4 @@ def deliver_records(results: list[dict[str, Any]], ready: list[tuple[int, dict[s
                 if results[index]["status"] == "accepted":
                     results[index] = {"index": index, "status": "unknown",
                                       "reasons": ["sent, but Monetate's answer was lost"]}
-    return results
+    return None

@@ -93,6 +93,8 @@ class Settings:
     # Secrets and webhooks
     secret_cache_seconds: int = _env("SECRET_CACHE_SECONDS", int, 300)
     webhook_max_bytes: int = _env("WEBHOOK_MAX_BYTES", int, 6_000_000)
+    # A webhook call stops sending after this long and says what it did not send: API Gateway stops waiting at 29 s.
+    webhook_seconds: float = _env("WEBHOOK_SECONDS", float, 25.0)
     webhook_replay_hours: int = _env("WEBHOOK_REPLAY_HOURS", int, 24)  # how long a call's answer is kept for its Idempotency-Key
     idempotency_expiry_days: int = _env("IDEMPOTENCY_EXPIRY_DAYS", int, 30)
 
