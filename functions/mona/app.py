@@ -74,11 +74,12 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
 
 
 # -- webhooks ----------------------------------------------------------------------------------
-def send(messages: list[dict[str, Any]]) -> Response:
-    """Export validated messages; the answer says, per message index, what Mona refused."""
+def send(messages: list[dict[str, Any]], deadline: float) -> Response:
+    """Export validated messages; the answer says, per message index, what Mona refused and, when Mona
+    kept failing or the call's time ran out part way, what was not sent."""
     try:
-        outcomes = list(delivery.export_all(enumerate(messages), mona(), settings))
-    except MonaAuthError as exc:
+        outcomes, not_sent, failure = delivery.export_in_time(list(enumerate(messages)), mona(), settings, deadline)
+    except MonaAuthError as exc:  # logging in, before any message was tried
         return json_response(502, {"message": str(exc)})
     except MonaUnavailable as exc:
         return json_response(503, {"message": f"{exc}; retry later"})
@@ -86,8 +87,14 @@ def send(messages: list[dict[str, Any]]) -> Response:
     unknown = sum(o.unknown for o in outcomes)
     sent = sum(o.sent for o in outcomes)
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=sent)
-    return json_response(200, {"total": len(messages), "sent": sent, "failed": len(failed), "unknown": unknown,
-                               "failure_reasons": failed})
+    answer = {"total": len(messages), "sent": sent, "failed": len(failed), "unknown": unknown, "failure_reasons": failed}
+    if failure is None:
+        return json_response(200, answer)
+    answer |= {"not_sent": len(not_sent), "not_sent_reasons": {str(index): [why] for index, why in sorted(not_sent.items())}}
+    if isinstance(failure, MonaAuthError):
+        return json_response(502, {"message": f"{failure}; the messages in not_sent_reasons were not sent", **answer})
+    return json_response(503, {"message": f"not every message was sent ({failure}); send the messages in"
+                                          " not_sent_reasons again later", **answer})
 
 
 def invalid(reasons: dict[str, list[str]]) -> Response:
@@ -96,6 +103,7 @@ def invalid(reasons: dict[str, list[str]]) -> Response:
 
 @api.post("/mona/export")
 def export() -> Response:
+    deadline = time.monotonic() + settings.webhook_seconds
     try:
         body = api.current_event.json_body
     except ValueError:
@@ -115,11 +123,12 @@ def export() -> Response:
     if default_action:
         for m in messages:
             m.setdefault("action", default_action)
-    return send(messages)
+    return send(messages, deadline)
 
 
 @api.post("/mona/<arc_class>/messages")
 def messages(arc_class: str) -> Response:
+    deadline = time.monotonic() + settings.webhook_seconds
     try:
         check_arc_class(arc_class)
         records = api.current_event.json_body
@@ -140,7 +149,7 @@ def messages(arc_class: str) -> Response:
             reasons[str(i)] = why
         else:
             built.append(message)
-    return invalid(reasons) if reasons else send(built)
+    return invalid(reasons) if reasons else send(built, deadline)
 
 
 # -- entry point -------------------------------------------------------------------------------

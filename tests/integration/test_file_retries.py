@@ -40,7 +40,7 @@ class Monetate:
     def schema(self, name):
         return SCHEMA
 
-    def post_rows(self, schema, rows):
+    def post_rows(self, schema, rows, deadline=None):
         with self._lock:
             if rows[0]["customer_id"] == self.failing:
                 assert self._lock.wait_for(lambda: self.taken_first <= set(self.taken), timeout=10)
@@ -144,7 +144,7 @@ class Mona:
         self.taken: list[str] = []
         self.first_of_failed: str | None = None
 
-    def export(self, messages):
+    def export(self, messages, deadline=None):
         self.exports += 1
         if self.exports == self.failing:
             self.first_of_failed = messages[0]["contextId"]

@@ -3,6 +3,7 @@
 import dataclasses
 import gzip
 import json
+import time
 import uuid
 
 import pytest
@@ -156,6 +157,55 @@ def test_export_webhook_keeps_a_contexts_messages_in_order_across_batches(stack,
     answer = webhook(stack, "/mona/export", {"messages": messages})
     assert answer.status_code == 200 and answer.json()["sent"] == 200
     assert {c["fields"]["v"] for c in contexts(stack, arc).values()} == {2}
+
+
+def _with_settings(stack, **changes):
+    module = stack.functions["MonaFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, **changes)
+    return lambda: setattr(module, "settings", settings)
+
+
+def _not_sent(answer, messages):
+    return [messages[int(index)] for index in answer.json()["not_sent_reasons"]]
+
+
+def test_an_export_webhook_whose_mona_fails_part_way_says_what_was_not_sent_and_those_complete_it(stack, arc):
+    restore = _with_settings(stack, mona_concurrency=1)  # batches of 100, one after the other: the third keeps failing
+    stack.mona.faults.update({"script": ["pass", "pass"] + ["503"] * 10, "paths": "^/export"})
+    messages = [{"arcClass": arc, "contextId": f"c{i}", "message": {"n": i}, "action": "ADD"} for i in range(500)]
+    try:
+        answer = webhook(stack, "/mona/export", {"messages": messages})
+    finally:
+        restore()
+        stack.mona.faults.clear()
+    assert answer.status_code == 503 and "not_sent_reasons" in answer.json()["message"]
+    assert (answer.json()["sent"], answer.json()["not_sent"]) == (200, 300)
+    reasons = answer.json()["not_sent_reasons"]
+    assert reasons["200"][0].startswith("not taken: Mona answered 503") and reasons["499"][0].startswith("not sent:")
+    again = webhook(stack, "/mona/export", {"messages": _not_sent(answer, messages)})
+    assert again.status_code == 200 and again.json()["sent"] == 300
+    found = contexts(stack, arc)
+    assert len(found) == 500 and all(c["fields"]["n"] == [int(cid[1:])] for cid, c in found.items())  # ADD: each once
+
+
+def test_an_export_webhook_stops_sending_before_api_gateway_stops_waiting_and_says_what_it_did_not_send(stack, arc):
+    restore = _with_settings(stack, webhook_seconds=0.5)
+    stack.mona.faults.update({"latency": 0.3})  # ten batches, four at a time, would take 0.9 s
+    messages = [{"arcClass": arc, "contextId": f"c{i}", "message": {"n": i}} for i in range(1000)]
+    try:
+        began = time.monotonic()
+        answer = webhook(stack, "/mona/export", {"messages": messages})
+        took = time.monotonic() - began
+    finally:
+        restore()
+        stack.mona.faults.clear()
+    counts = answer.json()
+    assert answer.status_code == 503 and took < 1.0 and "time ran out" in counts["message"]
+    assert counts["not_sent"] >= 200 and counts["sent"] + counts["not_sent"] == 1000
+    again = webhook(stack, "/mona/export", {"messages": _not_sent(answer, messages)})
+    assert again.status_code == 200 and again.json()["sent"] == counts["not_sent"]
+    assert {cid: c["fields"]["n"] for cid, c in contexts(stack, arc).items()} == {f"c{i}": i for i in range(1000)}
 
 
 def test_a_file_cut_short_sends_what_was_read_before_the_break_and_fails(stack, arc):

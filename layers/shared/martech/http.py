@@ -128,6 +128,24 @@ def make_pool(settings: Settings, url: str, *, posts_are_safe: bool = True) -> u
     return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
 
 
+def within(pool: urllib3.PoolManager, settings: Settings, deadline: float | None) -> dict[str, Any]:
+    """Options for ``pool.request`` so that no try starts, nor waits for its answer, past ``deadline``
+    (``time.monotonic()``); none without one."""
+    if deadline is None:
+        return {}
+    left = max(deadline - time.monotonic(), 0.01)
+    return {"retries": pool.connection_pool_kw["retries"].until(deadline),
+            "timeout": urllib3.Timeout(connect=min(settings.http_connect_timeout, left),
+                                       read=min(settings.http_read_timeout, left))}
+
+
+def out_of_time(failure: str, deadline: float | None) -> str:
+    """A failed request's failure, said as the deadline when that is what cut it short."""
+    if deadline is not None and time.monotonic() >= deadline:
+        return f"the call's time ran out waiting for an answer ({failure})"
+    return failure
+
+
 def pool_failure(exc: urllib3.exceptions.HTTPError) -> tuple[str, bool]:
     """A pool's failed request: the failure's name, and whether the request never reached the
     server (a refused or timed-out connection), so that sending it again cannot write twice."""

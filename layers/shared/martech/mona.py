@@ -19,7 +19,7 @@ import orjson
 import requests
 import urllib3
 
-from martech.http import make_pool, make_session, pool_failure
+from martech.http import make_pool, make_session, out_of_time, pool_failure, within
 from martech.settings import Settings
 
 ACTIONS = ("OVERWRITE", "ADD", "NEW")
@@ -163,8 +163,10 @@ class MonaClient:
         """The export URL; ``{user_id}`` in the setting is filled (Mona's host is per user)."""
         return (self._settings.mona_export_url or "").replace("{user_id}", self.tokens.user_id or "")
 
-    def export(self, messages: list[dict[str, Any]], default_action: str | None = None) -> ExportResult:
-        """Send one batch. Resent after a lost answer only when every message overwrites."""
+    def export(self, messages: list[dict[str, Any]], default_action: str | None = None,
+               deadline: float | None = None) -> ExportResult:
+        """Send one batch. Resent after a lost answer only when every message overwrites. With a
+        ``deadline`` (``time.monotonic()``), no try starts or waits for its answer past it."""
         token = self.tokens.token()
         body: dict[str, Any] = {"userId": self.tokens.user_id, "messages": messages}
         if default_action:
@@ -175,9 +177,11 @@ class MonaClient:
         for attempt in range(2):
             try:
                 answer = pool.request("POST", self.export_url(), body=data, headers={
-                    "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                    "Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                    **within(pool, self._settings, deadline))
             except urllib3.exceptions.HTTPError as exc:
                 failure, never_sent = pool_failure(exc)
+                failure = out_of_time(failure, deadline)
                 if overwrite_only or never_sent:
                     raise MonaUnavailable(f"export failed: {failure}") from None
                 raise FateUnknown(f"the answer was lost ({failure})") from None

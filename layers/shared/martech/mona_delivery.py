@@ -9,7 +9,8 @@ failure goes on after the batches Mona took.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import closing
 from functools import partial
 from typing import IO, Any
@@ -37,10 +38,11 @@ def arc_class_from_key(key: str) -> str:
     return parts[1]
 
 
-def export_batch(client: MonaClient, batch: list[tuple[int, dict[str, Any]]]) -> BatchOutcome:
+def export_batch(client: MonaClient, batch: list[tuple[int, dict[str, Any]]], deadline: float | None = None
+                 ) -> BatchOutcome:
     outcome = BatchOutcome()
     try:
-        result = client.export([message for _, message in batch])
+        result = client.export([message for _, message in batch], deadline=deadline)
     except TopLevelError as exc:
         outcome.refused = [(line, [f"refused by Mona: {exc}"], message) for line, message in batch]
         return outcome
@@ -62,16 +64,40 @@ def contexts(items: list[tuple[int, dict[str, Any]]]) -> set[tuple[Any, str]]:
     return {(m.get("arcClass"), str(m["contextId"])) for _, m in items if m.get("contextId") is not None}
 
 
-def export_all(items: Iterable[tuple[int, dict[str, Any]]], client: MonaClient, settings: Settings
-               ) -> Iterator[BatchOutcome]:
-    """Outcomes in batch order, with at most MONA_CONCURRENCY batches in flight; messages to one
-    context reach Mona in their order."""
-    batches = (Batch(0, batch) for batch in batched(items, settings.mona_batch_size, settings.mona_batch_bytes,
-                                                     size=_message_size))
-    with closing(sendings_in_order(partial(export_batch, client), batches, settings.mona_concurrency,
+def export_in_time(items: list[tuple[int, dict[str, Any]]], client: MonaClient, settings: Settings,
+                   deadline: float | None = None) -> tuple[list[BatchOutcome], dict[int, str], Exception | None]:
+    """A webhook's messages exported, at most MONA_CONCURRENCY batches in flight (messages to one
+    context reach Mona in their order), none started past ``deadline``: the outcomes of the batches
+    Mona answered, the messages not sent (index: why), and the first failure (Mona kept failing,
+    refused the credentials, or the time ran out). After a failure no batch starts, and the batches
+    in flight are still heard, so that every message is either answered for or not sent."""
+    batches = list(batched(items, settings.mona_batch_size, settings.mona_batch_bytes, size=_message_size))
+    failure: Exception | None = None
+    fed = 0
+
+    def feed() -> Iterator[Batch]:
+        nonlocal failure, fed
+        for number, batch in enumerate(batches):
+            if failure is None and deadline is not None and time.monotonic() >= deadline:
+                failure = MonaUnavailable("the call's time ran out before Mona took every batch")
+            if failure is not None:
+                return
+            fed = number + 1
+            yield Batch(number, batch)  # numbered by ``through``
+
+    outcomes: list[BatchOutcome] = []
+    not_sent: dict[int, str] = {}
+    with closing(sendings_in_order(partial(export_batch, client, deadline=deadline), feed(), settings.mona_concurrency,
                                    keys=contexts)) as sendings:
-        for _, _, sending in sendings:
-            yield sending.result() if sending else BatchOutcome()
+        for number, _, sending in sendings:
+            try:
+                outcomes.append(sending.result() if sending else BatchOutcome())
+            except (MonaUnavailable, MonaAuthError) as exc:  # refused before Mona did anything: safe to send again
+                failure = failure or exc
+                not_sent |= {index: f"not taken: {exc}; sending it again is safe" for index, _ in batches[number]}
+    for batch in batches[fed:]:
+        not_sent |= {index: f"not sent: {failure}" for index, _ in batch}
+    return outcomes, not_sent, failure
 
 
 def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: str | None, object_time: float | None,

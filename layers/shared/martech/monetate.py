@@ -18,7 +18,7 @@ import orjson
 import requests
 import urllib3
 
-from martech.http import REFUSED_BEFORE_PROCESSING, make_pool, make_session, pool_failure
+from martech.http import REFUSED_BEFORE_PROCESSING, make_pool, make_session, out_of_time, pool_failure, within
 from martech.monetate_auth import KeyRevoked, MonetateTokenProvider
 from martech.monetate_rows import Schema
 from martech.names import did_you_mean
@@ -123,24 +123,18 @@ class MonetateClient:
             raise BatchTooLarge(f"{len(rows)} rows encode to {len(data)} bytes")
         pool = self._posts if schema.unique_key else self._unsafe_posts
         url = f"{self.base}/data/{schema.name}/"
-        within: dict[str, Any] = {}
-        if deadline is not None:
-            left, settings = max(deadline - time.monotonic(), 0.01), self._settings
-            within = {"retries": pool.connection_pool_kw["retries"].until(deadline),
-                      "timeout": urllib3.Timeout(connect=min(settings.http_connect_timeout, left),
-                                                 read=min(settings.http_read_timeout, left))}
+        in_time = within(pool, self._settings, deadline)
 
         def send(token: str) -> tuple[int, urllib3.BaseHTTPResponse]:
             answer = pool.request("POST", url, body=data, headers={"Content-Type": "application/json",
-                                                                   "Authorization": f"Token {token}"}, **within)
+                                                                   "Authorization": f"Token {token}"}, **in_time)
             return answer.status, answer
 
         try:
             status, answer = self._authorized(send)
         except urllib3.exceptions.HTTPError as exc:
             failure, never_sent = pool_failure(exc)
-            if deadline is not None and time.monotonic() >= deadline:  # cut short by the deadline, not by Monetate
-                failure = f"the call's time ran out waiting for Monetate ({failure})"
+            failure = out_of_time(failure, deadline)
             if schema.unique_key or never_sent:
                 raise TransientFailure(f"posting failed: {failure}") from None
             raise FateUnknown(f"the answer was lost ({failure}); the rows may have landed") from None
