@@ -6,6 +6,7 @@ and webhooks under ``/optimove/`` (API Gateway) for connections and their data.
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 
@@ -152,13 +153,17 @@ def delete_connection(connection: str) -> Response:
 
 @api.put("/optimove/connections/<connection>/data")
 def update_data(connection: str) -> Response:
+    deadline = time.monotonic() + settings.webhook_seconds
     conn = optimove().resolve(connection)
     items = check_update_items(body())
     merge = query_flag(api, "merge")
     uuid_ = conn["data_connection_uuid"]
     reads = 0
-    if merge:
+    if merge:  # a read per record: a call that cannot read them all in time sends nothing, and says so
         for item in items:
+            if time.monotonic() >= deadline:
+                raise WebhookError(503, f"the call's time ran out after reading {reads} of {len(items)} records to"
+                                        " merge; nothing was sent: send fewer records a call, or drop a file")
             item["data"] = delivery.merged(optimove().query(uuid_, item["primary_key"]), item["data"])
             reads += 1
     answer = optimove().update(uuid_, items)

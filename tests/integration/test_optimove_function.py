@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -218,6 +219,25 @@ def test_webhook_merge_switch_reads_true_in_any_case_and_refuses_what_is_neither
     merged = webhook(stack, "PUT", path, [{"primary_key": "1", "data": {"tier": "vip"}}], merge="True")
     assert merged.status_code == 200 and merged.json()["reads"] == 1
     assert held(stack, connection)["1"] == {"customer_id": "1", "tier": "vip", "city": "Lyon"}
+
+
+def test_a_merge_call_that_cannot_read_every_record_in_time_sends_nothing_and_says_so(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": str(i), "tier": "gold", "city": "Lyon"} for i in range(10)]))
+    module = stack.functions["OptimoveFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, webhook_seconds=0.5)
+    stack.optimove.faults.update({"latency": 0.2})  # ten reads would take 2 s
+    try:
+        began = time.monotonic()
+        answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data",
+                         [{"primary_key": str(i), "data": {"tier": "vip"}} for i in range(10)], merge="true")
+        took = time.monotonic() - began
+    finally:
+        module.settings = settings
+        stack.optimove.faults.clear()
+    assert answer.status_code == 503 and "nothing was sent" in answer.json()["message"] and took < 1.2
+    assert {record["tier"] for record in held(stack, connection).values()} == {"gold"}
 
 
 def test_webhook_data_update_merge_delete_query_and_schema(stack, connection):
