@@ -307,6 +307,17 @@ def test_a_webhook_answer_of_503_is_not_kept_so_the_call_made_again_is_sent(stac
     assert stack.monetate.state()["schemas"][schema] == 2
 
 
+def test_a_503_after_part_of_the_records_were_sent_is_kept_so_the_same_call_sends_nothing_twice(stack):
+    name = _schema_without_unique_key(stack)  # where a row sent twice is stored twice
+    key, body = {"Idempotency-Key": str(uuid.uuid4())}, {"records": customers(700)}
+    _fail_third_post(stack)
+    first = webhook(stack, name, body, key)
+    stack.monetate.faults.clear()
+    again = webhook(stack, name, body, key)
+    assert first.status_code == again.status_code == 503 and again.json() == first.json()
+    assert again.headers["Idempotency-Replayed"] == "true" and stack.monetate.state()["schemas"][name] == 400
+
+
 def test_webhook_answers_per_record(stack, schema):
     answer = webhook(stack, schema, {"records": customers(3)})
     assert answer.status_code == 200

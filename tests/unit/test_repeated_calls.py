@@ -69,3 +69,17 @@ def test_an_answer_too_big_to_keep_is_given_but_not_kept(replays):
     api = Api(body=big)
     assert replays.resolve(api, event(**{"Idempotency-Key": "k4"}), None)["body"] == big
     assert replays.resolve(api, event(**{"Idempotency-Key": "k4"}), None)["body"] == big and api.calls == 2
+
+
+@pytest.mark.parametrize("body, kept", [
+    ({"message": "Monetate is unavailable"}, False),  # nothing was tried: calling again does the work
+    ({"accepted": 0, "not_sent": 2, "results": [{}, {}]}, False),  # nothing was sent
+    ({"accepted": 1, "not_sent": 1, "results": [{}, {}]}, True),  # Monetate's shape, part sent
+    ({"total": 5, "sent": 3, "not_sent": 2}, True),  # Mona's shape, part sent
+])
+def test_a_failed_answer_is_kept_only_when_the_call_sent_part_of_its_records(replays, body, kept):
+    api = Api(status=503, body=json.dumps(body))
+    for _ in range(2):
+        answer = replays.resolve(api, event(**{"Idempotency-Key": "k-partial"}), None)
+        assert answer["statusCode"] == 503
+    assert api.calls == (1 if kept else 2)

@@ -4,7 +4,9 @@ A caller that lost an answer (a timeout, a dropped connection) can call again wi
 the records twice: the first answer is kept (Powertools idempotency on DynamoDB, by method,
 path and key) for ``WEBHOOK_REPLAY_HOURS`` and given again, marked ``Idempotency-Replayed:
 true``. The same key with another body is refused (422), so is a key whose first call is still
-being answered (409). Answers of 500 and over are not kept: calling again does the work again.
+being answered (409). Answers of 500 and over are not kept, so that calling again does the work
+again, unless the call sent part of its records before it failed: that answer says which were not
+sent, and calling again gets it, rather than sending the others twice.
 
 Example::
 
@@ -73,12 +75,25 @@ class RepeatedCalls:
 
 def _answer(call: dict[str, Any], answer: Any) -> dict[str, Any]:
     result = answer()
-    if int(result.get("statusCode", 500)) >= 500:
+    if int(result.get("statusCode", 500)) >= 500 and not _partly_sent(result):
         raise _NotKept(result)
     packed = {**result, "body": base64.b64encode(gzip.compress((result.get("body") or "").encode())).decode()}
     if len(packed["body"]) > MAX_KEPT_BYTES:
         raise _NotKept(result)
     return packed
+
+
+def _partly_sent(result: dict[str, Any]) -> bool:
+    """Whether a failed call's answer accounts for records it did send: one with ``not_sent`` counted
+    among more records (``total``, or one result each)."""
+    try:
+        body = orjson.loads(result.get("body") or "{}")
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(body, dict) or not isinstance(body.get("not_sent"), int):
+        return False
+    total = body.get("total", len(body.get("results") or []))
+    return isinstance(total, int) and total > body["not_sent"]
 
 
 def _replayed(kept: dict[str, Any], record: Any) -> dict[str, Any]:
