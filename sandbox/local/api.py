@@ -60,6 +60,14 @@ INTEGRATION_TIMEOUT = 29.0  # seconds API Gateway waits for a function's answer 
 _JSON = {"Content-Type": "application/json"}
 
 
+def answer_headers(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """A proxy answer's headers as API Gateway sends them: ``headers`` and ``multiValueHeaders`` (where
+    Powertools puts them) merged, a name and value given in both sent once."""
+    multi = [(name, str(value)) for name, values in (result.get("multiValueHeaders") or {}).items() for value in values]
+    single = [(name, str(value)) for name, value in (result.get("headers") or {}).items()]
+    return [pair for pair in single if pair not in multi] + multi
+
+
 class LocalApi:
     """Serves every Api event of the template on one loopback port. As API Gateway does, it answers
     504 when a function has not answered within ``integration_timeout`` seconds (the function goes
@@ -82,7 +90,7 @@ class LocalApi:
                 body = self.rfile.read(length) if length else b""
                 status, headers, payload = api.handle(self.command, self.path, dict(self.headers.items()), body)
                 self.send_response(status)
-                for name, value in headers.items():
+                for name, value in headers:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -100,11 +108,12 @@ class LocalApi:
     def add(self, method: str, resource: str, function: LocalFunction) -> None:
         self.routes.append(Route(method, resource, _pattern(resource), function))
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+               ) -> tuple[int, list[tuple[str, str]], bytes]:
         headers = {k.lower(): v for k, v in headers.items()}
         parts = urlsplit(raw_path)
         if headers.get("x-api-key") != self.api_key:
-            return 403, _JSON, b'{"message":"Forbidden"}'
+            return 403, list(_JSON.items()), b'{"message":"Forbidden"}'
         for route in self.routes:
             match = route.pattern.match(parts.path)
             if match and route.method in (method, "ANY"):
@@ -113,8 +122,8 @@ class LocalApi:
                 result = self._invoke(route.function, event)
                 payload = result.get("body") or ""
                 data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-                return int(result["statusCode"]), dict(result.get("headers") or {}), data
-        return 404, _JSON, b'{"message":"Missing Authentication Token"}'
+                return int(result["statusCode"]), answer_headers(result), data
+        return 404, list(_JSON.items()), b'{"message":"Missing Authentication Token"}'
 
     def _invoke(self, function: LocalFunction, event: dict[str, Any]) -> dict[str, Any]:
         answers: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()

@@ -66,3 +66,15 @@ def test_a_call_without_the_api_key_is_forbidden_and_an_unknown_path_is_api_gate
     api.add("POST", "/things/{name}", FakeFunction())
     assert call(api, "/things/a", key="wrong").status_code == 403
     assert call(api, "/other").json() == {"message": "Missing Authentication Token"}
+
+
+def test_headers_and_multi_value_headers_of_an_answer_are_merged_as_api_gateway_merges_them(api):
+    class Powertools(FakeFunction):  # Powertools answers with multiValueHeaders
+        def invoke(self, event):
+            return {"statusCode": 201, "body": "{}", "headers": {"Idempotency-Replayed": "true", "X-Both": "a"},
+                    "multiValueHeaders": {"Content-Type": ["application/json"], "X-Both": ["a", "b"]}}
+
+    api.add("POST", "/made", Powertools())
+    answer = call(api, "/made")
+    assert answer.status_code == 201 and answer.headers["Content-Type"] == "application/json"
+    assert answer.headers["Idempotency-Replayed"] == "true" and answer.headers["X-Both"] == "a, b"
