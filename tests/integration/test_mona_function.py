@@ -11,6 +11,7 @@ import requests
 
 from sandbox.local.stack import LocalStack
 from tests.integration.files import drop, jsonl
+from tests.integration.webhook_contract import call
 from sandbox.monetate import MetadataSizes
 
 
@@ -34,7 +35,7 @@ def contexts(stack, arc_class):
 
 
 def webhook(stack, path, body):
-    return requests.post(f"{stack.api.url}{path}", json=body, headers={"x-api-key": stack.api.api_key})
+    return call(stack, "POST", path, json=body)
 
 
 def test_contexts_merge_across_files_and_webhook_calls(stack, arc):

@@ -12,6 +12,7 @@ import requests
 
 from sandbox.local.stack import LocalStack
 from tests.integration.files import csv_bytes, drop
+from tests.integration.webhook_contract import call
 from sandbox.monetate import MetadataSizes
 
 SCHEMA = json.loads(Path("events/monetate/customers.schema.json").read_text())
@@ -278,8 +279,7 @@ def test_a_file_retried_after_a_transient_failure_goes_on_where_it_stopped_witho
 
 def webhook(stack, schema, body, headers=None, **params):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return requests.post(f"{stack.api.url}/monetate/{schema}/records", data=data, params=params,
-                         headers={"x-api-key": stack.api.api_key, **(headers or {})})
+    return call(stack, "POST", f"/monetate/{schema}/records", data=data, params=params, headers=headers or {})
 
 
 def test_a_webhook_call_made_again_with_its_idempotency_key_gets_the_first_answer_and_sends_nothing_twice(stack):

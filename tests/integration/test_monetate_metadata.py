@@ -5,11 +5,11 @@ import gzip
 import json
 
 import pytest
-import requests
 
 from martech.monetate_metadata import KINDS
 from sandbox.local.stack import LocalStack
 from sandbox.monetate import MetadataSizes
+from tests.integration.webhook_contract import call
 
 FUNCTION = "MonetateFunction"
 
@@ -40,11 +40,6 @@ def read_json(stack, key):
 
 def latest(stack, kind):
     return read_json(stack, f"metadata/latest/{kind}.json")
-
-
-def call(stack, method, path, **kwargs):
-    return requests.request(method, f"{stack.api.url}{path}", headers={"x-api-key": stack.api.api_key},
-                            timeout=30, **kwargs)
 
 
 def set_stale_seconds(stack, seconds):

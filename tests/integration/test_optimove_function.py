@@ -12,6 +12,7 @@ import requests
 
 from sandbox.local.stack import LocalStack
 from tests.integration.files import csv_bytes, drop
+from tests.integration.webhook_contract import call
 from sandbox.monetate import MetadataSizes
 
 
@@ -191,8 +192,7 @@ def test_a_misspelt_connection_or_operation_names_the_nearest(stack, connection)
 
 # -- webhooks ------------------------------------------------------------------------------
 def webhook(stack, method, path, body=None, **params):
-    return requests.request(method, f"{stack.api.url}/optimove{path}", json=body, params=params,
-                            headers={"x-api-key": stack.api.api_key})
+    return call(stack, method, f"/optimove{path}", json=body, params=params)
 
 
 def test_webhook_connection_lifecycle(stack):

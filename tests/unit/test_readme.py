@@ -8,7 +8,7 @@ README = (ROOT / "README.md").read_text()
 LAYER = ROOT / "layers" / "shared"
 
 # Paths in the repository, as the README writes them: top folders and what lies under them.
-REPO_PATH = re.compile(r"(?<![\w/.-])((?:events|bench|functions|layers|sandbox|tests)/[\w./-]*)")
+REPO_PATH = re.compile(r"(?<![\w/.-])((?:api|events|bench|functions|layers|sandbox|tests)/[\w./-]*)")
 LAYER_MODULE = re.compile(r"(?<![\w/])martech/(\w+\.py)")
 
 
