@@ -157,4 +157,5 @@ def messages(arc_class: str) -> Response:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays,
+                    max_body_bytes=settings.webhook_max_bytes)

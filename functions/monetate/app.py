@@ -117,9 +117,6 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
 def post_records(schema: str) -> Response:
     deadline = time.monotonic() + settings.webhook_seconds
     event = api.current_event
-    raw = event.body or ""
-    if len(raw.encode()) > settings.webhook_max_bytes:
-        return json_response(413, {"message": f"the body is over {settings.webhook_max_bytes} bytes; drop a file instead"})
     try:
         body = event.json_body
     except ValueError:
@@ -233,4 +230,4 @@ def _when(found: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dispatch(event, context, logger, api, handle_message, processor, once_per_version, on_schedule,
-                    replays)
+                    replays, max_body_bytes=settings.webhook_max_bytes)

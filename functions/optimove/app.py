@@ -203,4 +203,5 @@ def schema(connection: str) -> Response:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays)
+    return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays,
+                    max_body_bytes=settings.webhook_max_bytes)

@@ -209,6 +209,15 @@ def test_an_export_webhook_stops_sending_before_api_gateway_stops_waiting_and_sa
     assert {cid: c["fields"]["n"] for cid, c in contexts(stack, arc).items()} == {f"c{i}": i for i in range(1000)}
 
 
+def test_an_export_webhook_body_over_the_limit_is_refused_with_413_and_nothing_sent(stack, arc):
+    restore = _with_settings(stack, webhook_max_bytes=2000)
+    try:
+        answer = webhook(stack, f"/mona/{arc}/messages", [{"contextId": f"c{i}", "note": "x" * 50} for i in range(40)])
+    finally:
+        restore()
+    assert answer.status_code == 413 and "drop a file" in answer.json()["message"] and contexts(stack, arc) == {}
+
+
 def test_a_file_cut_short_sends_what_was_read_before_the_break_and_fails(stack, arc):
     whole = gzip.compress(jsonl([{"contextId": f"c{i}", "n": i} for i in range(5000)]))  # past one 64 KiB chunk
     report = drop(stack, f"mona/{arc}/cut.jsonl.gz", whole[:-12])  # the gzip trailer and a little more lost

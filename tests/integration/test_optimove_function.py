@@ -240,6 +240,18 @@ def test_a_merge_call_that_cannot_read_every_record_in_time_sends_nothing_and_sa
     assert {record["tier"] for record in held(stack, connection).values()} == {"gold"}
 
 
+def test_a_webhook_body_over_the_limit_is_refused_with_413_and_nothing_sent(stack, connection):
+    module = stack.functions["OptimoveFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, webhook_max_bytes=2000)
+    try:
+        answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data",
+                         [{"primary_key": str(i), "data": {"note": "x" * 50}} for i in range(40)])
+    finally:
+        module.settings = settings
+    assert answer.status_code == 413 and held(stack, connection) == {}
+
+
 def test_webhook_data_update_merge_delete_query_and_schema(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))

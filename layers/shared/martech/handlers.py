@@ -121,17 +121,27 @@ def call_summary(event: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any
 def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewayRestResolver,
              record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig,
              on_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-             replays: RepeatedCalls | None = None) -> dict[str, Any]:
+             replays: RepeatedCalls | None = None, max_body_bytes: int | None = None) -> dict[str, Any]:
     """API Gateway events go to the resolver (through ``replays``: a call made again with its
-    Idempotency-Key gets the first answer), EventBridge schedules to ``on_schedule``, SQS
-    batches to the record handler with partial failures."""
+    Idempotency-Key gets the first answer; a body over ``max_body_bytes`` is answered 413),
+    EventBridge schedules to ``on_schedule``, SQS batches to the record handler with partial failures."""
     config.register_lambda_context(context)
     if "httpMethod" in event:
         logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
-        answer = replays.resolve(api, event, context) if replays else api.resolve(event, context)
+        answer = (_too_large(event, max_body_bytes) or
+                  (replays.resolve(api, event, context) if replays else api.resolve(event, context)))
         logger.info("call answered", extra={"call": call_summary(event, answer)})
         return answer
     if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
         logger.set_correlation_id(event.get("id"))
         return on_schedule(event)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+def _too_large(event: dict[str, Any], max_body_bytes: int | None) -> dict[str, Any] | None:
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if max_body_bytes is None or size <= max_body_bytes:
+        return None
+    return {"statusCode": 413, "headers": {"Content-Type": "application/json"}, "isBase64Encoded": False,
+            "body": json.dumps({"message": f"the body is over {max_body_bytes} bytes; drop a file instead"})}
