@@ -37,6 +37,11 @@ def test_an_answer_as_described_passes(local_api):
     assert call(stack_with(local_api, 200, body), "POST", "/monetate/customers/records", json={"records": [{}]}).ok
 
 
+def test_api_gateways_own_answers_are_described(local_api):
+    stack = stack_with(local_api, 200, {})
+    assert call(stack, "POST", "/monetate/customers/records", json={}, headers={"x-api-key": "wrong"}).status_code == 403
+
+
 @pytest.mark.parametrize("status, body", [
     (200, {"accepted": "all", "rejected": 0, "unknown": 0, "not_sent": 0, "results": []}),  # a count that is text
     (200, {"accepted": 1, "results": [{"index": 0, "status": "taken"}]}),  # counts missing, a status not described
