@@ -30,7 +30,7 @@ from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
 
 settings = Settings.from_env()
-settings.require("inbox_bucket", "idempotency_table", "mona_export_url", "mona_secret_name")
+settings.require("inbox_bucket", "idempotency_table", "file_queue_url", "mona_export_url", "mona_secret_name")
 logger = Logger(service="mona")
 metrics = Metrics(namespace="MarketingBundle", service="mona")
 tracer = Tracer(service="mona")
@@ -65,7 +65,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
         written_at = file.pop("head")["LastModified"].timestamp()
         report = deliver_once(dropped={**file, "written_at": written_at,  # keyed by "id" alone
                                        "stop_at": stop_time(lambda_context, settings)})
-        if handed_on(report, dropped, record.event_source_arn, logger, metrics):
+        if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "unknown", "seconds")}})
@@ -158,4 +158,5 @@ def messages(arc_class: str) -> Response:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays,
-                    max_body_bytes=settings.webhook_max_bytes)
+                    max_body_bytes=settings.webhook_max_bytes, retry_after_seconds=settings.retry_after_seconds,
+                    queue_url=settings.file_queue_url)

@@ -38,7 +38,8 @@ from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
 
 settings = Settings.from_env()
-settings.require("inbox_bucket", "idempotency_table", "monetate_data_url", "monetate_metadata_url", "monetate_secret_name")
+settings.require("inbox_bucket", "idempotency_table", "file_queue_url", "monetate_data_url", "monetate_metadata_url",
+                 "monetate_secret_name")
 logger = Logger(service="monetate")
 metrics = Metrics(namespace="MarketingBundle", service="monetate")
 tracer = Tracer(service="monetate")
@@ -103,7 +104,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
                                                                     ("sessions", "rejected", "refresh", "error")}})
             continue
         report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id" alone
-        if handed_on(report, dropped, record.event_source_arn, logger, metrics):
+        if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
                                                                                  "failed", "unknown", "seconds")}})
@@ -230,4 +231,5 @@ def _when(found: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dispatch(event, context, logger, api, handle_message, processor, once_per_version, on_schedule,
-                    replays, max_body_bytes=settings.webhook_max_bytes)
+                    replays, max_body_bytes=settings.webhook_max_bytes, retry_after_seconds=settings.retry_after_seconds,
+                    queue_url=settings.file_queue_url)

@@ -348,3 +348,66 @@ def test_file_options_come_from_object_metadata_over_the_setting(metadata, optio
 def test_file_options_that_mean_nothing_are_refused_by_name(metadata, named):
     with pytest.raises(ValueError, match=re.escape(named)):
         file_options(metadata, None)
+
+
+# -- a failed file's message comes back after a backoff -------------------------------------------
+class RecordingSqs:
+    def __init__(self):
+        self.held = []
+
+    def change_message_visibility(self, QueueUrl, ReceiptHandle, VisibilityTimeout):  # noqa: N803 - boto3's names
+        self.held.append((QueueUrl, ReceiptHandle, VisibilityTimeout))
+
+
+def _sqs_event(receive_count):
+    return {"Records": [{"messageId": "m1", "receiptHandle": "r1", "body": "{}", "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbox-monetate",
+                         "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {}}]}
+
+
+@pytest.mark.parametrize("receive_count, held_for", [(1, 300), (3, 1200), (12, 43_200)])
+def test_a_message_whose_run_failed_comes_back_after_a_backoff_doubled_at_each_try(monkeypatch, receive_count, held_for):
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    from martech import handlers
+
+    recorded = RecordingSqs()
+    monkeypatch.setattr(handlers, "sqs", lambda: recorded)
+
+    def failing(record, lambda_context=None):
+        raise RuntimeError("the vendor answered 503 after retries")
+
+    with pytest.raises(BatchProcessingError):  # a batch whose every message failed fails the invocation
+        handlers.dispatch(_sqs_event(receive_count), None, Logger(service="test"), APIGatewayRestResolver(),
+                          failing, BatchProcessor(event_type=EventType.SQS), IdempotencyConfig(), retry_after_seconds=300,
+                          queue_url="https://sqs.local/inbox-monetate")
+    assert recorded.held == [("https://sqs.local/inbox-monetate", "r1", held_for)]
+
+    recorded.held.clear()
+    handlers.dispatch(_sqs_event(receive_count), None, Logger(service="test"), APIGatewayRestResolver(),
+                      lambda record, lambda_context=None: None, BatchProcessor(event_type=EventType.SQS),
+                      IdempotencyConfig(), retry_after_seconds=300, queue_url="https://sqs.local/inbox-monetate")
+    assert recorded.held == []  # a message whose run went well is deleted as it was
+
+
+def test_each_file_function_knows_its_own_queue_and_may_send_to_it_and_hold_its_messages():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    resources = load(ROOT / "template.yaml")["Resources"]
+    functions = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    for lid, props in functions.items():
+        queues = [e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in props["Events"].values() if e["Type"] == "SQS"]
+        assert len(queues) == 1, lid
+        assert props["Environment"]["Variables"]["FILE_QUEUE_URL"] == {"Ref": queues[0]}
+        granted = {name for policy in props["Policies"] if isinstance(policy, dict) for name in policy
+                   if policy[name] == {"QueueName": {"Fn::GetAtt": [queues[0], "QueueName"]}}}
+        assert granted == {"SQSSendMessagePolicy", "SQSPollerPolicy"}, lid  # SendMessage; ChangeMessageVisibility
+    # No policy grants sqs:GetQueueUrl: the code must not ask for a queue's URL.
+    code = [path.read_text() for path in (ROOT / "layers" / "shared" / "martech").glob("*.py")]
+    code += [path.read_text() for path in (ROOT / "functions").glob("*/app.py")]
+    assert not any("get_queue_url" in text for text in code)

@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from martech.repeated_calls import REPLAYED, RepeatedCalls
@@ -33,12 +34,12 @@ def sqs() -> Any:
     return boto3.client("sqs")
 
 
-def handed_on(report: dict[str, Any], dropped: DroppedFile, queue_arn: str, logger: Logger, metrics: Metrics) -> bool:
+def handed_on(report: dict[str, Any], dropped: DroppedFile, queue_url: str | None, logger: Logger, metrics: Metrics
+              ) -> bool:
     """Whether the run stopped part way through the file (too big for one run); if so, the rest
-    is queued on the file's own queue for a new run."""
+    is queued on the file's own queue (``queue_url``, FILE_QUEUE_URL) for a new run."""
     if report["status"] != "continuing":
         return False
-    queue_url = sqs().get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
     sqs().send_message(QueueUrl=queue_url, MessageBody=continuation(dropped, report["resume_from"]))
     logger.info("file continues in a new run", extra={"resume_from": report["resume_from"]})
     metrics.add_metric(name="FileRunsContinued", unit=MetricUnit.Count, value=1)
@@ -121,10 +122,13 @@ def call_summary(event: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any
 def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewayRestResolver,
              record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig,
              on_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-             replays: RepeatedCalls | None = None, max_body_bytes: int | None = None) -> dict[str, Any]:
+             replays: RepeatedCalls | None = None, max_body_bytes: int | None = None,
+             retry_after_seconds: int | None = None, queue_url: str | None = None) -> dict[str, Any]:
     """API Gateway events go to the resolver (through ``replays``: a call made again with its
     Idempotency-Key gets the first answer; a body over ``max_body_bytes`` is answered 413),
-    EventBridge schedules to ``on_schedule``, SQS batches to the record handler with partial failures."""
+    EventBridge schedules to ``on_schedule``, SQS batches to the record handler with partial failures,
+    a failed message of ``queue_url`` coming back after ``retry_after_seconds``, doubled at each try
+    (``_backing_off``)."""
     config.register_lambda_context(context)
     if "httpMethod" in event:
         logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
@@ -135,7 +139,32 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
     if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
         logger.set_correlation_id(event.get("id"))
         return on_schedule(event)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    handler = _backing_off(record_handler, queue_url, retry_after_seconds) if queue_url else record_handler
+    return process_partial_response(event=event, record_handler=handler, processor=processor, context=context)
+
+
+MOST_SQS_HOLDS = 43_200  # seconds a message can be kept from view
+
+
+def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_after_seconds: int | None
+                 ) -> Callable[..., None]:
+    """The record handler, and when it fails, the message kept from view ``retry_after_seconds`` doubled at
+    each receive before this one, rather than the queue's whole visibility timeout (six times the function's
+    timeout, 90 minutes): a file that met a vendor's passing trouble goes on within minutes, while one that
+    keeps failing still reaches the dead-letter queue after hours, not minutes."""
+    if not retry_after_seconds:
+        return record_handler
+
+    def handle(record: SQSRecord, lambda_context: Any = None) -> None:
+        try:
+            record_handler(record, lambda_context)
+        except Exception:
+            tries = int(record.attributes.approximate_receive_count or 1)
+            delay = min(retry_after_seconds * 2 ** (tries - 1), MOST_SQS_HOLDS)
+            sqs().change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
+            raise
+
+    return handle
 
 
 def _too_large(event: dict[str, Any], max_body_bytes: int | None) -> dict[str, Any] | None:
