@@ -36,6 +36,7 @@ unit: $(INSTALLED)
 template: $(SAM_INSTALLED)
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region $(REGION)
 	SAM_CLI_TELEMETRY=0 $(SAM) build --region $(REGION) --build-dir .aws-sam/build
+	$(PYTHON) tests/check_layer.py .aws-sam/build/SharedLayer/python
 
 run: $(INSTALLED)
 	$(PY) -m sandbox.local run
