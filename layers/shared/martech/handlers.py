@@ -161,7 +161,11 @@ def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_afte
         except Exception:
             tries = int(record.attributes.approximate_receive_count or 1)
             delay = min(retry_after_seconds * 2 ** (tries - 1), MOST_SQS_HOLDS)
-            sqs().change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
+            try:
+                sqs().change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle,
+                                                VisibilityTimeout=delay)
+            except ClientError:  # the queue's own visibility timeout holds it then; the run's failure is what counts
+                pass
             raise
 
     return handle
