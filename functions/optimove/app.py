@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
-from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items
+from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items, in_requests
 from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
                               report_metrics, s3, stop_time)
 from martech.s3_events import dropped_files
@@ -166,17 +166,21 @@ def update_data(connection: str) -> Response:
                                         " merge; nothing was sent: send fewer records a call, or drop a file")
             item["data"] = delivery.merged(optimove().query(uuid_, item["primary_key"]), item["data"])
             reads += 1
-    answer = optimove().update(uuid_, items)
-    return json_response(200, {**(answer or {}), "reads": reads})
+    answer = in_requests(lambda part: optimove().update(uuid_, part), items, "updated_records",
+                         settings.optimove_batch_size, deadline)
+    return json_response(200, {**answer, "reads": reads})
 
 
 @api.post("/optimove/connections/<connection>/delete")
 def delete_data(connection: str) -> Response:
+    deadline = time.monotonic() + settings.webhook_seconds
     conn = optimove().resolve(connection)
     keys = body().get("primary_keys") if isinstance(body(), dict) else None
     if not isinstance(keys, list) or not keys:
         raise WebhookError(400, 'the body must be {"primary_keys": [...]}')
-    return json_response(200, optimove().delete(conn["data_connection_uuid"], keys))
+    uuid_ = conn["data_connection_uuid"]
+    return json_response(200, in_requests(lambda part: optimove().delete(uuid_, part), keys, "deleted_records",
+                                          settings.optimove_batch_size, deadline))
 
 
 @api.post("/optimove/connections/<connection>/query")

@@ -240,6 +240,20 @@ def test_a_merge_call_that_cannot_read_every_record_in_time_sends_nothing_and_sa
     assert {record["tier"] for record in held(stack, connection).values()} == {"gold"}
 
 
+def test_webhook_updates_and_deletes_go_in_requests_of_at_most_5000(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": str(i), "tier": "seed"} for i in range(6001)]))
+    path = f"/connections/{connection['uuid']}"
+    updated = webhook(stack, "PUT", f"{path}/data", [{"primary_key": str(i), "data": {"tier": "t"}} for i in range(6001)])
+    assert updated.status_code == 200 and updated.json()["updated_records"] == 6001
+    assert {record["tier"] for record in held(stack, connection).values()} == {"t"}
+    sizes = [len(e["body"]) for e in stack.optimove.received(f"{connection['uuid']}/update_data") if e["status"] == 200]
+    assert sizes == [5000, 1001]
+    deleted = webhook(stack, "POST", f"{path}/delete", {"primary_keys": [str(i) for i in range(5500)]})
+    assert deleted.status_code == 200 and deleted.json()["deleted_records"] == 5500
+    assert sorted(held(stack, connection), key=int) == [str(i) for i in range(5500, 6001)]
+
+
 def test_a_webhook_body_over_the_limit_is_refused_with_413_and_nothing_sent(stack, connection):
     module = stack.functions["OptimoveFunction"].module
     settings = module.settings

@@ -1,9 +1,14 @@
-"""Checking Optimove webhook bodies before anything reaches the vendor."""
+"""Checking Optimove webhook bodies before anything reaches the vendor, and sending their records
+in requests Optimove takes."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
+
+from martech.optimove import MAX_ROWS_PER_UPLOAD
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -59,3 +64,20 @@ def check_update_items(body: Any) -> list[dict[str, Any]]:
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0):
             raise WebhookError(400, f"item {i}: ttl must be a whole number of seconds or null")
     return items
+
+
+def in_requests(send: Callable[[list[Any]], Any], items: list[Any], counted: str, size: int, deadline: float
+                ) -> dict[str, Any]:
+    """``items`` sent ``size`` a request (at most 5000, Optimove's limit): Optimove's last answer, with
+    ``counted`` summed over the requests. Each request replaces or deletes whole records, so a call cut
+    short by its time (``deadline``, ``time.monotonic()``) is safe to make again, and says so."""
+    size = min(size, MAX_ROWS_PER_UPLOAD)
+    answer: dict[str, Any] = {}
+    total = 0
+    for start in range(0, len(items), size):
+        if time.monotonic() >= deadline:
+            raise WebhookError(503, f"the call's time ran out after {start} of {len(items)} records; making the call"
+                                    " again is safe, as Optimove replaces or deletes each record whole")
+        answer = send(items[start:start + size]) or {}
+        total += int(answer.get(counted) or 0)
+    return {**answer, counted: total}
