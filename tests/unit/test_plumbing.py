@@ -1,6 +1,8 @@
 """Settings, batching, S3 notifications, CSV values and the retry policy."""
 
+import io
 import json
+import logging
 import re
 import time
 
@@ -381,11 +383,16 @@ def test_a_message_whose_run_failed_comes_back_after_a_backoff_doubled_at_each_t
     def failing(record, lambda_context=None):
         raise RuntimeError("the vendor answered 503 after retries")
 
+    lines = io.StringIO()
+    logger = Logger(service=f"backoff-{receive_count}", logger_handler=logging.StreamHandler(lines))
     with pytest.raises(BatchProcessingError):  # a batch whose every message failed fails the invocation
-        handlers.dispatch(_sqs_event(receive_count), None, Logger(service="test"), APIGatewayRestResolver(),
+        handlers.dispatch(_sqs_event(receive_count), None, logger, APIGatewayRestResolver(),
                           failing, BatchProcessor(event_type=EventType.SQS), IdempotencyConfig(), retry_after_seconds=300,
                           queue_url="https://sqs.local/inbox-monetate")
     assert recorded.held == [("https://sqs.local/inbox-monetate", "r1", held_for)]
+    logged = [json.loads(line) for line in lines.getvalue().splitlines() if '"file back to its queue"' in line]
+    assert [entry["retry"] for entry in logged] == [{"try": receive_count, "back_in_seconds": held_for,
+                                                     "because": "the vendor answered 503 after retries"}]
 
     recorded.held.clear()
     handlers.dispatch(_sqs_event(receive_count), None, Logger(service="test"), APIGatewayRestResolver(),

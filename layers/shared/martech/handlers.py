@@ -139,15 +139,15 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
     if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
         logger.set_correlation_id(event.get("id"))
         return on_schedule(event)
-    handler = _backing_off(record_handler, queue_url, retry_after_seconds) if queue_url else record_handler
+    handler = _backing_off(record_handler, queue_url, retry_after_seconds, logger) if queue_url else record_handler
     return process_partial_response(event=event, record_handler=handler, processor=processor, context=context)
 
 
 MOST_SQS_HOLDS = 43_200  # seconds a message can be kept from view
 
 
-def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_after_seconds: int | None
-                 ) -> Callable[..., None]:
+def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_after_seconds: int | None,
+                 logger: Logger) -> Callable[..., None]:
     """The record handler, and when it fails, the message kept from view ``retry_after_seconds`` doubled at
     each receive before this one, rather than the queue's whole visibility timeout (six times the function's
     timeout, 90 minutes): a file that met a vendor's passing trouble goes on within minutes, while one that
@@ -158,9 +158,11 @@ def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_afte
     def handle(record: SQSRecord, lambda_context: Any = None) -> None:
         try:
             record_handler(record, lambda_context)
-        except Exception:
+        except Exception as exc:
             tries = int(record.attributes.approximate_receive_count or 1)
             delay = min(retry_after_seconds * 2 ** (tries - 1), MOST_SQS_HOLDS)
+            logger.warning("file back to its queue", extra={"retry": {"try": tries, "back_in_seconds": delay,
+                                                                     "because": str(exc)}})
             try:
                 sqs().change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle,
                                                 VisibilityTimeout=delay)
