@@ -24,7 +24,7 @@ from martech import mona_delivery as delivery
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
 from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
-                              stop_time)
+                              stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -110,6 +110,8 @@ def export() -> Response:
         return json_response(400, {"topLevelError": "the body is not valid JSON"})
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
         return json_response(400, {"topLevelError": 'the body must be {"userId"?, "messages": [...], "defaultAction"?}'})
+    if refused := too_many(body["messages"], settings):
+        return refused
     default_action = body.get("defaultAction")
     if default_action is not None and default_action not in ACTIONS:
         return json_response(400, {"topLevelError": f"defaultAction must be one of {', '.join(ACTIONS)}"})
@@ -138,6 +140,8 @@ def messages(arc_class: str) -> Response:
         records = records.get("messages")
     if not isinstance(records, list) or not records:
         return json_response(400, {"message": "the body must be a non-empty list of records"})
+    if refused := too_many(records, settings):
+        return refused
     builder, now = MessageBuilder(settings), time.time()
     built, reasons = [], {}
     for i, record in enumerate(records):

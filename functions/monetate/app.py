@@ -32,7 +32,7 @@ from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
-                              report_metrics, s3, stop_time)
+                              report_metrics, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -124,6 +124,8 @@ def post_records(schema: str) -> Response:
         return json_response(400, {"message": "the body is not valid JSON"})
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
         return json_response(400, {"message": 'the body must be {"records": [ {...}, ... ]}'})
+    if refused := too_many(body["records"], settings):
+        return refused
     try:
         partial = query_flag(api, "partial")
         results, sent, failure = deliver_webhook(schema, body["records"], partial, deadline)

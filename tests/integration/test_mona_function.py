@@ -218,6 +218,17 @@ def test_an_export_webhook_body_over_the_limit_is_refused_with_413_and_nothing_s
     assert answer.status_code == 413 and "drop a file" in answer.json()["message"] and contexts(stack, arc) == {}
 
 
+def test_an_export_webhook_with_more_messages_than_an_answer_can_carry_is_refused_with_413(stack, arc):
+    restore = _with_settings(stack, webhook_max_records=5)
+    try:
+        exported = webhook(stack, "/mona/export", {"messages": [{"arcClass": arc, "contextId": f"c{i}", "message": {}}
+                                                                for i in range(6)]})
+        plain = webhook(stack, f"/mona/{arc}/messages", [{"contextId": f"c{i}"} for i in range(6)])
+    finally:
+        restore()
+    assert exported.status_code == plain.status_code == 413 and contexts(stack, arc) == {}
+
+
 def test_a_file_cut_short_sends_what_was_read_before_the_break_and_fails(stack, arc):
     whole = gzip.compress(jsonl([{"contextId": f"c{i}", "n": i} for i in range(5000)]))  # past one 64 KiB chunk
     report = drop(stack, f"mona/{arc}/cut.jsonl.gz", whole[:-12])  # the gzip trailer and a little more lost

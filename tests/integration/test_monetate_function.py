@@ -408,6 +408,18 @@ def test_webhook_refuses_malformed_bodies(stack, schema, body, status):
     assert webhook(stack, schema, body).status_code == status
 
 
+def test_webhook_refuses_more_records_than_an_answer_can_carry_with_413(stack, schema):
+    module = stack.functions["MonetateFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, webhook_max_records=5)
+    try:
+        answer = webhook(stack, schema, {"records": customers(6)})
+    finally:
+        module.settings = settings
+    assert answer.status_code == 413 and "at most 5 a call" in answer.json()["message"]
+    assert stack.monetate.state()["schemas"][schema] == 0
+
+
 def test_webhook_refuses_bodies_over_the_limit_with_413(stack, schema):
     big = {"records": [{"customer_id": "x" * 1000}] * 7000}
     assert webhook(stack, schema, big).status_code == 413

@@ -72,6 +72,15 @@ def query_flag(api: APIGatewayRestResolver, name: str) -> bool:
         raise BadQuery(f"?{name}={raw}: write true or false") from None
 
 
+def too_many(records: list[Any], settings: Settings) -> Response | None:
+    """413 for a webhook call with more records than WEBHOOK_MAX_RECORDS: its answer, a result for every
+    record, could pass the 6 MB a Lambda function may answer, and API Gateway would give a bare 502."""
+    if len(records) <= settings.webhook_max_records:
+        return None
+    return json_response(413, {"message": f"{len(records)} records in one call; send at most {settings.webhook_max_records}"
+                                          " a call, or drop a file"})
+
+
 def idempotency(settings: Settings) -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
     """The store and config that make one object version one delivery, keyed by the ``id`` field."""
     settings.require("idempotency_table")

@@ -96,6 +96,8 @@ class Settings:
     # Secrets and webhooks
     secret_cache_seconds: int = _env("SECRET_CACHE_SECONDS", int, 300)
     webhook_max_bytes: int = _env("WEBHOOK_MAX_BYTES", int, 6_000_000)
+    # An answer says something of every record; Lambda answers at most 6 MB, so a call takes at most this many.
+    webhook_max_records: int = _env("WEBHOOK_MAX_RECORDS", int, 10_000)
     # A webhook call stops sending after this long and says what it did not send: API Gateway stops waiting at 29 s.
     webhook_seconds: float = _env("WEBHOOK_SECONDS", float, 25.0)
     webhook_replay_hours: int = _env("WEBHOOK_REPLAY_HOURS", int, 24)  # how long a call's answer is kept for its Idempotency-Key
