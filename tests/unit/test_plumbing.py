@@ -418,3 +418,21 @@ def test_each_file_function_knows_its_own_queue_and_may_send_to_it_and_hold_its_
     code = [path.read_text() for path in (ROOT / "layers" / "shared" / "martech").glob("*.py")]
     code += [path.read_text() for path in (ROOT / "functions").glob("*/app.py")]
     assert not any("get_queue_url" in text for text in code)
+
+
+def test_the_dashboard_shows_metrics_the_functions_emit_and_every_file_metric_of_each_function():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    resources = load(ROOT / "template.yaml")["Resources"]
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", resources["BundleDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]))
+    shown = {(metric[1], metric[3]) for widget in body["widgets"] for metric in widget["properties"]["metrics"]
+             if metric[0] == "MarketingBundle"}
+    emitted = set()
+    for service in ("monetate", "optimove", "mona"):
+        code = (ROOT / "functions" / service / "app.py").read_text()
+        names = set(re.findall(r'add_metric\(name="(\w+)"', code)) | set(re.findall(r'"((?:Records|Messages)\w+)": "', code))
+        emitted |= {(name, service) for name in names | {"FilesNotComplete"}}
+        files = {name for name in names if name.endswith(("Read", "Sent", "Rejected", "Failed"))}
+        assert len(files) == 4 and {(name, service) for name in files | {"FilesNotComplete"}} <= shown, service
+    assert shown <= emitted  # nothing on the dashboard that no function emits
