@@ -23,8 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import mona_delivery as delivery
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
-from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, s3,
-                              stop_time, too_many)
+from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, retry_note,
+                              s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -51,7 +51,8 @@ def mona() -> MonaClient:
 def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
     report = delivery.deliver_file(s3(), S3Object(bucket, key, version, boto3_client=s3()), bucket, key, version,
-                                   dropped["written_at"], mona(), settings, dropped["resume_from"], dropped["stop_at"])
+                                   dropped["written_at"], mona(), settings, dropped["resume_from"], dropped["stop_at"],
+                                   dropped["retry_note"])
     return report.as_dict()
 
 
@@ -64,7 +65,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
             continue
         written_at = file.pop("head")["LastModified"].timestamp()
         report = deliver_once(dropped={**file, "written_at": written_at,  # keyed by "id" alone
-                                       "stop_at": stop_time(lambda_context, settings)})
+                                       "stop_at": stop_time(lambda_context, settings),
+                                       "retry_note": retry_note(record, settings)})
         if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",

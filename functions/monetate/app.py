@@ -32,7 +32,7 @@ from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
-                              report_metrics, s3, stop_time, too_many)
+                              report_metrics, retry_note, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -75,7 +75,7 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     """Deliver one object version; a repeated event gets the stored report, not a second delivery."""
     stream = S3Object(dropped["bucket"], dropped["key"], dropped["version_id"], boto3_client=s3())
     report = delivery.deliver_file(s3(), stream, dropped["bucket"], dropped["key"], dropped["version_id"],
-                                   monetate(), settings, dropped["resume_from"], dropped["stop_at"])
+                                   monetate(), settings, dropped["resume_from"], dropped["stop_at"], dropped["retry_note"])
     return report.as_dict()
 
 
@@ -103,7 +103,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
             logger.info("sessions interpreted", extra={"summary": {k: summary.get(k) for k in
                                                                     ("sessions", "rejected", "refresh", "error")}})
             continue
-        report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id" alone
+        report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings),  # keyed by "id" alone
+                                       "retry_note": retry_note(record, settings)})
         if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",

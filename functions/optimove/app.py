@@ -22,7 +22,7 @@ from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items, in_requests
 from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
-                              report_metrics, s3, stop_time)
+                              report_metrics, retry_note, s3, stop_time)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -55,7 +55,8 @@ def file_metadata(head: dict[str, Any]) -> dict[str, str]:
 def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
     report = delivery.deliver_file(s3(), lambda: S3Object(bucket, key, version, boto3_client=s3()), bucket, key, version,
-                                   optimove(), settings, dropped["metadata"], dropped["resume_from"], dropped["stop_at"])
+                                   optimove(), settings, dropped["metadata"], dropped["resume_from"], dropped["stop_at"],
+                                   dropped["retry_note"])
     return report.as_dict()
 
 
@@ -68,7 +69,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
             continue
         metadata = file_metadata(file.pop("head"))
         report = deliver_once(dropped={**file, "metadata": metadata,  # keyed by "id" alone
-                                       "stop_at": stop_time(lambda_context, settings)})
+                                       "stop_at": stop_time(lambda_context, settings),
+                                       "retry_note": retry_note(record, settings)})
         if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
         logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",

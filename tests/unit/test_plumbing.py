@@ -304,12 +304,11 @@ def test_the_template_refuses_to_deploy_with_the_retailer_shortname_left_as_samc
 
 def _lifecycle_rules(template, parameters):
     """The inbox's lifecycle rules as deployed with ``parameters``: Fn::If resolved, AWS::NoValue left out."""
-    conditions = {name: _holds(c, parameters) for name, c in template["Conditions"].items()}
     rules = []
     for rule in template["Resources"]["InboxBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]:
         if "Fn::If" in rule:
             name, when_true, when_false = rule["Fn::If"]
-            rule = when_true if conditions[name] else when_false
+            rule = when_true if _holds(template["Conditions"][name], parameters) else when_false
         if rule != {"Ref": "AWS::NoValue"}:
             rules.append(rule)
     return rules
@@ -436,3 +435,17 @@ def test_the_dashboard_shows_metrics_the_functions_emit_and_every_file_metric_of
         files = {name for name in names if name.endswith(("Read", "Sent", "Rejected", "Failed"))}
         assert len(files) == 4 and {(name, service) for name in files | {"FilesNotComplete"}} <= shown, service
     assert shown <= emitted  # nothing on the dashboard that no function emits
+
+
+@pytest.mark.parametrize("receive_count, note", [
+    (1, "try 1 of 5; the next in 5 minutes"),
+    (4, "try 4 of 5; the next in 40 minutes"),
+    (5, "try 5 of 5; next, the dead-letter queue: redrive it once the cause is mended"),
+])
+def test_a_report_says_which_try_failed_and_what_comes_next(receive_count, note):
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from martech.handlers import retry_note
+
+    record = SQSRecord(_sqs_event(receive_count)["Records"][0])
+    assert retry_note(record, Settings(retry_after_seconds=300, file_tries=5)) == note

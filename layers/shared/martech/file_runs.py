@@ -84,9 +84,9 @@ def read_whole_in_time(records: Iterable[T], stop_at: float | None, doing: str, 
 
 class FileRun:
     def __init__(self, s3: Any, bucket: str, key: str, version_id: str | None, destination: str,
-                 resume_from: int = 0, stop_at: float | None = None) -> None:
+                 resume_from: int = 0, stop_at: float | None = None, retry_note: str = "") -> None:
         tune_collector_for_files()
-        self._s3, self.key = s3, key
+        self._s3, self.key, self._retry_note = s3, key, retry_note
         report = RunReport.carried_over(s3, bucket, key, version_id, resume_from)
         if report is None:  # a first run, or the earlier runs' report is gone: start from the top
             report = RunReport(bucket, key, version_id, destination=destination)
@@ -149,11 +149,11 @@ class FileRun:
         from the same record."""
         if confirmed is not None and confirmed > self.resumed_from:
             self.report.read = self.report.resume_from = confirmed
-            return self.report.retry_later(reason)
+            return self.report.retry_later(reason, self._retry_note)
         if self.resumed_from:
             self.rejected.discard()
             return RetryLater(str(reason))
-        return self.report.retry_later(reason)
+        return self.report.retry_later(reason, self._retry_note)
 
     def fail(self, reason: Exception) -> None:
         self.report.fail(reason, self.rejected)

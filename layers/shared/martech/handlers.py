@@ -155,6 +155,20 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
 MOST_SQS_HOLDS = 43_200  # seconds a message can be kept from view
 
 
+def backoff(tries: int, retry_after_seconds: int) -> int:
+    """Seconds a message that failed at its ``tries``-th receive is kept from view."""
+    return min(retry_after_seconds * 2 ** (tries - 1), MOST_SQS_HOLDS)
+
+
+def retry_note(record: SQSRecord, settings: Settings) -> str:
+    """What a file's report says when this receive of its message fails for a transient reason:
+    which try it was, and when the next comes, or that the dead-letter queue does."""
+    tries = int(record.attributes.approximate_receive_count or 1)
+    if tries >= settings.file_tries:
+        return f"try {tries} of {settings.file_tries}; next, the dead-letter queue: redrive it once the cause is mended"
+    return f"try {tries} of {settings.file_tries}; the next in {backoff(tries, settings.retry_after_seconds) // 60} minutes"
+
+
 def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_after_seconds: int | None,
                  logger: Logger) -> Callable[..., None]:
     """The record handler, and when it fails, the message kept from view ``retry_after_seconds`` doubled at
@@ -169,7 +183,7 @@ def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_afte
             record_handler(record, lambda_context)
         except Exception as exc:
             tries = int(record.attributes.approximate_receive_count or 1)
-            delay = min(retry_after_seconds * 2 ** (tries - 1), MOST_SQS_HOLDS)
+            delay = backoff(tries, retry_after_seconds)
             logger.warning("file back to its queue", extra={"retry": {"try": tries, "back_in_seconds": delay,
                                                                      "because": str(exc)}})
             try:

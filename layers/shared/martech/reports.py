@@ -112,9 +112,10 @@ class RunReport:
         self.status = status
         self.finished_at = time.time()
 
-    def retry_later(self, reason: Exception) -> RetryLater:
-        """Mark the run as going back to its queue; the caller raises what this returns."""
-        self.errors.append(f"transient: {reason}")
+    def retry_later(self, reason: Exception, note: str = "") -> RetryLater:
+        """Mark the run as going back to its queue (``note``: which try, and what comes next); the
+        caller raises what this returns."""
+        self.errors.append(f"transient ({note}): {reason}" if note else f"transient: {reason}")
         self.finish("retrying")
         return RetryLater(str(reason))
 

@@ -63,6 +63,7 @@ class Settings:
     file_queue_url: str | None = _env("FILE_QUEUE_URL")  # the function's own queue, from the template
     # A file whose run failed comes back this long after, doubled at each further try (SQS holds at most 12 h).
     retry_after_seconds: int = _env("RETRY_AFTER_SECONDS", int, 300)
+    file_tries: int = _env("FILE_TRIES", int, 5)  # the queues' maxReceiveCount: then the dead-letter queue
     metadata_event_bus: str = _env("METADATA_EVENT_BUS", default="default")  # where metadata changes are published
     metadata_cache_seconds: int = _env("METADATA_CACHE_SECONDS", int, 60)  # lookups re-check the snapshot after this
     metadata_stale_seconds: int = _env("METADATA_STALE_SECONDS", int, 900)  # unknown ids refresh an older snapshot
