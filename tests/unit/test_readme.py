@@ -32,3 +32,19 @@ def test_every_make_target_the_readme_names_is_in_the_makefile():
     named = set(re.findall(r"\bmake (\w+)", README))
     assert {"run", "test"} <= named
     assert not named - targets, f"README.md names make targets the Makefile lacks: {sorted(named - targets)}"
+
+
+def test_every_template_parameter_and_every_setting_the_template_leaves_alone_is_in_the_readme():
+    import dataclasses
+
+    from martech.settings import Settings
+    from sandbox.local.template import load
+
+    template = load(ROOT / "template.yaml")
+    set_by_template = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for resource in template["Resources"].values():
+        set_by_template |= set(resource.get("Properties", {}).get("Environment", {}).get("Variables", {}))
+    settings = {field.metadata["env"] for field in dataclasses.fields(Settings)}
+    undocumented = [name for name in [*template["Parameters"], *sorted(settings - set_by_template)]
+                    if f"`{name}`" not in README]
+    assert not undocumented, f"README.md does not name: {undocumented}"
