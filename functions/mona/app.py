@@ -23,8 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import mona_delivery as delivery
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
-from martech.handlers import (dispatch, handed_on, idempotency, json_response, pinned, report_metrics, retry_note,
-                              s3, stop_time, too_many)
+from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, pinned, report_metrics,
+                              retry_note, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -105,7 +105,7 @@ def invalid(reasons: dict[str, list[str]]) -> Response:
 
 @api.post("/mona/export")
 def export() -> Response:
-    deadline = time.monotonic() + settings.webhook_seconds
+    deadline = call_deadline(settings)
     try:
         body = api.current_event.json_body
     except ValueError:
@@ -132,7 +132,7 @@ def export() -> Response:
 
 @api.post("/mona/<arc_class>/messages")
 def messages(arc_class: str) -> Response:
-    deadline = time.monotonic() + settings.webhook_seconds
+    deadline = call_deadline(settings)
     try:
         check_arc_class(arc_class)
         records = api.current_event.json_body

@@ -10,7 +10,6 @@ Triggers:
 
 from __future__ import annotations
 
-import time
 from functools import cache
 from typing import Any
 
@@ -31,8 +30,8 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
-                              report_metrics, retry_note, s3, stop_time, too_many)
+from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, pinned,
+                              query_flag, report_metrics, retry_note, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -117,7 +116,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @api.post("/monetate/<schema>/records")
 @tracer.capture_method
 def post_records(schema: str) -> Response:
-    deadline = time.monotonic() + settings.webhook_seconds
+    deadline = call_deadline(settings)
     event = api.current_event
     try:
         body = event.json_body

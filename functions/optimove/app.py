@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items, in_requests
-from martech.handlers import (BadQuery, dispatch, handed_on, idempotency, json_response, pinned, query_flag,
-                              report_metrics, retry_note, s3, stop_time)
+from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, pinned,
+                              query_flag, report_metrics, retry_note, s3, stop_time)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -155,7 +155,7 @@ def delete_connection(connection: str) -> Response:
 
 @api.put("/optimove/connections/<connection>/data")
 def update_data(connection: str) -> Response:
-    deadline = time.monotonic() + settings.webhook_seconds
+    deadline = call_deadline(settings)
     conn = optimove().resolve(connection)
     items = check_update_items(body())
     merge = query_flag(api, "merge")
@@ -175,7 +175,7 @@ def update_data(connection: str) -> Response:
 
 @api.post("/optimove/connections/<connection>/delete")
 def delete_data(connection: str) -> Response:
-    deadline = time.monotonic() + settings.webhook_seconds
+    deadline = call_deadline(settings)
     conn = optimove().resolve(connection)
     keys = body().get("primary_keys") if isinstance(body(), dict) else None
     if not isinstance(keys, list) or not keys:

@@ -57,6 +57,12 @@ def json_response(status: int, body: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
+def call_deadline(settings: Settings) -> float:
+    """When a webhook call stops sending (``time.monotonic()``): WEBHOOK_SECONDS from now, so that its
+    answer reaches API Gateway before it stops waiting (29 s)."""
+    return time.monotonic() + settings.webhook_seconds
+
+
 class BadQuery(ValueError):
     """A webhook call's query parameter that means nothing; the call is answered 400 with the message."""
 
@@ -161,10 +167,15 @@ def backoff(tries: int, retry_after_seconds: int) -> int:
     return min(retry_after_seconds * 2 ** (tries - 1), MOST_SQS_HOLDS)
 
 
+def _tries(record: SQSRecord) -> int:
+    """Which receive of its message this is: 1 the first time."""
+    return int(record.attributes.approximate_receive_count or 1)
+
+
 def retry_note(record: SQSRecord, settings: Settings) -> str:
     """What a file's report says when this receive of its message fails for a transient reason:
     which try it was, and when the next comes, or that the dead-letter queue does."""
-    tries = int(record.attributes.approximate_receive_count or 1)
+    tries = _tries(record)
     if tries >= settings.file_tries:
         return f"try {tries} of {settings.file_tries}; next, the dead-letter queue: redrive it once the cause is mended"
     return f"try {tries} of {settings.file_tries}; the next in {backoff(tries, settings.retry_after_seconds) // 60} minutes"
@@ -183,7 +194,7 @@ def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_afte
         try:
             record_handler(record, lambda_context)
         except Exception as exc:
-            tries = int(record.attributes.approximate_receive_count or 1)
+            tries = _tries(record)
             delay = backoff(tries, retry_after_seconds)
             logger.warning("file back to its queue", extra={"retry": {"try": tries, "back_in_seconds": delay,
                                                                      "because": str(exc)}})

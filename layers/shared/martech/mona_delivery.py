@@ -21,7 +21,7 @@ from martech.batching import batched
 from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable, TopLevelError, overwrites_only
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
-from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order
+from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order, unsent_reason
 from martech.readers import UnreadableFile, is_csv
 from martech.reports import RunReport
 from martech.settings import Settings
@@ -94,9 +94,9 @@ def export_in_time(items: list[tuple[int, dict[str, Any]]], client: MonaClient, 
                 outcomes.append(sending.result() if sending else BatchOutcome())
             except (MonaUnavailable, MonaAuthError) as exc:  # refused before Mona did anything: safe to send again
                 failure = failure or exc
-                not_sent |= {index: f"not taken: {exc}; sending it again is safe" for index, _ in batches[number]}
+                not_sent |= {index: unsent_reason(exc, tried=True) for index, _ in batches[number]}
     for batch in batches[fed:]:
-        not_sent |= {index: f"not sent: {failure}" for index, _ in batch}
+        not_sent |= {index: unsent_reason(failure, tried=False) for index, _ in batch}
     return outcomes, not_sent, failure
 
 

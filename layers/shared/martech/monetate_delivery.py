@@ -22,7 +22,7 @@ from martech.monetate import BatchTooLarge, FateUnknown, MonetateClient, RowsRej
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
-from martech.ordered_sending import Batch, BatchOutcome, OrderedSender
+from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, unsent_reason
 from martech.readers import Record, UnreadableFile, is_csv
 from martech.reports import RunReport
 from martech.settings import Settings
@@ -191,7 +191,7 @@ def deliver_records(results: list[dict[str, Any]], ready: list[tuple[int, dict[s
             # The failed batch may have landed with its answer lost, where sending it again is safe:
             # with a unique key the rows are replaced (without one, such a batch counts as unknown).
             for later, left in enumerate(batches[number:]):
-                reason = f"not sent: {exc}" if later else f"not taken: {exc}; sending it again is safe"
+                reason = unsent_reason(exc, tried=not later)
                 for index, _, _ in left:
                     results[index] = {"index": index, "status": "not_sent", "reasons": [reason]}
             return exc

@@ -55,6 +55,12 @@ class BatchOutcome:
         self.refused += other.refused
 
 
+def unsent_reason(failure: Exception, tried: bool) -> str:
+    """Why a webhook's record was not sent: its batch was ``tried`` and not taken (it may have
+    landed without an answer, which only batches safe to send again allow), or never tried."""
+    return f"not taken: {failure}; sending it again is safe" if tried else f"not sent: {failure}"
+
+
 # A batch waiting for its answer: how far into the file it reaches, its set-aside rows, its sending.
 _InFlight = tuple[int, list[tuple[int, list[str], Any]], "Future[BatchOutcome] | None"]
 
