@@ -28,12 +28,13 @@ SETTINGS = Settings(monetate_batch_size=200, monetate_concurrency=4)
 
 
 class Monetate:
-    """Takes every batch, except that the batch starting with ``failing`` fails, once the batches
-    starting with ``taken_first`` (already in flight behind it) have been taken."""
+    """Takes every batch, except that the batch starting with ``failing`` fails (with ``error``), once the
+    batches starting with ``taken_first`` (already in flight behind it) have been taken."""
 
-    def __init__(self, failing: str | None = None, taken_first: tuple[str, ...] = ()) -> None:
+    def __init__(self, failing: str | None = None, taken_first: tuple[str, ...] = (),
+                 error: Exception = TransientFailure("Monetate answered 503 after retries")) -> None:
         self.tokens = SimpleNamespace(refreshes=0)
-        self.failing, self.taken_first = failing, set(taken_first)
+        self.failing, self.taken_first, self.error = failing, set(taken_first), error
         self.taken: list[str] = []
         self._lock = threading.Condition()
 
@@ -44,7 +45,7 @@ class Monetate:
         with self._lock:
             if rows[0]["customer_id"] == self.failing:
                 assert self._lock.wait_for(lambda: self.taken_first <= set(self.taken), timeout=10)
-                raise TransientFailure("Monetate answered 503 after retries")
+                raise self.error
             self.taken += [row["customer_id"] for row in rows]
             self._lock.notify_all()
 
@@ -94,6 +95,19 @@ def test_a_retry_goes_on_after_the_last_batch_taken_in_order_and_sets_no_row_asi
     assert times["started_at"] == first_times["started_at"] < times["finished_at"]  # from the first run's start
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", times["finished_at"])
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{KEY}.jsonl").splitlines()] == [12, 702]
+
+
+def test_an_error_no_handler_expected_is_said_in_the_report_and_the_retry_goes_on_after_the_batches_taken(s3):
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes([{"customer_id": f"C{i}"} for i in range(1000)]))
+    first = Monetate(failing="C400", taken_first=("C600",), error=TypeError("Integer exceeds 64-bit range"))
+    with pytest.raises(RetryLater) as raised:
+        deliver(s3, first)
+    assert isinstance(raised.value.__cause__, TypeError)  # its traceback is logged with the failed message
+    report = json.loads(stored(s3, f"reports/{KEY}.json"))  # not "running" for good
+    assert (report["status"], report["resume_from"], report["sent"]) == ("retrying", 400, 400)
+    assert report["errors"] == ["unexpected TypeError: Integer exceeds 64-bit range"]
+    second = Monetate()
+    assert deliver(s3, second).status == "complete" and second.taken[0] == "C400"
 
 
 def test_a_new_version_of_the_file_starts_from_the_top_whatever_the_last_one_left(s3):

@@ -141,7 +141,7 @@ class FileRun:
             self.report.resume_from = 0
             self.report.finish(status)
 
-    def retry_later(self, reason: Exception, confirmed: int | None = None) -> RetryLater:
+    def retry_later(self, reason: Exception, confirmed: int | None = None, kind: str = "transient") -> RetryLater:
         """What to raise for a transient failure. ``confirmed``: records from the file's start that are
         settled for good (sent, set aside, refused), when the caller knows. The report then says
         ``retrying`` from there, and the retry goes on after them instead of sending them again.
@@ -149,11 +149,17 @@ class FileRun:
         from the same record."""
         if confirmed is not None and confirmed > self.resumed_from:
             self.report.read = self.report.resume_from = confirmed
-            return self.report.retry_later(reason, self._retry_note)
+            return self.report.retry_later(reason, self._retry_note, kind)
         if self.resumed_from:
             self.rejected.discard()
             return RetryLater(str(reason))
-        return self.report.retry_later(reason, self._retry_note)
+        return self.report.retry_later(reason, self._retry_note, kind)
+
+    def unexpected(self, exc: Exception, confirmed: int | None = None) -> RetryLater:
+        """What to raise for an error no handler expected, a fault in this code or in a library's. The
+        report says what it was, instead of ``running`` for good, and the file goes back to its queue as
+        for a transient failure, until the dead-letter queue takes it."""
+        return self.retry_later(exc, confirmed, kind=f"unexpected {type(exc).__name__}")
 
     def fail(self, reason: Exception) -> None:
         self.report.fail(reason, self.rejected)

@@ -119,6 +119,8 @@ def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: 
         raise run.retry_later(exc, sender.confirmed) from exc
     except (ValueError, UnreadableFile, MonaAuthError) as exc:
         run.fail(exc)
+    except Exception as exc:
+        raise run.unexpected(exc, sender.confirmed) from exc
     finally:
         report.token_refreshes = client.tokens.logins - logins_before
         run.close()

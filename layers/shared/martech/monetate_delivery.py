@@ -70,6 +70,8 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
         raise run.retry_later(exc, sender.confirmed if sender else None) from exc
     except (ValueError, UnknownSchema, UnreadableFile, MonetateAuthError) as exc:
         run.fail(exc)
+    except Exception as exc:
+        raise run.unexpected(exc, sender.confirmed if sender else None) from exc
     finally:
         report.token_refreshes = client.tokens.refreshes - refreshes_before
         run.close()

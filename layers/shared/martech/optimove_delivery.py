@@ -107,6 +107,8 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
         raise run.retry_later(exc) from exc
     except (ValueError, UnreadableFile, UnknownConnection, OptimoveError) as exc:
         run.fail(exc)
+    except Exception as exc:
+        raise run.unexpected(exc) from exc
     finally:
         run.close()
     return run.report

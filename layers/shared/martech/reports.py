@@ -112,10 +112,10 @@ class RunReport:
         self.status = status
         self.finished_at = time.time()
 
-    def retry_later(self, reason: Exception, note: str = "") -> RetryLater:
+    def retry_later(self, reason: Exception, note: str = "", kind: str = "transient") -> RetryLater:
         """Mark the run as going back to its queue (``note``: which try, and what comes next); the
         caller raises what this returns."""
-        self.errors.append(f"transient ({note}): {reason}" if note else f"transient: {reason}")
+        self.errors.append(f"{kind} ({note}): {reason}" if note else f"{kind}: {reason}")
         self.finish("retrying")
         return RetryLater(str(reason))
 
