@@ -21,6 +21,8 @@ from aws_lambda_powertools.utilities.streaming import S3Object
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import mona_delivery as delivery
+from martech import strict_json
+from martech.strict_json import BadJson
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
 from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, pinned, report_metrics,
@@ -34,7 +36,7 @@ settings.require("inbox_bucket", "idempotency_table", "file_queue_url", "mona_ex
 logger = Logger(service="mona")
 metrics = Metrics(namespace="MarketingBundle", service="mona")
 tracer = Tracer(service="mona")
-api = APIGatewayRestResolver()
+api = APIGatewayRestResolver(json_body_deserializer=strict_json.loads)  # NaN is not sent on as null
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)
@@ -108,8 +110,8 @@ def export() -> Response:
     deadline = call_deadline(settings)
     try:
         body = api.current_event.json_body
-    except ValueError:
-        return json_response(400, {"topLevelError": "the body is not valid JSON"})
+    except BadJson as exc:
+        return json_response(400, {"topLevelError": str(exc)})
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
         return json_response(400, {"topLevelError": 'the body must be {"userId"?, "messages": [...], "defaultAction"?}'})
     if refused := too_many(body["messages"], settings):
@@ -136,8 +138,8 @@ def messages(arc_class: str) -> Response:
     try:
         check_arc_class(arc_class)
         records = api.current_event.json_body
-    except ValueError as exc:
-        return json_response(400, {"message": str(exc) if "context class" in str(exc) else "the body is not valid JSON"})
+    except ValueError as exc:  # the context class, or BadJson
+        return json_response(400, {"message": str(exc)})
     if isinstance(records, dict):
         records = records.get("messages")
     if not isinstance(records, list) or not records:

@@ -25,6 +25,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import monetate_delivery as delivery
 from martech import session_stream
+from martech import strict_json
+from martech.strict_json import BadJson
 from martech.metadata_refresh import RefreshResult, refresh
 from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
@@ -42,7 +44,7 @@ settings.require("inbox_bucket", "idempotency_table", "file_queue_url", "monetat
 logger = Logger(service="monetate")
 metrics = Metrics(namespace="MarketingBundle", service="monetate")
 tracer = Tracer(service="monetate")
-api = APIGatewayRestResolver()
+api = APIGatewayRestResolver(json_body_deserializer=strict_json.loads)  # NaN is not sent on as null
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)
@@ -120,8 +122,8 @@ def post_records(schema: str) -> Response:
     event = api.current_event
     try:
         body = event.json_body
-    except ValueError:
-        return json_response(400, {"message": "the body is not valid JSON"})
+    except BadJson as exc:
+        return json_response(400, {"message": str(exc)})
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
         return json_response(400, {"message": 'the body must be {"records": [ {...}, ... ]}'})
     if refused := too_many(body["records"], settings):

@@ -277,6 +277,30 @@ def test_export_webhook_refuses_what_mona_would_refuse(stack, body):
     assert answer.status_code == 400 and answer.json()["topLevelError"]
 
 
+@pytest.mark.parametrize("value", ["NaN", "-Infinity", "1e400"])
+def test_webhook_bodies_holding_what_json_has_not_are_refused_not_sent_on_as_null(stack, arc, value):
+    export = f'{{"messages": [{{"arcClass": "{arc}", "contextId": "c", "message": {{"score": {value}}}}}]}}'
+    answer = call(stack, "POST", "/mona/export", data=export)
+    assert answer.status_code == 400 and "line 1, column" in answer.json()["topLevelError"]
+    answer = call(stack, "POST", f"/mona/{arc}/messages", data=f'[{{"contextId": "c", "score": {value}}}]')
+    assert answer.status_code == 400 and answer.json()["message"].startswith("the body is not valid JSON: ")
+    assert contexts(stack, arc) == {}
+
+
+def test_numbers_json_holds_no_exact_form_of_arrive_as_written_or_are_set_aside_with_the_rest_sent(stack, arc):
+    sims = drop(stack, f"mona/{arc}/sims.csv", b"contextId,iccid,count\nc1,89014103211118510720,18446744073709551615\n")
+    assert (sims["status"], sims["sent"]) == ("complete", 1)  # the 20-digit SIM number, past 64 bits, stays text
+    scores = drop(stack, f"mona/{arc}/scores.json",
+                  b'[{"contextId": "c2", "score": NaN},\n {"contextId": "c3", "big": 123456789012345678901234567890}]')
+    assert (scores["status"], scores["read"], scores["sent"], scores["rejected"]) == ("complete", 2, 1, 1)
+    found = contexts(stack, arc)
+    assert found["c1"]["fields"] == {"iccid": "89014103211118510720", "count": 18446744073709551615}
+    assert found["c3"]["fields"] == {"big": 1.2345678901234568e+29}  # as orjson, and JSON Lines, read it
+    rejected = stack.s3.get_object(Bucket=stack.bucket, Key=scores["rejected_rows"])["Body"].read()
+    assert json.loads(rejected) == {"line": 1, "reasons": ["invalid JSON: NaN is not JSON: write null or a number"],
+                                    "record": {"contextId": "c2", "score": "NaN"}}
+
+
 def test_export_webhook_with_an_invalid_message_sends_nothing(stack, arc):
     body = {"messages": [{"arcClass": arc, "contextId": "a", "message": {"v": 1}},
                          {"arcClass": arc, "contextId": "b", "message": {"v": 1}, "exportTimestamp": 42}]}

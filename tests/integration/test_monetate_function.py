@@ -408,6 +408,15 @@ def test_webhook_refuses_malformed_bodies(stack, schema, body, status):
     assert webhook(stack, schema, body).status_code == status
 
 
+def test_webhook_body_holding_nan_is_refused_with_where_it_is_and_what_to_write_instead(stack, schema):
+    body = '{"records": [{"customer_id": "C-1", "lifetime_value": NaN}]}'  # as Python's json.dumps writes a missing value
+    answer = webhook(stack, schema, body)
+    assert answer.status_code == 400 and answer.json()["message"] == (
+        f"the body is not valid JSON: unexpected character, expected a JSON value at line 1, column {body.index('NaN') + 1}:"
+        " NaN and Infinity are not JSON; write null or a number")
+    assert stack.monetate.state()["schemas"][schema] == 0
+
+
 def test_webhook_refuses_more_records_than_an_answer_can_carry_with_413(stack, schema):
     module = stack.functions["MonetateFunction"].module
     settings = module.settings

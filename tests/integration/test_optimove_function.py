@@ -210,6 +210,14 @@ def test_webhook_connection_lifecycle(stack):
     assert webhook(stack, "GET", f"/connections/{conn_uuid}").status_code == 404
 
 
+def test_webhook_body_holding_nan_is_refused_and_nothing_stored_changes(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv", csv_bytes([{"customer_id": "1", "points": "5"}]))
+    path = f"/optimove/connections/{connection['uuid']}/data"
+    answer = call(stack, "PUT", path, data='[{"primary_key": "1", "data": {"points": NaN}}]', params={"merge": "true"})
+    assert answer.status_code == 400 and "NaN and Infinity are not JSON" in answer.json()["message"]
+    assert held(stack, connection)["1"] == {"customer_id": "1", "points": 5}
+
+
 def test_webhook_merge_switch_reads_true_in_any_case_and_refuses_what_is_neither(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))

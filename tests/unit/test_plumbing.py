@@ -6,6 +6,7 @@ import logging
 import re
 import time
 
+import orjson
 import pytest
 import requests
 
@@ -50,11 +51,19 @@ def test_batches_by_size_and_an_oversized_item_goes_alone():
 # -- CSV values ----------------------------------------------------------------------------
 @pytest.mark.parametrize("text, value", [
     ("0", 0), ("-3", -3), ("1.5", 1.5), ("-0.25", -0.25), ("1e3", 1000.0), ("1E-2", 0.01),
-    ("12345678901234567890", 12345678901234567890), ("007", "007"), ("1,234", "1,234"), ("1e400", "1e400"),
+    ("12345678901234567890", 12345678901234567890), ("18446744073709551615", 18446744073709551615),
+    ("-9223372036854775808", -9223372036854775808), ("89014103211118510720", "89014103211118510720"),
+    ("-9223372036854775809", "-9223372036854775809"), ("1" * 5000, "1" * 5000), ("007", "007"),
+    ("1,234", "1,234"), ("1e400", "1e400"),
     (" 5", " 5"), (".5", ".5"), ("5.", "5."), ("+5", "+5"), ("-", "-"), ("nan", "nan"), ("0x1F", "0x1F"), ("²", "²"),
 ])
 def test_only_plain_numbers_become_numbers(text, value):
     assert typed_value(text) == value and type(typed_value(text)) is type(value)
+
+
+def test_every_typed_value_can_be_sent():
+    row = {"sim": "89014103211118510720", "big": "18446744073709551615", "low": "-9223372036854775808"}
+    assert orjson.loads(orjson.dumps(typed_row(row))) == typed_row(row)
 
 
 def test_a_typed_row_leaves_out_blank_cells_and_keeps_its_key_as_written():

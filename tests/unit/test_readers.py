@@ -8,6 +8,7 @@ import lzma
 import tracemalloc
 import zipfile
 
+import orjson
 import pytest
 
 from martech.readers import Record, UnreadableFile, detect_format, read_records
@@ -321,7 +322,36 @@ def test_json_lines_skip_blank_lines_and_reject_bad_ones():
     assert records[3] == Record(5, {"a": 2})
 
 
+def test_a_json_lines_record_holding_nan_says_what_to_write_instead():
+    records = read(b'{"a": NaN}\n{"a": 1e400}\n{"a": 2}\n', "x.jsonl")
+    assert records[0].error == ("invalid JSON: unexpected character, expected a JSON value at column 7:"
+                                " NaN and Infinity are not JSON; write null or a number")
+    assert records[1].error == "invalid JSON: number is infinity when parsed as double at column 7"
+    assert records[2] == Record(3, {"a": 2})
+
+
 # -- JSON array ----------------------------------------------------------------------------
+@pytest.mark.parametrize("item, reason", [
+    (b'{"a": NaN}', "NaN is not JSON: write null or a number"),
+    (b'{"a": [-Infinity]}', "-Infinity is not JSON: write null or a number"),
+    (b'{"a": 1e400, "b": Infinity}', "1e400 is beyond the range of a double; Infinity is not JSON: write null or a number"),
+    (b'{"a": ' + b"9" * 5000 + b'}', "99999999999999999999\u2026 (5000 characters) is beyond the range of a double"),
+    (b'{"a": "\\ud800"}', "no low surrogate in string"),  # half a UTF-16 pair: no UTF-8 text can hold it
+])
+def test_a_json_array_item_holding_what_json_has_not_is_set_aside_and_reading_goes_on(item, reason):
+    # Python's json reads these; sent on, orjson would write NaN as null or refuse the batch.
+    records = read(b'[\n{"a": 1},\n' + item + b',\n{"a": 2}\n]', "x.json")
+    assert records[0] == Record(2, {"a": 1}) and records[2] == Record(4, {"a": 2})
+    assert (records[1].line, records[1].error) == (3, "invalid JSON: " + reason)
+    assert json.loads(json.dumps(records[1].data, allow_nan=False)) == records[1].data  # a rejected row is written as JSON
+
+
+def test_json_array_integers_are_read_as_orjson_reads_them():
+    data = b'[{"big": 18446744073709551615, "low": -9223372036854775808, "past": 123456789012345678901234567890}]'
+    assert read(data, "x.json")[0].data == orjson.loads(data)[0]
+    assert type(read(data, "x.json")[0].data["past"]) is float
+
+
 def test_json_array_items_carry_the_line_they_start_on():
     data = b'[\n  {"a": 1},\n  {"a": 2,\n   "b": [1, 2]},\n  3\n]\n'
     records = read(data, "x.json")

@@ -15,15 +15,19 @@ import re
 from collections.abc import Container
 from typing import Any
 
+from martech.strict_json import ORJSON_INTEGERS
+
 # A number as JSON writes one: no leading zeros (a zip code or an id stays text), no thousands separators.
 _PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 def typed_value(text: str) -> Any:
-    """A plain number as a number, anything else as the text it is."""
+    """A plain number as a number, anything else as the text it is. An integer past 64 bits (a
+    20-digit card or SIM number, say) stays text: JSON has no exact number for it, and orjson
+    refuses to write one."""
     if _PLAIN_NUMBER.fullmatch(text):
         if text.isdigit() or (text[0] == "-" and text[1:].isdigit()):
-            return int(text)
+            return int(text) if len(text) <= 20 and int(text) in ORJSON_INTEGERS else text
         number = float(text)
         if math.isfinite(number):
             return number

@@ -21,7 +21,6 @@ import codecs
 import csv
 import gzip
 import io
-import json
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from itertools import chain
 import orjson
 
 from martech.dict_makers import dict_maker
+from martech.strict_json import ItemDecoder, json_error
 
 CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
 # .txt is delimited text as spreadsheets export it: Excel's "Text (Tab delimited)" and "Unicode Text".
@@ -412,7 +412,7 @@ def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Re
             value = orjson.loads(content)  # strict JSON, several times faster than json.loads
         except orjson.JSONDecodeError as exc:
             if content.strip():  # else a blank line
-                yield Record(line, content.strip(), f"invalid JSON: {exc.msg} at column {exc.colno}")
+                yield Record(line, content.strip(), f"invalid JSON: {json_error(exc, one_line=True)}")
             continue
         yield _object_record(line, value, objects_only)
 
@@ -426,7 +426,7 @@ def _object_record(line: int, value: Any, objects_only: bool) -> Record:
 def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Record]:
     """Items of a top-level JSON array, or of the array an object holds alone (``{"records": [...]}``,
     the webhooks' body and many APIs' exports), decoded one at a time from a sliding buffer."""
-    decoder = json.JSONDecoder()
+    decoder = ItemDecoder()
     buffer, pos, line, eof = "", 0, 1, False
 
     def fill() -> bool:
@@ -454,7 +454,7 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
         start_line = line
         while True:
             try:
-                value, end = decoder.raw_decode(buffer, pos)
+                value, end = decoder.decode_item(buffer, pos)
                 if end < len(buffer) or eof:
                     break  # a value ending at the buffer's edge may be cut short: read on
             except ValueError:
@@ -506,7 +506,11 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             expect_item = None  # an item must follow a comma
             continue
         start_line = line
-        yield _object_record(start_line, next_value(), objects_only)
+        value = next_value()
+        if decoder.problems:  # read, but not as JSON the vendors take: set aside, not changed
+            yield Record(start_line, value, "invalid JSON: " + "; ".join(decoder.problems))
+        else:
+            yield _object_record(start_line, value, objects_only)
         expect_item = False
     if holder:
         expect("}", f"the object holding the array holds more than the array; {shapes}")
