@@ -45,6 +45,9 @@ _CHUNK = 1 << 16
 # array item past it is set aside or fails the file, instead of filling the memory.
 _LONGEST_RECORD = 8 << 20
 _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
+# A CSV cell may be as long as a record (Python's csv stops at 128 KiB). Only a cell running over many
+# lines can reach it: a longer line is set aside before the csv module sees it.
+csv.field_size_limit(_LONGEST_RECORD)
 _BOM = b"\xef\xbb\xbf"
 _SAVE_AS = "save or export it as CSV (UTF-8), JSON Lines or a JSON array, gzipped or not"
 # Files people drop that are not text: told by their name, or by their first bytes whatever the name.
@@ -363,7 +366,8 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
         except StopIteration:
             return
         except csv.Error as exc:
-            problem = f"malformed CSV: {exc}"
+            problem = f"malformed CSV: {exc}" if "field limit" not in str(exc) else \
+                f"malformed CSV: a cell runs over {_LONGEST_RECORD >> 20} MiB, larger than any record can be sent"
         else:
             if len(row) == width and (width > 1 or row[0]) and not undecodable:  # [""] is a blank line too
                 yield Record(line, as_dict(*row) if as_dict else row)
