@@ -30,6 +30,9 @@ from martech.names import did_you_mean
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
+# Unix seconds (10 digits, a fraction allowed) or milliseconds (13) written as text; fewer digits
+# would be read for dates such as 20240501.
+_UNIX_TEXT = re.compile(r"[0-9]{10}(?:\.[0-9]+)?|[0-9]{13}")
 # Dates people write, tried in order after ISO-8601; day-first forms use dots to stay unambiguous.
 DATETIME_FORMATS = (
     "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
@@ -146,6 +149,8 @@ def to_datetime(value: Any) -> str:
         seconds = value / 1000 if abs(value) >= 1e11 else value
         return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
     text = str(value).strip()
+    if _UNIX_TEXT.fullmatch(text):  # as a CSV holds them
+        return to_datetime(float(text) if "." in text else int(text))
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
@@ -157,7 +162,8 @@ def to_datetime(value: Any) -> str:
             except ValueError:
                 continue
         if parsed is None:
-            raise InvalidValue(f"expected a date or date-time (ISO-8601 or a common format), found {text!r}") from None
+            raise InvalidValue("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
+                               f" milliseconds), found {text!r}") from None
     if len(text) == 10 and parsed.hour == parsed.minute == parsed.second == 0 and "T" not in text:
         return parsed.date().isoformat()
     return parsed.isoformat()
