@@ -142,6 +142,33 @@ def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connect
     assert plain["reads"] == 0 and merged["reads"] == 1
 
 
+def test_an_update_of_keys_optimove_does_not_hold_sets_those_rows_aside_and_updates_the_rest(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": str(i), "tier": "gold"} for i in range(1000)]))
+    rows = [{"customer_id": str(i), "tier": "vip"} for i in range(1000)]
+    rows[10]["customer_id"], rows[777]["customer_id"] = "gone-1", "gone-2"  # deleted since, say
+    report = drop(stack, f"optimove/{connection['uuid']}/update/tiers.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 998, 2)
+    rejected = [json.loads(line) for line in stack.s3.get_object(
+        Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()]
+    assert [(r["line"], r["record"]["customer_id"]) for r in rejected] == [(12, "gone-1"), (779, "gone-2")]
+    assert rejected[0]["reasons"] == [
+        "Optimove refused the update: Invalid primary key: gone-1 does not exist in this data connection"]
+    records = held(stack, connection)
+    assert sum(record["tier"] == "vip" for record in records.values()) == 998 and "gone-1" not in records
+
+
+def test_an_update_file_of_keys_optimove_mostly_does_not_hold_fails_saying_where_they_belong(stack, connection,
+                                                                                            monkeypatch):
+    monkeypatch.setattr("martech.optimove_delivery.MOST_UPDATES_REFUSED", 3)
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv", csv_bytes([{"customer_id": "1", "tier": "gold"}]))
+    report = drop(stack, f"optimove/{connection['uuid']}/update/new.csv",
+                  csv_bytes([{"customer_id": f"new-{i}", "tier": "vip"} for i in range(50)]))
+    assert (report["status"], report["sent"], report["rejected"], report["failed"]) == ("failed", 0, 3, 47)
+    assert report["errors"][0].startswith("Optimove refused the update of over 3 rows one by one") and \
+        report["errors"][0].endswith("if the records are new, drop the file under upsert/")
+
+
 @pytest.mark.parametrize("metadata, wrong", [({"ttl": "1 day", "merge": "true"}, "ttl='1 day'"),
                                              ({"merge": "sure"}, "merge='sure'")])
 def test_a_file_whose_metadata_ttl_or_merge_means_nothing_fails_and_sends_nothing(stack, connection, metadata, wrong):

@@ -27,6 +27,7 @@ from martech.settings import Settings, yes_or_no
 
 KEY_PREFIX = "optimove/"
 OPERATIONS = ("upsert", "update", "delete")
+MOST_UPDATES_REFUSED = 100  # rows an update file may have refused one by one before it fails
 
 
 def route_from_key(key: str) -> tuple[str, str]:
@@ -101,7 +102,7 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
                 batch_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{bucket}/{key}?versionId={version_id}"))
                 _upsert(rows, uuid_, batch_uuid, ttl, client, settings, run)
             else:
-                _update(rows, uuid_, pk_field, ttl, client, settings, run.report)
+                _update(rows, uuid_, pk_field, ttl, client, settings, run)
         run.finish("complete")
     except OptimoveUnavailable as exc:
         raise run.retry_later(exc) from exc
@@ -179,13 +180,39 @@ def _upload(batch: list[tuple[int, str, dict[str, Any]]], uuid_: str, batch_uuid
 
 
 def _update(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, pk_field: str, ttl: int | None,
-            client: OptimoveClient, settings: Settings, report: RunReport) -> None:
+            client: OptimoveClient, settings: Settings, run: FileRun) -> None:
+    refused = [0]  # rows Optimove refused, over the run
     for batch in batched(rows, min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):
-        items = [{"primary_key": row[pk_field], "data": {k: v for k, v in row.items() if k != pk_field}, "ttl": ttl}
-                 for _, _, row in batch]
+        _update_batch(batch, uuid_, pk_field, ttl, client, run, refused)
+
+
+def _update_batch(batch: list[tuple[int, str, dict[str, Any]]], uuid_: str, pk_field: str, ttl: int | None,
+                  client: OptimoveClient, run: FileRun, refused: list[int]) -> None:
+    """Optimove refuses a whole update for one key it does not hold (400, invalid primary key): the
+    batch is then sent again in halves until each refused row is alone, and that row is set aside with
+    Optimove's reason. Each costs some 2 x log2(batch) requests, so past ``MOST_UPDATES_REFUSED`` the
+    file fails instead: its keys are most likely new, and belong under upsert/."""
+    items = [{"primary_key": row[pk_field], "data": {k: v for k, v in row.items() if k != pk_field}, "ttl": ttl}
+             for _, _, row in batch]
+    try:
         client.update(uuid_, items)
-        report.batches += 1
-        report.sent += len(batch)
+    except OptimoveError as exc:
+        if exc.status != 400:
+            raise
+        if len(batch) > 1:
+            half = len(batch) // 2
+            _update_batch(batch[:half], uuid_, pk_field, ttl, client, run, refused)
+            _update_batch(batch[half:], uuid_, pk_field, ttl, client, run, refused)
+            return
+        refused[0] += 1
+        if refused[0] > MOST_UPDATES_REFUSED:
+            raise ValueError(f"Optimove refused the update of over {MOST_UPDATES_REFUSED} rows one by one, the last"
+                             f" for {exc.detail}; if the records are new, drop the file under upsert/") from None
+        line, _, row = batch[0]
+        run.rejected.add(line, [f"Optimove refused the update: {exc.detail}"], row)
+        return
+    run.report.batches += 1
+    run.report.sent += len(batch)
 
 
 def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, uuid_: str, client: OptimoveClient,
