@@ -40,6 +40,12 @@ def test_configured_fields_and_defaults():
     assert build({"v": 1}, mona_default_action="NEW")[0]["action"] == "NEW"
 
 
+@pytest.mark.parametrize("written", ["add", " Add ", "ADD"])
+def test_an_action_is_read_in_any_case(written):
+    message, reasons = build({"id": "o1", "v": 1, "action": written})
+    assert reasons == [] and message["action"] == "ADD"
+
+
 def test_nulls_can_be_dropped_and_mona_fields_are_renamed():
     message, _ = build({"id": 1, "a": None, "MONA_VALID_CONTEXT": False}, mona_drop_nulls=True)
     assert message["message"] == {"MY_MONA_VALID_CONTEXT": False}

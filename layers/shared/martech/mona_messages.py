@@ -83,6 +83,8 @@ class MessageBuilder:
             except ValueError as exc:
                 reasons.append(f"{self.timestamp_field}: {exc}")
         action = fields.pop(self.action_field, None) or self.default_action
+        if isinstance(action, str) and action.strip().upper() in ACTIONS:  # "add", as a CSV may hold it
+            action = action.strip().upper()
         if action not in ACTIONS:
             reasons.append(f"{self.action_field}: must be one of {', '.join(ACTIONS)}, found {action!r}")
         if from_csv:  # after contextId, time and action are taken out: those are read as written
