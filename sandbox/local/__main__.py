@@ -163,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["run", "serve"])
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="the functions' log level: INFO for serve (each file and call, as CloudWatch shows"
+                             " them), WARNING for run")
     args = parser.parse_args(argv)
-    with LocalStack() as stack:
+    with LocalStack(log_level=args.log_level or ("INFO" if args.command == "serve" else "WARNING")) as stack:
         prepare_vendors(stack)
         if args.command == "serve":
             print(endpoints(stack), "\nCtrl-C stops.", flush=True)

@@ -63,8 +63,9 @@ class LocalStack:
     def __init__(self, root: Path = ROOT, monetate_faults: Faults | None = None, optimove_faults: Faults | None = None,
                  mona_faults: Faults | None = None,
                  metadata: MetadataSizes | None = None, retry_after: int = 1,
-                 function_env: dict[str, str] | None = None) -> None:
+                 function_env: dict[str, str] | None = None, log_level: str = "WARNING") -> None:
         self.root = root
+        self.log_level = log_level  # the template's LogLevel: the functions' Powertools loggers
         self.function_env = function_env or {}  # overrides of the template's environment, e.g. for tests
         self.monetate_faults = monetate_faults
         self.optimove_faults = optimove_faults
@@ -111,7 +112,7 @@ class LocalStack:
             "OptimoveBaseUrl": f"{self.optimove_server.url}/api/data-connections/v1",
             "MonaAuthUrl": f"{self.mona_server.url}/identity/resources/auth/v1/api-token",
             "MonaExportUrl": f"{self.mona_server.url}/export",
-            "LogLevel": "WARNING",
+            "LogLevel": self.log_level,
         })
         self._make_resources()
         self.api = LocalApi(api_key=secrets.token_urlsafe(24), stage=self.template.parameters["Environment"])

@@ -23,3 +23,4 @@ def test_make_run_delivers_the_samples_and_summarises_them(capsys):
     assert "monetate-sessions/2026-11-23-10.jsonl: complete - read 40, sent 40, rejected 0" in out
     assert "unknown ids {'pageevent': ['299999']}; refresh triggered: False" in out
     assert "GET /metadata/pageevent?ids=200000,200001: 200" in out
+    assert '"level":"INFO"' not in out  # the summary alone: the functions log at INFO under `make serve` only
