@@ -181,38 +181,37 @@ def _upload(batch: list[tuple[int, str, dict[str, Any]]], uuid_: str, batch_uuid
 
 def _update(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, pk_field: str, ttl: int | None,
             client: OptimoveClient, settings: Settings, run: FileRun) -> None:
-    refused = [0]  # rows Optimove refused, over the run
-    for batch in batched(rows, min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):
-        _update_batch(batch, uuid_, pk_field, ttl, client, run, refused)
-
-
-def _update_batch(batch: list[tuple[int, str, dict[str, Any]]], uuid_: str, pk_field: str, ttl: int | None,
-                  client: OptimoveClient, run: FileRun, refused: list[int]) -> None:
     """Optimove refuses a whole update for one key it does not hold (400, invalid primary key): the
     batch is then sent again in halves until each refused row is alone, and that row is set aside with
     Optimove's reason. Each costs some 2 x log2(batch) requests, so past ``MOST_UPDATES_REFUSED`` the
     file fails instead: its keys are most likely new, and belong under upsert/."""
-    items = [{"primary_key": row[pk_field], "data": {k: v for k, v in row.items() if k != pk_field}, "ttl": ttl}
-             for _, _, row in batch]
-    try:
-        client.update(uuid_, items)
-    except OptimoveError as exc:
-        if exc.status != 400:
-            raise
-        if len(batch) > 1:
-            half = len(batch) // 2
-            _update_batch(batch[:half], uuid_, pk_field, ttl, client, run, refused)
-            _update_batch(batch[half:], uuid_, pk_field, ttl, client, run, refused)
+    refused = 0
+
+    def send(batch: list[tuple[int, str, dict[str, Any]]]) -> None:
+        nonlocal refused
+        items = [{"primary_key": row[pk_field], "data": {k: v for k, v in row.items() if k != pk_field}, "ttl": ttl}
+                 for _, _, row in batch]
+        try:
+            client.update(uuid_, items)
+        except OptimoveError as exc:
+            if exc.status != 400:
+                raise
+            if len(batch) > 1:
+                send(batch[:len(batch) // 2])
+                send(batch[len(batch) // 2:])
+                return
+            refused += 1
+            if refused > MOST_UPDATES_REFUSED:
+                raise ValueError(f"Optimove refused the update of over {MOST_UPDATES_REFUSED} rows one by one, the"
+                                 f" last for {exc.detail}; if the records are new, drop the file under upsert/") from None
+            line, _, row = batch[0]
+            run.rejected.add(line, [f"Optimove refused the update: {exc.detail}"], row)
             return
-        refused[0] += 1
-        if refused[0] > MOST_UPDATES_REFUSED:
-            raise ValueError(f"Optimove refused the update of over {MOST_UPDATES_REFUSED} rows one by one, the last"
-                             f" for {exc.detail}; if the records are new, drop the file under upsert/") from None
-        line, _, row = batch[0]
-        run.rejected.add(line, [f"Optimove refused the update: {exc.detail}"], row)
-        return
-    run.report.batches += 1
-    run.report.sent += len(batch)
+        run.report.batches += 1
+        run.report.sent += len(batch)
+
+    for batch in batched(rows, min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):
+        send(batch)
 
 
 def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, uuid_: str, client: OptimoveClient,
