@@ -64,6 +64,16 @@ def test_every_valid_record_arrives_exactly_once_despite_500s_and_429s(stack, sc
     assert stack.monetate.stats()["by_status"].get("500", 0) > 0  # the faults really happened
 
 
+def test_a_file_whose_header_names_the_fields_in_capitals_arrives_as_a_warehouse_exports_it(stack, schema):
+    rows = [{name.upper(): value for name, value in row.items()} for row in customers(3)]
+    rows[2]["LIFETIME_VALUE"] = "lots"
+    report = drop(stack, f"monetate/{schema}/EXPORT.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 1)
+    assert sorted(posted_keys(stack, schema)) == ["C0", "C1"]
+    rejected = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read())
+    assert rejected == {"line": 4, "reasons": ["lifetime_value: expected a number, found 'lots'"], "record": rows[2]}
+
+
 def test_rejected_rows_name_their_line_and_reason(stack, schema):
     rows = customers(3)
     rows[1]["newsletter"] = "maybe"

@@ -84,10 +84,36 @@ def test_every_reason_is_given_at_once():
 
 
 def test_unknown_columns_reject_the_row_by_default_naming_a_near_field():
-    row, reasons = RowConverter(SCHEMA).convert({"id": "c1", "shoe_size": "42", "Spend": "1"})
+    row, reasons = RowConverter(SCHEMA).convert({"id": "c1", "shoe_size": "42", "spnd": "1"})
     assert row is None
     assert reasons == ["shoe_size: not a field of schema customers",
-                       "Spend: not a field of schema customers (did you mean spend?)"]
+                       "spnd: not a field of schema customers (did you mean spend?)"]
+
+
+def test_a_field_named_in_another_case_is_that_field_as_warehouses_export_headers():
+    converter = RowConverter(SCHEMA)
+    assert converter.convert({"ID": "c1", "Spend": "2", "VIP": "y"}) == ({"id": "c1", "spend": 2, "vip": True}, [])
+    assert converter.column_problems(["ID", "TIER", "SPEND"]) == []
+    good, bad = converter.convert_rows(["ID", "SPEND"], [["c1", "2"], ["c2", "lots"]])
+    assert good == [(0, {"id": "c1", "spend": 2})] and bad == [(1, ["spend: expected a number, found 'lots'"])]
+    assert converter.convert_many([{"ID": "c1"}, {"id": "c2", "Tier": "gold"}]) == (
+        [(0, {"id": "c1"}), (1, {"id": "c2", "tier": "gold"})], [])
+
+
+@pytest.mark.parametrize("record, unknown", [
+    ({"id": "c1", "SPEND": "1", "spend": "2"}, "SPEND"),  # named as it is too: that one holds it
+    ({"id": "c1", "SPEND": "1", "Spend": "2"}, "SPEND"),  # in two other cases: neither says which
+])
+def test_a_field_named_in_another_case_twice_over_is_not_guessed(record, unknown):
+    row, reasons = RowConverter(SCHEMA).convert(record)
+    assert f"{unknown}: not a field of schema customers (did you mean spend?)" in reasons
+
+
+def test_a_schema_holding_one_name_in_two_cases_matches_neither_by_case():
+    schema = Schema.from_api({"name": "s", "fields": {"id": {"data_type": "STRING", "identifier": True},
+                                                      "Email": {"data_type": "STRING"}, "email": {"data_type": "STRING"}}})
+    assert RowConverter(schema).convert({"id": "1", "EMAIL": "a"})[1] == [
+        "EMAIL: not a field of schema s (did you mean email?)"]
 
 
 def test_unknown_columns_can_be_dropped_instead():
@@ -98,9 +124,9 @@ def test_unknown_columns_can_be_dropped_instead():
 def test_columns_under_which_no_row_can_be_sent_are_named_with_a_near_field():
     converter = RowConverter(SCHEMA)
     assert converter.column_problems(["id", "tier", "spend"]) == []
-    assert converter.column_problems(["ID", "Tier", "shoe_size"]) == [
-        "ID: not a field of schema customers (did you mean id?)",
-        "Tier: not a field of schema customers (did you mean tier?)",
+    assert converter.column_problems(["ids", "tiers", "shoe_size"]) == [
+        "ids: not a field of schema customers (did you mean id?)",
+        "tiers: not a field of schema customers (did you mean tier?)",
         "shoe_size: not a field of schema customers"
         "; UnknownColumns=drop would leave out the columns the schema does not have",
         "id: required, but no column holds it"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -289,11 +290,26 @@ class RowConverter:
         self._columns = {name: COLUMN_CONVERTERS.get(f.data_type, _string_column) for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
         self._not_a_field_reasons: dict[str, str] = {}
+        lowered = Counter(name.lower() for name in schema.fields)
+        self._by_lower = {name.lower(): name for name in schema.fields if lowered[name.lower()] == 1}
+
+    def aliases(self, names: Iterable[str]) -> dict[str, str]:
+        """The names among ``names`` that are a field written in another case (``CUSTOMER_ID``, as
+        warehouses export headers), each with its field. Not when the schema has the name in two cases,
+        nor when the field is also named as it is, or in a second case: then nothing says which holds it."""
+        names = set(names)
+        found = {name: field for name in names - self._converters.keys()
+                 if (field := self._by_lower.get(name.lower())) is not None and field not in names}
+        if len(set(found.values())) < len(found):
+            taken = Counter(found.values())
+            found = {name: field for name, field in found.items() if taken[field] == 1}
+        return found
 
     def column_problems(self, columns: Iterable[str]) -> list[str]:
         """Why no record with these columns, a CSV header's, can be sent, if none can: columns the
         schema does not have (unless they are dropped), and fields it requires that no column holds."""
-        columns = list(columns)
+        aliases = self.aliases(columns)
+        columns = [aliases.get(name, name) for name in columns]
         unknown = [] if self.drop_unknown else [name for name in columns if name not in self._converters]
         problems = [self._not_a_field(name) if name else "a column with no name in the header (a trailing comma?)"
                     for name in unknown]
@@ -307,7 +323,9 @@ class RowConverter:
         row: dict[str, Any] = {}
         reasons: list[str] = []
         converters = self._converters
+        aliases = {} if converters.keys() >= record.keys() else self.aliases(record)
         for name, value in record.items():
+            name = aliases.get(name, name)
             convert = converters.get(name)
             if convert is None:
                 if not self.drop_unknown:
@@ -333,6 +351,9 @@ class RowConverter:
         """(index, row) for the records that convert and (index, reasons) for the others, as
         ``convert`` would give them one by one."""
         names = set().union(*records)
+        if not names <= self._converters.keys() and (aliases := self.aliases(names)):  # rare: renamed per record
+            records = [{aliases.get(name, name): value for name, value in record.items()} for record in records]
+            names = {aliases.get(name, name) for name in names}
         suspect: set[int] = set()  # records with a refused value, a blank must-have or an unknown column
         unknown = names - self._converters.keys()
         if unknown and not self.drop_unknown:
@@ -350,11 +371,13 @@ class RowConverter:
                      ) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, list[str]]]]:
         """As ``convert_many``, for a CSV's rows: lists of values under ``columns``. Taking the
         columns out by one transposition costs half of taking them out of dicts."""
+        as_record = dict_maker(tuple(columns))  # as read, for convert() and the rejected rows
+        aliases = self.aliases(columns)
+        columns = [aliases.get(name, name) for name in columns]
         names = set(columns) if rows else set()
         by_name = dict(zip(columns, zip(*rows, strict=True), strict=False))  # no rows: no columns
         unknown = names - self._converters.keys()
         suspect = set(range(len(rows))) if unknown and not self.drop_unknown else set()
-        as_record = dict_maker(tuple(columns))
         return self._convert_columns(len(rows), names, by_name.__getitem__, suspect, lambda i: as_record(*rows[i]))
 
     def _convert_columns(self, count: int, names: set[str], column_of: Callable[[str], Any], suspect: set[int],
