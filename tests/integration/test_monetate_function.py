@@ -124,10 +124,10 @@ def test_a_row_in_another_encoding_is_set_aside_and_the_rest_of_the_file_arrives
 
 
 def test_a_csv_header_no_row_can_be_sent_under_fails_the_file_once_not_every_row(stack, schema):
-    rows = [{"Customer_ID": f"C{i}", "tier": "gold"} for i in range(1000)]
+    rows = [{"customer_ids": f"C{i}", "tier": "gold"} for i in range(1000)]
     report = drop(stack, f"monetate/{schema}/wrong-header.csv", csv_bytes(rows))
     assert (report["status"], report["sent"], report["rejected"], report["rejected_rows"]) == ("failed", 0, 0, None)
-    assert report["errors"] == ["no row of this file can be sent, whatever it holds: Customer_ID: not a field of"
+    assert report["errors"] == ["no row of this file can be sent, whatever it holds: customer_ids: not a field of"
                                 f" schema {schema} (did you mean customer_id?); UnknownColumns=drop would leave out the"
                                 " columns the schema does not have; customer_id: required, but no column holds it"]
     assert posted_keys(stack, schema) == []
