@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from botocore.exceptions import ResponseStreamingError
 from moto import mock_aws
 
 from martech import mona_delivery
@@ -108,6 +109,35 @@ def test_an_error_no_handler_expected_is_said_in_the_report_and_the_retry_goes_o
     assert report["errors"] == ["unexpected TypeError: Integer exceeds 64-bit range"]
     second = Monetate()
     assert deliver(s3, second).status == "complete" and second.taken[0] == "C400"
+
+
+class BrokenStream(io.BytesIO):
+    """An S3 body whose connection breaks after ``good`` bytes."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        super().__init__(data)
+        self.good = good
+
+    def read(self, size=-1):
+        if self.tell() >= self.good:
+            raise ResponseStreamingError(error="Connection broken: IncompleteRead")
+        return super().read(min(size, self.good - self.tell()) if size and size > 0 else self.good - self.tell())
+
+
+def test_s3_breaking_part_way_through_the_file_is_a_transient_failure_and_the_retry_goes_on(s3):
+    body = csv_bytes([{"customer_id": f"C{i}"} for i in range(100_000)])
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=body)
+    version = s3.head_object(Bucket=BUCKET, Key=KEY)["VersionId"]
+    first = Monetate()
+    with pytest.raises(RetryLater):
+        deliver_file(s3, BrokenStream(body, len(body) // 2), BUCKET, KEY, version, first, SETTINGS)
+    report = json.loads(stored(s3, f"reports/{KEY}.json"))
+    assert report["status"] == "retrying" and report["resume_from"] == len(first.taken) > 0
+    assert report["errors"] == ["transient: An error occurred while reading from response stream:"
+                                " Connection broken: IncompleteRead"]
+    second = Monetate()
+    assert deliver(s3, second).status == "complete"
+    assert sorted(first.taken + second.taken) == sorted(f"C{i}" for i in range(100_000))  # each once
 
 
 def test_a_new_version_of_the_file_starts_from_the_top_whatever_the_last_one_left(s3):

@@ -67,14 +67,15 @@ def test_without_rules_batches_go_out_together():
     assert vendor.overlapped == {"a": True}  # the third went out while the first was in flight
 
 
-def test_when_the_file_breaks_what_was_sent_is_still_settled_before_the_error():
+@pytest.mark.parametrize("failure", [UnreadableFile("truncated"), ConnectionResetError("S3 stopped answering")])
+def test_when_the_file_breaks_or_cannot_be_read_on_what_was_sent_is_still_settled_before_the_error(failure):
     vendor = Recorder()
 
     def broken():
         yield batch(1, "a", "k1")
         yield batch(2, "b", "k2")
-        raise UnreadableFile("truncated")
+        raise failure
 
-    with pytest.raises(UnreadableFile):
+    with pytest.raises(type(failure)):
         vendor.run(broken(), keys=by_key)
-    assert vendor.settled == ["a", "b"]
+    assert vendor.settled == ["a", "b"]  # counted, so that the file's retry does not send them again

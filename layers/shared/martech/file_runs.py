@@ -31,6 +31,8 @@ from functools import cache
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
+from botocore.exceptions import BotoCoreError
+
 from martech.readers import Record, UnreadableFile, read_records
 from martech.reports import RejectedRows, RetryLater, RunReport
 
@@ -156,10 +158,12 @@ class FileRun:
         return self.report.retry_later(reason, self._retry_note, kind)
 
     def unexpected(self, exc: Exception, confirmed: int | None = None) -> RetryLater:
-        """What to raise for an error no handler expected, a fault in this code or in a library's. The
-        report says what it was, instead of ``running`` for good, and the file goes back to its queue as
-        for a transient failure, until the dead-letter queue takes it."""
-        return self.retry_later(exc, confirmed, kind=f"unexpected {type(exc).__name__}")
+        """What to raise for an error no handler expected: S3 failing part way through the file (transient),
+        or a fault in this code or in a library's. The report says what it was, instead of ``running``
+        for good, and the file goes back to its queue as for a transient failure, until the dead-letter
+        queue takes it."""
+        kind = "transient" if isinstance(exc, BotoCoreError) else f"unexpected {type(exc).__name__}"
+        return self.retry_later(exc, confirmed, kind=kind)
 
     def fail(self, reason: Exception) -> None:
         self.report.fail(reason, self.rejected)

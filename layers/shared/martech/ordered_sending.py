@@ -26,7 +26,6 @@ from operator import itemgetter
 from typing import Any
 
 from martech.file_runs import FileRun
-from martech.readers import UnreadableFile
 
 
 @dataclass
@@ -99,8 +98,8 @@ def sendings_in_order(send: Callable[[list[Any]], BatchOutcome], batches: Iterab
                 del batch
                 if len(window) >= in_flight:
                     yield window.popleft()[0]
-        except UnreadableFile:  # the file broke part way: what was sent before still counts
-            while window:
+        except Exception:  # the file broke part way, or reading it failed (S3, say): what was sent still counts,
+            while window:  # so that a retry does not send it again
                 yield window.popleft()[0]
             raise
         while window:
