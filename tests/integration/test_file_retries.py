@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ResponseStreamingError
 from moto import mock_aws
 
-from martech import mona_delivery
+from martech import mona_delivery, session_stream
+from martech.metadata_snapshots import SnapshotStore
 from martech.mona import ExportResult, MonaUnavailable
 from martech.monetate import TransientFailure
 from martech.monetate_delivery import deliver_file
@@ -138,6 +139,18 @@ def test_s3_breaking_part_way_through_the_file_is_a_transient_failure_and_the_re
     second = Monetate()
     assert deliver(s3, second).status == "complete"
     assert sorted(first.taken + second.taken) == sorted(f"C{i}" for i in range(100_000))  # each once
+
+
+def test_a_session_stream_file_s3_breaks_off_is_retried_with_a_report_saying_so(s3):
+    key = "monetate-sessions/10.jsonl"
+    body = b'{"session_id": "s1", "city": "Denver", "page_event_ids": {}, "offers": []}\n' * 50_000
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    with pytest.raises(RetryLater):
+        session_stream.interpret_dropped(s3, lambda: BrokenStream(body, len(body) // 2), BUCKET, key, None,
+                                         SnapshotStore(s3, BUCKET), 3600, lambda: None)
+    report = json.loads(stored(s3, f"reports/{key}.json"))
+    assert report["status"] == "retrying" and report["errors"] == [
+        "transient: An error occurred while reading from response stream: Connection broken: IncompleteRead"]
 
 
 def test_a_new_version_of_the_file_starts_from_the_top_whatever_the_last_one_left(s3):

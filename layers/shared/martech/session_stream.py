@@ -221,6 +221,8 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
     except (UnreadableFile, ValueError) as exc:
         run.fail(exc)
         return {"file": key, "error": str(exc)}
+    except Exception as exc:
+        raise run.unexpected(exc) from exc
     finally:
         run.close()
 
