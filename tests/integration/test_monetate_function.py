@@ -74,6 +74,22 @@ def test_a_file_whose_header_names_the_fields_in_capitals_arrives_as_a_warehouse
     assert rejected == {"line": 4, "reasons": ["lifetime_value: expected a number, found 'lots'"], "record": rows[2]}
 
 
+def test_numbers_and_times_out_of_any_range_set_their_row_aside_and_never_sink_the_file(stack, schema):
+    rows = customers(600)
+    rows[5]["lifetime_value"] = "123456789012345678901234567890"  # past 64 bits: sent as a double
+    rows[6]["last_purchase"] = "9999999999999"  # milliseconds, but past year 2286: fine
+    rows[400]["lifetime_value"] = "9" * 5000
+    rows[401]["last_purchase"] = "99999999999999999999"
+    report = drop(stack, f"monetate/{schema}/ranges.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"], report["rejected"], report["runs"]) == ("complete", 598, 2, 1)
+    rejected = [json.loads(line) for line in stack.s3.get_object(
+        Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()]
+    assert [(r["line"], r["reasons"][0].split(":")[0]) for r in rejected] == [(402, "lifetime_value"), (403, "last_purchase")]
+    sent = {row["customer_id"]: row for entry in stack.monetate.received(f"/data/{schema}/")
+            if entry["status"] == 201 for row in entry["body"]["schema_rows"]}
+    assert sent["C5"]["lifetime_value"] == 1.2345678901234568e+29
+
+
 def test_rejected_rows_name_their_line_and_reason(stack, schema):
     rows = customers(3)
     rows[1]["newsletter"] = "maybe"

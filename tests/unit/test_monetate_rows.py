@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from martech.monetate_rows import RowConverter, Schema, to_boolean, to_datetime, to_multi_string, to_number
+from martech.monetate_rows import InvalidValue, RowConverter, Schema, to_boolean, to_datetime, to_multi_string, to_number
 
 SCHEMA = Schema.from_api({
     "name": "customers",
@@ -30,9 +30,10 @@ def test_datetimes_in_common_formats_become_iso_8601(raw, expected):
     assert to_datetime(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["not a date", "2024-13-01", "31/31/2024", True, "17145576000", "171455760"])
+@pytest.mark.parametrize("raw", ["not a date", "2024-13-01", "31/31/2024", True, "17145576000", "171455760",
+                                 10**20, -(10**20), 253402300800000, float("nan")])
 def test_unreadable_datetimes_are_refused(raw):
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidValue):
         to_datetime(raw)
 
 
@@ -48,14 +49,16 @@ def test_unreadable_booleans_are_refused(raw):
         to_boolean(raw)
 
 
-@pytest.mark.parametrize("raw, expected", [("12", 12), ("12.5", 12.5), (" -3 ", -3), (7, 7), ("1e3", 1000.0)])
+@pytest.mark.parametrize("raw, expected", [("12", 12), ("12.5", 12.5), (" -3 ", -3), (7, 7), ("1e3", 1000.0),
+                                           ("18446744073709551615", 18446744073709551615),
+                                           ("123456789012345678901234567890", 1.2345678901234568e+29), (2**70, 2.0**70)])
 def test_numbers(raw, expected):
     assert to_number(raw) == expected and type(to_number(raw)) is type(expected)
 
 
-@pytest.mark.parametrize("raw", ["lots", "nan", "inf", True, "1,5"])
+@pytest.mark.parametrize("raw", ["lots", "nan", "inf", True, "1,5", "9" * 400, "9" * 5000, 10**400])
 def test_unreadable_numbers_are_refused(raw):
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidValue):
         to_number(raw)
 
 
@@ -149,14 +152,15 @@ ODD_VALUES = {
     "tier": ["gold", "", " silver", None, 3.5, False],
     "tags": ["a,b", "a, b", "a,,b", ",a", "a,", "solo", " x ", "", "a,\tb", ["x", "y"], ["a,b"], None, 4],
     "spend": ["10", "10.5", "-3", "1e3", "1.5e3", " 7 ", "7.", ".5", "nan", "inf", "1.0e999", "x", "", "1_000",
-              "٣", 12, 2.5, True, None, float("nan")],
+              "٣", 12, 2.5, True, None, float("nan"), "18446744073709551615", "18446744073709551616",
+              "-9223372036854775809", "9" * 400, "9" * 5000, 2**64, -(2**70)],
     "vip": ["yes", "No", "TRUE", "t", "1", "0", " yes", "maybe", "", True, False, 1, 1.0, None, ["y"]],
     "joined": ["2024-05-01 10:15:00", "2024-05-01T10:15:00", "2024-13-01 10:15:00", "2024-05-01T10:15:0Z",
                "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:15:00.5", "05/02/2024", "2024-W01-1",
                "2024-05-01T10:15:00+02:00", "soon", "", 1714557600, True, None, "2024-02-30 10:15:00",
                "2024-05-01 10:15:00\n", "2024-05-01 10:15:0\u0663", "2024-05-01 10 15:00", " 2024-05-01 10:15:0",
                "2024-W01-1T10:15:00", "2024-05-01T10:15+02", "2024-05-01\t10:15:00", "1714557600", "1714557600000",
-               "1714557600.5", "17145576000"],
+               "1714557600.5", "17145576000", 10**20, -(10**20), 253402300800, 2**64, float("inf"), "9999999999999"],
 }
 
 

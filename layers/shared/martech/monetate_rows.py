@@ -28,9 +28,11 @@ from collections.abc import Callable, Iterable
 
 from martech.dict_makers import dict_maker
 from martech.names import did_you_mean
+from martech.strict_json import ORJSON_INTEGERS
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
+_BEYOND_DOUBLES = 1 << 1024  # a NUMBER integer this large is no double either
 # Unix seconds (10 digits, a fraction allowed) or milliseconds (13) written as text; fewer digits
 # would be read for dates such as 20240501.
 _UNIX_TEXT = re.compile(r"[0-9]{10}(?:\.[0-9]+)?|[0-9]{13}")
@@ -126,6 +128,8 @@ def to_number(value: Any) -> int | float:
                 number = float(text)
             except ValueError:
                 raise InvalidValue(f"expected a number, found {text!r}") from None
+    if type(number) is int and number not in ORJSON_INTEGERS:  # past 64 bits: as a JSON file's reader reads it
+        number = float(number) if abs(number) < _BEYOND_DOUBLES else math.inf
     if isinstance(number, float) and not math.isfinite(number):
         raise InvalidValue("expected a finite number")
     return number
@@ -148,7 +152,10 @@ def to_datetime(value: Any) -> str:
         raise InvalidValue("expected a date or date-time, found true/false")
     if isinstance(value, (int, float)):
         seconds = value / 1000 if abs(value) >= 1e11 else value
-        return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+        try:
+            return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+        except (OverflowError, OSError, ValueError):  # past year 9999, before year 1, or not a number
+            raise InvalidValue(f"{value!r} is out of range as Unix seconds or milliseconds") from None
     text = str(value).strip()
     if _UNIX_TEXT.fullmatch(text):  # as a CSV holds them
         return to_datetime(float(text) if "." in text else int(text))
@@ -184,6 +191,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 _BOOLEAN_WORDS = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
 _BOOLEAN_WORDS |= {w.upper(): v for w, v in _BOOLEAN_WORDS.items()} | {w.title(): v for w, v in _BOOLEAN_WORDS.items()}
 _BOOLEAN_WORDS[""] = None
+_INT63 = 1 << 63  # a column's numbers within it need no closer look
 _MULTI_NEEDS_WORK = re.compile(r"\s,|,\s|,,|^,|,$")
 _from_iso = dt.datetime.fromisoformat
 
@@ -214,9 +222,9 @@ def _multi_string_column(column: list[Any]) -> list[str | None]:
 
 
 def _fast_number(value: str) -> int | float | None:
-    if type(value) is int:
+    if type(value) is int and value in ORJSON_INTEGERS:
         return value
-    if value.isdecimal():
+    if value.isdecimal() and len(value) < 19:  # within 64 bits; longer ones go to the careful converter
         return int(value)
     if "." in value:
         number = float(value)
@@ -231,7 +239,8 @@ def _number_column(column: list[Any]) -> list[int | float | None]:
     # int() and float() take the text as the careful converter does once it has stripped it.
     try:
         numbers = [float(value) if "." in value else int(value) for value in column]
-        if math.isfinite(math.fsum(numbers)):  # no inf or nan among them (a finite sum may overflow: then look closer)
+        # No inf or nan among them (a finite sum may overflow: then look closer), and no integer past 64 bits.
+        if math.isfinite(math.fsum(numbers)) and -_INT63 < min(numbers) and max(numbers) < _INT63:
             return numbers
     except (ValueError, TypeError, OverflowError):  # a blank, an exponent, a JSON number, a huge integer
         pass
