@@ -153,6 +153,31 @@ def test_a_session_stream_file_s3_breaks_off_is_retried_with_a_report_saying_so(
         "transient: An error occurred while reading from response stream: Connection broken: IncompleteRead"]
 
 
+def test_a_retry_goes_on_where_it_stopped_though_a_later_version_of_the_file_was_delivered_meanwhile(s3):
+    rows = [{"customer_id": f"C{i}", "lifetime_value": "lots" if i in (10, 700) else "1"} for i in range(1000)]
+    first_version = s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes(rows))["VersionId"]
+
+    def deliver_version(version, client):
+        body = s3.get_object(Bucket=BUCKET, Key=KEY, VersionId=version)["Body"]
+        return deliver_file(s3, body, BUCKET, KEY, version, client, SETTINGS)
+
+    with pytest.raises(RetryLater):  # batches of 200: the third keeps failing after the next two were taken
+        deliver_version(first_version, Monetate(failing="C400", taken_first=("C600", "C800")))
+    # The file is dropped again, changed, while the first version waits for its retry: its report and
+    # rejected rows are written over.
+    later = [{"customer_id": f"D{i}", "lifetime_value": "x" if i == 5 else "2"} for i in range(300)]
+    later_version = s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes(later))["VersionId"]
+    assert deliver_version(later_version, Monetate()).status == "complete"
+
+    retry = Monetate()
+    report = deliver_version(first_version, retry)
+    assert retry.taken[0] == "C400" and len(retry.taken) == 599  # nothing before the failed batch again
+    assert (report.version_id, report.status, report.read, report.sent, report.rejected, report.runs) == (
+        first_version, "complete", 1000, 998, 2, 2)
+    rejected = [json.loads(line) for line in stored(s3, f"rejected/{KEY}.jsonl").splitlines()]
+    assert [(r["line"], r["record"]["customer_id"]) for r in rejected] == [(12, "C10"), (702, "C700")]
+
+
 def test_a_new_version_of_the_file_starts_from_the_top_whatever_the_last_one_left(s3):
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes([{"customer_id": f"C{i}"} for i in range(600)]))
     with pytest.raises(RetryLater):

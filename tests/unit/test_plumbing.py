@@ -422,6 +422,10 @@ def test_each_file_function_knows_its_own_queue_and_may_send_to_it_and_hold_its_
         granted = {name for policy in props["Policies"] if isinstance(policy, dict) for name in policy
                    if policy[name] == {"QueueName": {"Fn::GetAtt": [queues[0], "QueueName"]}}}
         assert granted == {"SQSSendMessagePolicy", "SQSPollerPolicy"}, lid  # SendMessage; ChangeMessageVisibility
+        # A run going on from an earlier one lists the report's versions (reports.RunReport.carried_over).
+        statements = [s for policy in props["Policies"] if "Statement" in policy for s in policy["Statement"]]
+        assert any(s["Action"] == "s3:ListBucketVersions" and s["Resource"] == {
+            "Fn::Sub": "arn:${AWS::Partition}:s3:::${AWS::StackName}-inbox-${AWS::AccountId}"} for s in statements), lid
     # No policy grants sqs:GetQueueUrl: the code must not ask for a queue's URL.
     code = [path.read_text() for path in (ROOT / "layers" / "shared" / "martech").glob("*.py")]
     code += [path.read_text() for path in (ROOT / "functions").glob("*/app.py")]

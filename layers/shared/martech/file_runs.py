@@ -94,7 +94,7 @@ class FileRun:
             report = RunReport(bucket, key, version_id, destination=destination)
         resume_from = report.resume_from  # a run retried after a transient failure goes on where it got to
         self.report, self.resumed_from = report, resume_from
-        self.rejected = RejectedRows(s3, bucket, key)
+        self.rejected = RejectedRows(s3, bucket, key, version_id)
         self.rejected.carry_over(report.rejected)
         self.progress = Progress(resume_from, stop_at)
 

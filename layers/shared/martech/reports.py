@@ -1,4 +1,10 @@
-"""What a file run leaves behind: ``reports/<key>.json`` and ``rejected/<key>.jsonl``."""
+"""What a file run leaves behind: ``reports/<key>.json`` and ``rejected/<key>.jsonl``.
+
+Both are written under the dropped file's key, whichever version of it the run delivered. A run
+that goes on from an earlier one (the rest of a big file, a retry) finds what that run left even
+when a later version of the file was delivered meanwhile and wrote the same keys: the bucket keeps
+their earlier versions, and each says which version of the file it belongs to.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 REPORTS_PREFIX = "reports/"
 REJECTED_PREFIX = "rejected/"
 _SPOOL_BYTES = 8 * 1024 * 1024  # rejected rows stay in memory up to this, then spill to /tmp
 # Errors a report shows, its first and its last: it is kept as the file's idempotency record too,
 # and a DynamoDB item holds at most 400 KB.
 ERRORS_SHOWN = 50
+FILE_VERSION_METADATA = "file-version"  # on rejected/<key>.jsonl: the version of the file its rows came from
+_VERSIONS_LOOKED_AT = 20  # of a report or rejected rows, newest first, for those of an earlier file version
 
 
 def report_key(source_key: str) -> str:
@@ -34,11 +44,18 @@ class DiskFull(ValueError):
     """The rejected rows no longer fit on the function's disk: the file stops there, with a report."""
 
 
-class RejectedRows:
-    """Rejected rows of one run, each with its line and reasons, uploaded when the run ends."""
+def _versions(s3: Any, bucket: str, key: str) -> list[str]:
+    """The version ids of ``key``, newest first: the last few."""
+    answer = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=_VERSIONS_LOOKED_AT)
+    return [v["VersionId"] for v in answer.get("Versions", []) if v["Key"] == key]
 
-    def __init__(self, s3: Any, bucket: str, source_key: str) -> None:
-        self._s3, self._bucket, self.key = s3, bucket, rejected_key(source_key)
+
+class RejectedRows:
+    """Rejected rows of one run, each with its line and reasons, uploaded when the run ends.
+    ``file_version``: the dropped file's version, marked on the upload."""
+
+    def __init__(self, s3: Any, bucket: str, source_key: str, file_version: str | None = None) -> None:
+        self._s3, self._bucket, self.key, self._file_version = s3, bucket, rejected_key(source_key), file_version
         self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
         self._written = 0  # bytes of whole rows
         self.count = 0
@@ -57,13 +74,32 @@ class RejectedRows:
         self.count += 1
 
     def carry_over(self, count: int) -> None:
-        """Start from the rows an earlier run of the same file already set aside."""
+        """Start from the rows an earlier run of the same file version already set aside."""
         if count:
-            body = self._s3.get_object(Bucket=self._bucket, Key=self.key)["Body"]
+            version = self._earlier_upload()
+            if version is False:  # gone, or past the versions looked at: this run's rows are all there will be
+                return
+            body = self._s3.get_object(Bucket=self._bucket, Key=self.key,
+                                       **({"VersionId": version} if version else {}))["Body"]
             for chunk in iter(lambda: body.read(1 << 20), b""):
                 self._file.write(chunk)
                 self._written += len(chunk)
             self.count = count
+
+    def _earlier_upload(self) -> str | None | bool:
+        """Which version of the rejected rows this file version's earlier run uploaded: None for the
+        current one, False when none is found."""
+        try:
+            current = self._s3.head_object(Bucket=self._bucket, Key=self.key)
+        except ClientError:
+            return False
+        if self._file_version is None or current["Metadata"].get(FILE_VERSION_METADATA) in (None, self._file_version):
+            return None  # unmarked: written before the marks were, by this file version as far as can be told
+        for version in _versions(self._s3, self._bucket, self.key)[1:]:
+            head = self._s3.head_object(Bucket=self._bucket, Key=self.key, VersionId=version)
+            if head["Metadata"].get(FILE_VERSION_METADATA) == self._file_version:
+                return version
+        return False
 
     def discard(self) -> None:
         """Forget this run's rows without uploading them."""
@@ -76,8 +112,9 @@ class RejectedRows:
             if not self.count:
                 return None
             self._file.seek(0)
+            marks = {"Metadata": {FILE_VERSION_METADATA: self._file_version}} if self._file_version else {}
             self._s3.upload_fileobj(self._file, self._bucket, self.key,
-                                    ExtraArgs={"ContentType": "application/x-ndjson"})
+                                    ExtraArgs={"ContentType": "application/x-ndjson", **marks})
             return self.key
         finally:
             self._file.close()
@@ -142,7 +179,9 @@ class RunReport:
         except s3.exceptions.NoSuchKey:
             return None
         if earlier.get("version_id") != version_id:
-            return None
+            earlier = cls._earlier_report(s3, bucket, key, version_id)
+            if earlier is None:
+                return None
         status, at = earlier.get("status"), earlier.get("resume_from") or 0
         stopped_for_time = status == "continuing" and at == resume_from > 0
         stopped_by_failure = status == "retrying" and version_id is not None and at >= max(resume_from, 1)
@@ -153,6 +192,25 @@ class RunReport:
         report.started_at = _from_iso(earlier["started_at"])
         report.status, report.finished_at, report.runs = "running", None, report.runs + 1
         return report
+
+    @staticmethod
+    def _earlier_report(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, Any] | None:
+        """This file version's last report, when a later version of the file wrote its own over it: among
+        the report's versions written since this file version was dropped."""
+        if version_id is None:
+            return None
+        try:
+            dropped = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)["LastModified"]
+        except ClientError:
+            return None
+        answer = s3.list_object_versions(Bucket=bucket, Prefix=report_key(key), MaxKeys=_VERSIONS_LOOKED_AT)
+        for version in answer.get("Versions", []):
+            if version["Key"] == report_key(key) and version["LastModified"] >= dropped:
+                body = s3.get_object(Bucket=bucket, Key=report_key(key), VersionId=version["VersionId"])["Body"]
+                report = json.loads(body.read())
+                if report.get("version_id") == version_id:
+                    return report  # type: ignore[no-any-return]
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
