@@ -275,6 +275,19 @@ def test_a_merge_call_that_cannot_read_every_record_in_time_sends_nothing_and_sa
     assert {record["tier"] for record in held(stack, connection).values()} == {"gold"}
 
 
+def test_a_webhook_update_refused_after_its_first_5000_items_says_which_went_through(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": str(i), "tier": "seed"} for i in range(5100)]))
+    items = [{"primary_key": str(i), "data": {"tier": "t"}} for i in range(5100)]
+    items[5050]["primary_key"] = "gone"
+    answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data", items)
+    assert answer.status_code == 400 and answer.json()["message"] == (
+        "Optimove refused items 5000-5099 (Invalid primary key: gone does not exist in this data connection) after the"
+        " 5000 before them went through; making the call again, mended, is safe, as Optimove replaces or deletes each"
+        " record whole")
+    assert sum(record.get("tier") == "t" for record in held(stack, connection).values()) == 5000
+
+
 def test_webhook_updates_and_deletes_go_in_requests_of_at_most_5000(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": str(i), "tier": "seed"} for i in range(6001)]))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from martech.optimove import MAX_ROWS_PER_UPLOAD
+from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveError
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -78,6 +78,15 @@ def in_requests(send: Callable[[list[Any]], Any], items: list[Any], counted: str
         if time.monotonic() >= deadline:
             raise WebhookError(503, f"the call's time ran out after {start} of {len(items)} records; making the call"
                                     " again is safe, as Optimove replaces or deletes each record whole")
-        answer = send(items[start:start + size]) or {}
+        try:
+            answer = send(items[start:start + size]) or {}
+        except OptimoveError as exc:
+            if not start:
+                raise
+            end = min(start + size, len(items))
+            raise WebhookError(exc.status if 400 <= exc.status < 500 else 502,
+                               f"Optimove refused items {start}-{end - 1} ({exc.detail}) after the {start} before them"
+                               " went through; making the call again, mended, is safe, as Optimove replaces or deletes"
+                               " each record whole") from None
         total += int(answer.get(counted) or 0)
     return {**answer, counted: total}
