@@ -48,3 +48,22 @@ def test_every_template_parameter_and_every_setting_the_template_leaves_alone_is
     undocumented = [name for name in [*template["Parameters"], *sorted(settings - set_by_template)]
                     if f"`{name}`" not in README]
     assert not undocumented, f"README.md does not name: {undocumented}"
+
+
+def _cells(row: str) -> int:
+    return len(re.split(r"(?<!\\)\|", row.strip().strip("|")))
+
+
+def test_every_table_row_in_the_readme_has_its_headers_cells():
+    # A pipe in a row's text, or a paragraph between two rows, splits a table as GitHub shows it.
+    lines = README.splitlines()
+    widths, in_code = None, False
+    for number, line in enumerate(lines, start=1):
+        in_code ^= line.startswith("```")
+        if in_code or not line.startswith("|"):
+            widths = None
+            continue
+        if widths is None:  # a table's first row: its header, with the separator row next
+            assert re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", lines[number].strip()), f"README.md line {number}: no header"
+            widths = _cells(line)
+        assert _cells(line) == widths, f"README.md line {number}: {_cells(line)} cells under a {widths}-cell header"
