@@ -55,6 +55,13 @@ def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_leave_fields_
     assert contexts(stack, arc)["007"]["fields"] == {"score": 0.93, "zip": "02134", "country": "FR"}
 
 
+def test_a_csv_whose_header_is_in_capitals_lands_in_its_contexts_at_its_times(stack, arc):
+    drop(stack, f"mona/{arc}/EXPORT.csv", b"ID,EXPORTTIMESTAMP,SCORE\no-1,1714557600,0.5\no-2,1714557601,0.7\n")
+    found = contexts(stack, arc)
+    assert {c: (found[c]["fields"], found[c]["mainTime"]) for c in found} == {
+        "o-1": ({"SCORE": 0.5}, 1714557600.0), "o-2": ({"SCORE": 0.7}, 1714557601.0)}
+
+
 def test_add_appends_and_new_resets_as_documented(stack, arc):
     records = [{"contextId": "c", "tag": "a", "keep": 1}, {"contextId": "c", "tag": "b", "action": "ADD"},
                {"contextId": "d", "x": 1}, {"contextId": "d", "y": 2, "action": "NEW"}]

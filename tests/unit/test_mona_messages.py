@@ -40,6 +40,22 @@ def test_configured_fields_and_defaults():
     assert build({"v": 1}, mona_default_action="NEW")[0]["action"] == "NEW"
 
 
+def test_a_warehouse_exports_fields_in_capitals_are_the_configured_ones():
+    builder = MessageBuilder(Settings())
+    for i in range(2):  # the second record of the same shape takes what the first worked out
+        message, reasons = builder.build({"ID": f"o{i}", "EXPORTTIMESTAMP": "1714557600", "ACTION": "add", "SCORE": "1"},
+                                         "orders", 1.0, from_csv=True)
+        assert reasons == [] and message == {"arcClass": "orders", "contextId": f"o{i}", "message": {"SCORE": 1},
+                                             "action": "ADD", "exportTimestamp": 1714557600.0}
+    message, _ = builder.build({"contextId": "c", "ID": "x"}, "orders", 1.0)  # another shape: as configured
+    assert (message["contextId"], message["message"]) == ("c", {"ID": "x"})
+
+
+def test_a_field_written_in_two_other_cases_is_not_guessed():
+    message, _ = build({"Id": "a", "ID": "b", "v": 1})
+    assert "contextId" not in message and message["message"] == {"Id": "a", "ID": "b", "v": 1}
+
+
 @pytest.mark.parametrize("written", ["add", " Add ", "ADD"])
 def test_an_action_is_read_in_any_case(written):
     message, reasons = build({"id": "o1", "v": 1, "action": written})

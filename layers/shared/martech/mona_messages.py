@@ -61,6 +61,27 @@ class MessageBuilder:
         self.default_action = settings.mona_default_action
         self.drop_nulls = settings.mona_drop_nulls
         self.csv_numbers = settings.csv_values == "typed"
+        self._shape: set[str] = set()  # the field names of the last record, and what to rename in them
+        self._shape_renames: dict[str, str] = {}
+
+    def _renames(self, record: dict[str, Any]) -> dict[str, str]:
+        """The record's fields to rename as configured: a context id, time or action field written in
+        another case (ID, EXPORTTIMESTAMP, as warehouses export headers), where no field is written as
+        configured and one alone is in any case. Worked out once for the records of one shape."""
+        if record.keys() == self._shape:
+            return self._shape_renames
+        by_lower: dict[str, list[str]] = {}
+        for name in record:
+            by_lower.setdefault(name.lower(), []).append(name)
+        renames: dict[str, str] = {}
+        context = next((name for name in self.context_fields if name in record or len(by_lower.get(name.lower(), [])) == 1),
+                       None)
+        for wanted in (context, self.timestamp_field, self.action_field):
+            found = by_lower.get(wanted.lower(), []) if wanted else []
+            if wanted and wanted not in record and len(found) == 1:
+                renames[found[0]] = wanted
+        self._shape, self._shape_renames = set(record), renames
+        return renames
 
     def build(self, record: dict[str, Any], arc_class: str, default_time: float | None, from_csv: bool = False
               ) -> tuple[dict[str, Any] | None, list[str]]:
@@ -73,6 +94,11 @@ class MessageBuilder:
             if fields.get(name) not in (None, ""):
                 context_id = fields.pop(name)
                 break
+        else:  # no context id as configured: a warehouse export may name the fields in capitals (ID, EXPORTTIMESTAMP)
+            if renames := self._renames(record):
+                fields = {renames.get(name, name): value for name, value in record.items()}
+                context_id = next((fields.pop(name) for name in self.context_fields
+                                   if fields.get(name) not in (None, "")), None)
         if isinstance(context_id, (dict, list, bool)):
             reasons.append("contextId: must be text or a number")
         stamp: float | None = default_time
