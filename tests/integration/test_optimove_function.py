@@ -130,6 +130,14 @@ def test_a_key_repeated_in_a_json_array_on_one_line_is_sent_once_with_its_last_r
     assert [row["tier"] for row in uploads(stack, connection)[0]["data"] if row["customer_id"] == "1"] == ["gold"]
 
 
+def test_a_file_naming_the_primary_key_in_capitals_is_upserted_and_deleted_by_it(stack, connection):
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/EXPORT.csv", b"CUSTOMER_ID,TIER\n1,gold\n2,silver\n")
+    assert (report["status"], report["sent"]) == ("complete", 2)
+    assert held(stack, connection) == {"1": {"customer_id": "1", "TIER": "gold"}, "2": {"customer_id": "2", "TIER": "silver"}}
+    report = drop(stack, f"optimove/{connection['uuid']}/delete/GONE.csv", b"Customer_Id,REASON\n1,closed\n")
+    assert (report["status"], report["sent"]) == ("complete", 1) and list(held(stack, connection)) == ["2"]
+
+
 def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}, {"customer_id": "2", "tier": "x", "city": "Nice"}]))

@@ -115,12 +115,22 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
     return run.report
 
 
+def _named_as_the_key(pk_field: str, record: dict[str, Any]) -> None:
+    """The primary key written in another case (CUSTOMER_ID, as warehouses export headers) renamed as
+    the connection has it, which Optimove needs, when one field alone is it in any case."""
+    if pk_field not in record:
+        found = [name for name in record if name.lower() == pk_field.lower()]
+        if len(found) == 1:
+            record[pk_field] = record.pop(found[0])
+
+
 def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
     """A row's primary key. A CSV header without the primary key fails the file at its first row,
     rather than setting every row aside for the same reason."""
     def key_of(record: Record) -> str | None:
         if record.error:
             return None
+        _named_as_the_key(pk_field, record.data)
         if from_csv and pk_field not in record.data:  # every row of a CSV has the header's names
             raise ValueError(f"no row of this file can be sent, whatever it holds: the header has no column"
                              f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
@@ -221,6 +231,7 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
     def key_of(record: Record) -> str | None:
         value = record.data
         if isinstance(value, dict):
+            _named_as_the_key(pk_field, value)
             value = value.get(pk_field, next(iter(value.values())) if len(value) == 1 else None)
         return None if record.error else _key_of(value)
 
