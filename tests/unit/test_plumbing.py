@@ -462,3 +462,15 @@ def test_a_report_says_which_try_failed_and_what_comes_next(receive_count, note)
 
     record = SQSRecord(_sqs_event(receive_count)["Records"][0])
     assert retry_note(record, Settings(retry_after_seconds=300, file_tries=5)) == note
+
+
+@pytest.mark.parametrize("names, found", [
+    (["CUSTOMER_ID", "TIER"], "CUSTOMER_ID"), (["Customer_Id"], "Customer_Id"),
+    (["customer_id", "CUSTOMER_ID"], "CUSTOMER_ID"),  # the name as written is not "another case"
+    (["CUSTOMER_ID", "Customer_ID"], None),  # two other cases: nothing says which
+    (["customer", "id"], None), ([], None),
+])
+def test_a_name_in_another_case_is_found_only_when_one_alone_matches(names, found):
+    from martech.names import in_another_case
+
+    assert in_another_case("customer_id", names) == found

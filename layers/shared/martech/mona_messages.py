@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from martech.csv_values import typed_row
+from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings
 
@@ -70,16 +71,11 @@ class MessageBuilder:
         configured and one alone is in any case. Worked out once for the records of one shape."""
         if record.keys() == self._shape:
             return self._shape_renames
-        by_lower: dict[str, list[str]] = {}
-        for name in record:
-            by_lower.setdefault(name.lower(), []).append(name)
         renames: dict[str, str] = {}
-        context = next((name for name in self.context_fields if name in record or len(by_lower.get(name.lower(), [])) == 1),
-                       None)
+        context = next((name for name in self.context_fields if name in record or in_another_case(name, record)), None)
         for wanted in (context, self.timestamp_field, self.action_field):
-            found = by_lower.get(wanted.lower(), []) if wanted else []
-            if wanted and wanted not in record and len(found) == 1:
-                renames[found[0]] = wanted
+            if wanted and wanted not in record and (found := in_another_case(wanted, record)):
+                renames[found] = wanted
         self._shape, self._shape_renames = set(record), renames
         return renames
 

@@ -19,7 +19,7 @@ from martech.batching import batched
 from martech.csv_values import typed_row
 from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
-from martech.names import did_you_mean
+from martech.names import did_you_mean, in_another_case
 from martech.file_runs import FileRun, read_whole_in_time
 from martech.readers import Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
@@ -118,10 +118,8 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
 def _named_as_the_key(pk_field: str, record: dict[str, Any]) -> None:
     """The primary key written in another case (CUSTOMER_ID, as warehouses export headers) renamed as
     the connection has it, which Optimove needs, when one field alone is it in any case."""
-    if pk_field not in record:
-        found = [name for name in record if name.lower() == pk_field.lower()]
-        if len(found) == 1:
-            record[pk_field] = record.pop(found[0])
+    if pk_field not in record and (found := in_another_case(pk_field, record)):
+        record[pk_field] = record.pop(found)
 
 
 def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
