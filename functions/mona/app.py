@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import mona_delivery as delivery
 from martech import strict_json
-from martech.strict_json import BadJson
+from martech.strict_json import BadJson, body_of
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
 from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, pinned, report_metrics,
@@ -109,7 +109,7 @@ def invalid(reasons: dict[str, list[str]]) -> Response:
 def export() -> Response:
     deadline = call_deadline(settings)
     try:
-        body = api.current_event.json_body
+        body = body_of(api.current_event)
     except BadJson as exc:
         return json_response(400, {"topLevelError": str(exc)})
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
@@ -137,7 +137,7 @@ def messages(arc_class: str) -> Response:
     deadline = call_deadline(settings)
     try:
         check_arc_class(arc_class)
-        records = api.current_event.json_body
+        records = body_of(api.current_event)
     except ValueError as exc:  # the context class, or BadJson
         return json_response(400, {"message": str(exc)})
     if isinstance(records, dict):

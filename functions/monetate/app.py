@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import monetate_delivery as delivery
 from martech import session_stream
 from martech import strict_json
-from martech.strict_json import BadJson
+from martech.strict_json import BadJson, body_of
 from martech.metadata_refresh import RefreshResult, refresh
 from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
@@ -121,7 +121,7 @@ def post_records(schema: str) -> Response:
     deadline = call_deadline(settings)
     event = api.current_event
     try:
-        body = event.json_body
+        body = body_of(event)
     except BadJson as exc:
         return json_response(400, {"message": str(exc)})
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.streaming import S3Object
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import strict_json
-from martech.strict_json import BadJson
+from martech.strict_json import BadJson, body_of
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items, in_requests
@@ -84,7 +84,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
 # -- webhooks ----------------------------------------------------------------------------------
 def body() -> Any:
     try:
-        return api.current_event.json_body
+        return body_of(api.current_event)
     except BadJson as exc:
         raise WebhookError(400, str(exc)) from None
 

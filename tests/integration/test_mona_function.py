@@ -294,6 +294,13 @@ def test_webhook_bodies_holding_what_json_has_not_are_refused_not_sent_on_as_nul
     assert contexts(stack, arc) == {}
 
 
+def test_webhook_bodies_that_are_not_utf8_are_refused_saying_so(stack, arc):
+    export = call(stack, "POST", "/mona/export", data=b'{"messages": [{"x": "\xfc"}]}')
+    assert export.status_code == 400 and export.json() == {"topLevelError": "the body is not UTF-8 text: byte 22 is 0xfc"}
+    records = call(stack, "POST", f"/mona/{arc}/messages", data=b'[{"x": "\xfc"}]')
+    assert records.status_code == 400 and records.json() == {"message": "the body is not UTF-8 text: byte 9 is 0xfc"}
+
+
 def test_numbers_json_holds_no_exact_form_of_arrive_as_written_or_are_set_aside_with_the_rest_sent(stack, arc):
     sims = drop(stack, f"mona/{arc}/sims.csv", b"contextId,iccid,count\nc1,89014103211118510720,18446744073709551615\n")
     assert (sims["status"], sims["sent"]) == ("complete", 1)  # the 20-digit SIM number, past 64 bits, stays text

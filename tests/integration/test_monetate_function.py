@@ -443,6 +443,13 @@ def test_webhook_body_holding_nan_is_refused_with_where_it_is_and_what_to_write_
     assert stack.monetate.state()["schemas"][schema] == 0
 
 
+def test_webhook_body_that_is_not_utf8_is_refused_saying_so(stack, schema):
+    body = '{"records": [{"customer_id": "M\u00fcller"}]}'.encode("cp1252")  # as a Windows client may send it
+    answer = webhook(stack, schema, body)
+    assert answer.status_code == 400 and answer.json() == {
+        "message": f"the body is not UTF-8 text: byte {body.index(0xFC) + 1} is 0xfc"}
+
+
 def test_webhook_refuses_more_records_than_an_answer_can_carry_with_413(stack, schema):
     module = stack.functions["MonetateFunction"].module
     settings = module.settings

@@ -253,6 +253,13 @@ def test_webhook_body_holding_nan_is_refused_and_nothing_stored_changes(stack, c
     assert held(stack, connection)["1"] == {"customer_id": "1", "points": 5}
 
 
+def test_webhook_body_that_is_not_utf8_is_refused_saying_so(stack, connection):
+    body = b'[{"primary_key": "\xfc"}]'
+    answer = call(stack, "PUT", f"/optimove/connections/{connection['uuid']}/data", data=body)
+    assert answer.status_code == 400 and answer.json() == {
+        "message": f"the body is not UTF-8 text: byte {body.index(0xFC) + 1} is 0xfc"}
+
+
 def test_webhook_merge_switch_reads_true_in_any_case_and_refuses_what_is_neither(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))

@@ -48,6 +48,15 @@ def loads(text: str | bytes) -> Any:
         raise BadJson(f"the body is not valid JSON: {json_error(exc)}") from None
 
 
+def body_of(event: Any) -> Any:
+    """A webhook event's body, read by the resolver's deserializer (``loads``). Raises BadJson for a
+    body that is not JSON, or not UTF-8 text (Powertools decodes it first, and would raise)."""
+    try:
+        return event.json_body
+    except UnicodeDecodeError as exc:
+        raise BadJson(f"the body is not UTF-8 text: byte {exc.start + 1} is {exc.object[exc.start]:#04x}") from None
+
+
 class ItemDecoder:
     """Decodes one JSON value at a time from a longer text as orjson reads it (an integer past 64
     bits as the nearest double). What orjson refuses, ``NaN``, ``Infinity`` or a number past a
