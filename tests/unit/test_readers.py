@@ -138,6 +138,11 @@ def good_ids(records: list[Record]) -> list[str]:
     return [r.data["id"] for r in records if not r.error]
 
 
+def test_a_csv_header_with_a_quote_never_closed_fails_the_file_saying_so():
+    with pytest.raises(UnreadableFile, match="^the CSV header cannot be read: a quote opened in it is never closed$"):
+        read(b'id,"note\n1,a\n', "x.csv")
+
+
 def test_csv_quote_left_open_to_the_end_sets_aside_its_line_only():
     rows = [f"r{i},plain\n" for i in range(2, 500)]
     rows[1] = 'r3,"open\n'

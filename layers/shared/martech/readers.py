@@ -342,7 +342,8 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     except StopIteration:
         return
     except csv.Error as exc:
-        raise UnreadableFile(f"the CSV header cannot be read: {exc}") from None
+        why = "a quote opened in it is never closed" if "unexpected end of data" in str(exc) else str(exc)
+        raise UnreadableFile(f"the CSV header cannot be read: {why}") from None
     if undecodable and min(undecodable) <= reader.line_num:
         raise UnreadableFile(f"the CSV header is {undecodable[min(undecodable)]}")
     header = [name.strip() for name in header]
