@@ -21,8 +21,7 @@ from aws_lambda_powertools.utilities.streaming import S3Object
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import mona_delivery as delivery
-from martech import strict_json
-from martech.strict_json import BadJson, body_of
+from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
 from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, pinned, report_metrics,
@@ -36,7 +35,7 @@ settings.require("inbox_bucket", "idempotency_table", "file_queue_url", "mona_ex
 logger = Logger(service="mona")
 metrics = Metrics(namespace="MarketingBundle", service="mona")
 tracer = Tracer(service="mona")
-api = APIGatewayRestResolver(json_body_deserializer=strict_json.loads)  # NaN is not sent on as null
+api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)

@@ -25,8 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from martech import monetate_delivery as delivery
 from martech import session_stream
-from martech import strict_json
-from martech.strict_json import BadJson, body_of
+from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.metadata_refresh import RefreshResult, refresh
 from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
@@ -44,7 +43,7 @@ settings.require("inbox_bucket", "idempotency_table", "file_queue_url", "monetat
 logger = Logger(service="monetate")
 metrics = Metrics(namespace="MarketingBundle", service="monetate")
 tracer = Tracer(service="monetate")
-api = APIGatewayRestResolver(json_body_deserializer=strict_json.loads)  # NaN is not sent on as null
+api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)

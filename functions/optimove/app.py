@@ -18,8 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import idempotent_function
 from aws_lambda_powertools.utilities.streaming import S3Object
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from martech import strict_json
-from martech.strict_json import BadJson, body_of
+from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items, in_requests
@@ -34,7 +33,7 @@ settings.require("inbox_bucket", "idempotency_table", "file_queue_url", "optimov
 logger = Logger(service="optimove")
 metrics = Metrics(namespace="MarketingBundle", service="optimove")
 tracer = Tracer(service="optimove")
-api = APIGatewayRestResolver(json_body_deserializer=strict_json.loads)  # NaN is not sent on as null
+api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)

@@ -191,7 +191,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 _BOOLEAN_WORDS = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
 _BOOLEAN_WORDS |= {w.upper(): v for w, v in _BOOLEAN_WORDS.items()} | {w.title(): v for w, v in _BOOLEAN_WORDS.items()}
 _BOOLEAN_WORDS[""] = None
-_INT63 = 1 << 63  # a column's numbers within it need no closer look
+_INT63 = 2.0 ** 63  # a column's numbers whose sizes sum below it need no closer look
 _MULTI_NEEDS_WORK = re.compile(r"\s,|,\s|,,|^,|,$")
 _from_iso = dt.datetime.fromisoformat
 
@@ -239,8 +239,9 @@ def _number_column(column: list[Any]) -> list[int | float | None]:
     # int() and float() take the text as the careful converter does once it has stripped it.
     try:
         numbers = [float(value) if "." in value else int(value) for value in column]
-        # No inf or nan among them (a finite sum may overflow: then look closer), and no integer past 64 bits.
-        if math.isfinite(math.fsum(numbers)) and -_INT63 < min(numbers) and max(numbers) < _INT63:
+        # Their sizes sum below 2**63 (a float compare, exact enough at that size): no inf, no nan, no
+        # integer past 64 bits. One pass; a column of larger numbers is looked at closer.
+        if math.fsum(map(abs, numbers)) < _INT63:
             return numbers
     except (ValueError, TypeError, OverflowError):  # a blank, an exponent, a JSON number, a huge integer
         pass
@@ -309,10 +310,8 @@ class RowConverter:
         names = set(names)
         found = {name: field for name in names - self._converters.keys()
                  if (field := self._by_lower.get(name.lower())) is not None and field not in names}
-        if len(set(found.values())) < len(found):
-            taken = Counter(found.values())
-            found = {name: field for name, field in found.items() if taken[field] == 1}
-        return found
+        taken = Counter(found.values())
+        return {name: field for name, field in found.items() if taken[field] == 1}
 
     def column_problems(self, columns: Iterable[str]) -> list[str]:
         """Why no record with these columns, a CSV header's, can be sent, if none can: columns the

@@ -44,10 +44,10 @@ class DiskFull(ValueError):
     """The rejected rows no longer fit on the function's disk: the file stops there, with a report."""
 
 
-def _versions(s3: Any, bucket: str, key: str) -> list[str]:
-    """The version ids of ``key``, newest first: the last few."""
+def _versions(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """The versions of ``key`` (``VersionId``, ``LastModified``), newest first: the last few."""
     answer = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=_VERSIONS_LOOKED_AT)
-    return [v["VersionId"] for v in answer.get("Versions", []) if v["Key"] == key]
+    return [version for version in answer.get("Versions", []) if version["Key"] == key]
 
 
 class RejectedRows:
@@ -76,30 +76,30 @@ class RejectedRows:
     def carry_over(self, count: int) -> None:
         """Start from the rows an earlier run of the same file version already set aside."""
         if count:
-            version = self._earlier_upload()
-            if version is False:  # gone, or past the versions looked at: this run's rows are all there will be
+            which = self._earlier_upload()
+            if which is None:  # gone, or past the versions looked at: this run's rows are all there will be
                 return
-            body = self._s3.get_object(Bucket=self._bucket, Key=self.key,
-                                       **({"VersionId": version} if version else {}))["Body"]
+            body = self._s3.get_object(Bucket=self._bucket, Key=self.key, **which)["Body"]
             for chunk in iter(lambda: body.read(1 << 20), b""):
                 self._file.write(chunk)
                 self._written += len(chunk)
             self.count = count
 
-    def _earlier_upload(self) -> str | None | bool:
-        """Which version of the rejected rows this file version's earlier run uploaded: None for the
-        current one, False when none is found."""
+    def _earlier_upload(self) -> dict[str, str] | None:
+        """Which version of the rejected rows this file version's earlier run uploaded, as ``get_object``
+        takes it (``{}`` for the current one); None when none is found."""
         try:
             current = self._s3.head_object(Bucket=self._bucket, Key=self.key)
         except ClientError:
-            return False
+            return None
         if self._file_version is None or current["Metadata"].get(FILE_VERSION_METADATA) in (None, self._file_version):
-            return None  # unmarked: written before the marks were, by this file version as far as can be told
+            return {}  # unmarked: written before the marks were, by this file version as far as can be told
         for version in _versions(self._s3, self._bucket, self.key)[1:]:
-            head = self._s3.head_object(Bucket=self._bucket, Key=self.key, VersionId=version)
-            if head["Metadata"].get(FILE_VERSION_METADATA) == self._file_version:
-                return version
-        return False
+            which = {"VersionId": version["VersionId"]}
+            if self._s3.head_object(Bucket=self._bucket, Key=self.key, **which)["Metadata"].get(
+                    FILE_VERSION_METADATA) == self._file_version:
+                return which
+        return None
 
     def discard(self) -> None:
         """Forget this run's rows without uploading them."""
@@ -203,9 +203,8 @@ class RunReport:
             dropped = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)["LastModified"]
         except ClientError:
             return None
-        answer = s3.list_object_versions(Bucket=bucket, Prefix=report_key(key), MaxKeys=_VERSIONS_LOOKED_AT)
-        for version in answer.get("Versions", []):
-            if version["Key"] == report_key(key) and version["LastModified"] >= dropped:
+        for version in _versions(s3, bucket, report_key(key)):
+            if version["LastModified"] >= dropped:
                 body = s3.get_object(Bucket=bucket, Key=report_key(key), VersionId=version["VersionId"])["Body"]
                 report = json.loads(body.read())
                 if report.get("version_id") == version_id:
