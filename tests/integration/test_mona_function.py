@@ -55,6 +55,12 @@ def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_leave_fields_
     assert contexts(stack, arc)["007"]["fields"] == {"score": 0.93, "zip": "02134", "country": "FR"}
 
 
+def test_a_column_the_header_does_not_name_is_never_sent_and_a_value_in_it_sets_its_row_aside(stack, arc):
+    report = drop(stack, f"mona/{arc}/trailing.csv", b"contextId,score,\no-1,0.5,\no-2,0.7,oops\n")
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 1, 1)
+    assert {c: found["fields"] for c, found in contexts(stack, arc).items()} == {"o-1": {"score": 0.5}}
+
+
 def test_a_csv_whose_header_is_in_capitals_lands_in_its_contexts_at_its_times(stack, arc):
     drop(stack, f"mona/{arc}/EXPORT.csv", b"ID,EXPORTTIMESTAMP,SCORE\no-1,1714557600,0.5\no-2,1714557601,0.7\n")
     found = contexts(stack, arc)

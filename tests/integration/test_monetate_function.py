@@ -149,6 +149,32 @@ def test_a_csv_header_no_row_can_be_sent_under_fails_the_file_once_not_every_row
     assert posted_keys(stack, schema) == []
 
 
+def test_a_trailing_comma_on_every_line_and_empty_spreadsheet_rows_do_not_sink_the_file(stack, schema):
+    data = csv_bytes(customers(3)).replace(b"\r\n", b",\r\n") + b",,,,,,\r\n" * 3
+    report = drop(stack, f"monetate/{schema}/excel.csv", data)
+    assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 3, 3, 0)
+    assert sorted(posted_keys(stack, schema)) == ["C0", "C1", "C2"]
+
+
+def test_a_value_in_a_column_the_header_does_not_name_sets_its_row_aside_unless_unknown_columns_are_dropped(
+        stack, schema):
+    data = b",customer_id,tier\n,C0,gold\n1,C1,gold\n"  # pandas' index, but for one row
+    report = drop(stack, f"monetate/{schema}/indexed.csv", data)
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 1, 1)
+    rejected = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read())
+    assert rejected["line"] == 3 and rejected["record"] == {"column 1": "1", "customer_id": "C1", "tier": "gold"}
+    assert rejected["reasons"][0].startswith("column 1 has no name in the header but a value here")
+    module = stack.functions["MonetateFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, unknown_columns="drop")
+    try:
+        report = drop(stack, f"monetate/{schema}/indexed-again.csv", data)
+    finally:
+        module.settings = settings
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
+    assert sorted(posted_keys(stack, schema)) == ["C0", "C0", "C1"]
+
+
 def test_a_key_repeated_in_a_later_batch_ends_with_its_last_row_though_an_earlier_batch_was_retried(stack, schema):
     # Six batches of 200: each key's second row is three batches after its first. The first post is
     # throttled; the later row must still land last, as a later record replaces an earlier one.

@@ -75,6 +75,15 @@ def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_are_left_out(
     assert uploads(stack, connection)[0]["data"] == [{"customer_id": "007", "points": 150, "zip": "02134"}]
 
 
+def test_a_column_the_header_does_not_name_is_never_sent_and_a_value_in_it_sets_its_row_aside(stack, connection):
+    data = b"customer_id,tier,\n1,gold,\n2,silver,oops\n,,\n"
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/trailing.csv", data)
+    assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 2, 1, 1)
+    assert held(stack, connection) == {"1": {"customer_id": "1", "tier": "gold"}}
+    rejected = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read())
+    assert rejected["line"] == 3 and rejected["reasons"][0].startswith("column 3 has no name in the header")
+
+
 def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connection):
     rows = [{"customer_id": "1", "tier": "a"}, {"customer_id": "", "tier": "b"}]
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/missing-key.csv", csv_bytes(rows))

@@ -134,6 +134,45 @@ def test_csv_blank_lines_are_skipped_but_counted():
     assert read(b'id\n1\n""\n2\n', "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
 
 
+def test_csv_rows_of_delimiters_alone_are_blank_lines():
+    """Spreadsheets write an empty row as its delimiters: no record, and nothing to set aside."""
+    data = b"id,tier,points\r\n1,gold,3\r\n,,\r\n;,\r\n,,,\r\n2,,\r\n,silver,\r\n"
+    assert read(data, "x.csv") == [
+        Record(2, {"id": "1", "tier": "gold", "points": "3"}),
+        Record(4, ";,", "expected 3 columns as in the header, found 2"),
+        Record(6, {"id": "2", "tier": "", "points": ""}),
+        Record(7, {"id": "", "tier": "silver", "points": ""}),
+    ]
+
+
+def test_a_csv_column_the_header_does_not_name_is_left_out_where_it_is_empty():
+    """A trailing delimiter on every line, as some exporters write: the records are the named columns'."""
+    assert read(b"id,tier,\n1,gold,\n2,silver,\n", "x.csv") == [
+        Record(2, {"id": "1", "tier": "gold"}), Record(3, {"id": "2", "tier": "silver"})]
+    columns: list[str] = []
+    rows = list(read_records(io.BytesIO(b",id,,tier,\n,1,,gold,\n"), "x.csv", columns=columns))
+    assert columns == ["id", "tier"] and rows == [Record(2, ["1", "gold"])]
+
+
+def test_a_csv_row_with_a_value_in_a_column_the_header_does_not_name_is_set_aside():
+    data = b",id,tier,\n0,c1,gold,\n,c2,silver,\n2,c3,bronze,x\n"  # pandas' index, and a stray value
+    records = read(data, "x.csv")
+    assert records[1] == Record(3, {"id": "c2", "tier": "silver"})
+    assert records[0].line == 2 and records[0].data == {"column 1": "0", "id": "c1", "tier": "gold", "column 4": ""}
+    assert records[0].error.startswith("column 1 has no name in the header but a value here; name the column")
+    assert records[2].error.startswith("columns 1 and 4 have no name in the header but a value")
+    dropped = list(read_records(io.BytesIO(data), "x.csv", unnamed_values="drop"))
+    assert dropped == [Record(2, {"id": "c1", "tier": "gold"}), Record(3, {"id": "c2", "tier": "silver"}),
+                       Record(4, {"id": "c3", "tier": "bronze"})]
+
+
+def test_a_csv_header_may_leave_several_columns_unnamed_but_name_each_other_once():
+    assert read(b"id,,,\n1,,,\n", "x.csv") == [Record(2, {"id": "1"})]
+    with pytest.raises(UnreadableFile) as caught:
+        read(b",id,,id\n1,2,3,4\n", "x.csv")
+    assert str(caught.value) == "the CSV header (line 1) must name every column once: id is columns 2 and 4"
+
+
 def good_ids(records: list[Record]) -> list[str]:
     return [r.data["id"] for r in records if not r.error]
 

@@ -111,12 +111,15 @@ class FileRun:
             report.read += 1
             yield record
 
-    def batches(self, stream: IO[bytes], size: int, columns: list[str] | None = None) -> Iterator[list[Record]]:
+    def batches(self, stream: IO[bytes], size: int, columns: list[str] | None = None,
+                unnamed_values: str = "reject") -> Iterator[list[Record]]:
         """As ``records``, ``size`` records at a time, taken by C code rather than one by one in
         Python. Time is looked at between batches. When the file breaks, the records read before
-        it come as a last batch before the UnreadableFile. ``columns``: as ``read_records`` takes it."""
+        it come as a last batch before the UnreadableFile. ``columns``, ``unnamed_values``: as
+        ``read_records`` takes them."""
         progress, report = self.progress, self.report
-        records = itertools.islice(read_records(stream, self.key, columns=columns), progress.settled, None)
+        records = itertools.islice(read_records(stream, self.key, columns=columns, unnamed_values=unnamed_values),
+                                   progress.settled, None)
         while True:
             batch: list[Record] = []
             try:

@@ -86,7 +86,7 @@ def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size:
     rather than setting every row aside for the same reason. A file that breaks part way has what
     was read before the break sent, and then fails."""
     check_header = columns is not None
-    for chunk in run.batches(stream, batch_size, columns):
+    for chunk in run.batches(stream, batch_size, columns, "drop" if converter.drop_unknown else "reject"):
         if check_header and any(record.error is None for record in chunk):
             check_header = False  # once, at the first row
             if problems := converter.column_problems(columns or []):

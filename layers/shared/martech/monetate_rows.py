@@ -319,8 +319,7 @@ class RowConverter:
         aliases = self.aliases(columns)
         columns = [aliases.get(name, name) for name in columns]
         unknown = [] if self.drop_unknown else [name for name in columns if name not in self._converters]
-        problems = [self._not_a_field(name) if name else "a column with no name in the header (a trailing comma?)"
-                    for name in unknown]
+        problems = [self._not_a_field(name) for name in unknown]
         if unknown:
             problems[-1] += "; UnknownColumns=drop would leave out the columns the schema does not have"
         problems += [f"{name}: required, but no column holds it" for name in self._must_have if name not in columns]

@@ -25,7 +25,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 from typing import IO, Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 
 import orjson
@@ -101,11 +101,13 @@ def is_csv(key: str) -> bool:
 
 
 def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: str | None = None,
-                 columns: list[str] | None = None) -> Iterator[Record]:
+                 columns: list[str] | None = None, unnamed_values: str = "reject") -> Iterator[Record]:
     """Records of the file named ``key``; with ``objects_only=False`` JSON scalars are records too
     (a list of primary keys, say). ``fmt`` overrides the format the key's extension names.
     ``columns``: for a CSV, the header's names are put in it and a record's data is then the row's
-    list of values, which costs less than a dict; other formats leave it empty."""
+    list of values, which costs less than a dict; other formats leave it empty. ``unnamed_values``:
+    a CSV row with a value in a column its header does not name is set aside (``reject``) or sent
+    without it (``drop``)."""
     if fmt is None:
         fmt, _ = detect_format(key)
     raw = _maybe_gunzip(stream)
@@ -117,7 +119,7 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
         elif fmt == CSV:
             name = key.lower().removesuffix(".gz")
             delimiters = next((found for suffix, found in _DELIMITERS.items() if name.endswith(suffix)), _DELIMITERS[".csv"])
-            yield from _csv_records(_Lines(raw, keep=True), delimiters, columns)
+            yield from _csv_records(_Lines(raw, keep=True), delimiters, columns, unnamed_values)
         else:  # JSON Lines, and .json files of one object per line, as Spark, BigQuery or Snowflake write them
             yield from _json_lines_records(_Lines(raw), objects_only)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -328,9 +330,12 @@ def _not_utf8(line: bytes, at: int) -> str:
     return reason
 
 
-def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"], columns: list[str] | None = None
-                 ) -> Iterator[Record]:
-    """``delimiters``: the first of them the header holds separates the columns (see ``_DELIMITERS``)."""
+def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"], columns: list[str] | None = None,
+                 unnamed_values: str = "reject") -> Iterator[Record]:
+    """``delimiters``: the first of them the header holds separates the columns (see ``_DELIMITERS``).
+    A column the header does not name (a trailing delimiter, pandas' index) is no field: it is left
+    out of the records, and a row with a value in it is set aside (``unnamed_values="reject"``) or has
+    the value left out too (``"drop"``)."""
     chunks = iter(lines)
     first = next(chunks, [])
     source = chain.from_iterable(chain([first], chunks))
@@ -352,12 +357,23 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     if any("\x00" in name for name in header):
         raise UnreadableFile("the CSV header (line 1) holds NUL characters: the file is probably UTF-16 without a byte"
                              " order mark; save it as UTF-8")
-    if len(set(header)) != len(header):
+    named = [name for name in header if name]
+    if len(set(named)) != len(named):
         raise UnreadableFile(f"the CSV header (line 1) must name every column once: {_repeats(header)}")
-    width = len(header)
-    as_dict = dict_maker(tuple(header)) if columns is None else None
     if columns is not None:
-        columns[:] = header
+        columns[:] = named
+    as_dict = dict_maker(tuple(named)) if columns is None else None
+    if len(named) == len(header):
+        yield from _csv_rows(reader, lines, source, len(header), as_dict)
+    else:
+        rows = _csv_rows(reader, lines, source, len(header), None)
+        yield from _unnamed_left_out(rows, header, as_dict, unnamed_values == "drop")
+
+
+def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], width: int,
+              as_dict: Callable[..., dict[str, str]] | None) -> Iterator[Record]:
+    """The records after the header: rows of ``width`` values, made dicts by ``as_dict`` if given."""
+    undecodable, delimiter = lines.undecodable, reader.dialect.delimiter
     base = 0  # lines read before ``reader`` began: a line's number is base + reader.line_num
     line = reader.line_num + 1
     while True:
@@ -370,11 +386,11 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
             problem = f"malformed CSV: {exc}" if "field limit" not in str(exc) else \
                 f"malformed CSV: a cell runs over {_LONGEST_RECORD >> 20} MiB, larger than any record can be sent"
         else:
-            if len(row) == width and (width > 1 or row[0]) and not undecodable:  # [""] is a blank line too
+            if len(row) == width and (row[0] or any(row)) and not undecodable:
                 yield Record(line, as_dict(*row) if as_dict else row)
                 line = base + reader.line_num + 1
                 continue
-            if not row or row == [""]:  # a blank line
+            if not any(row):  # a blank line, or one of delimiters alone, as spreadsheets write an empty row
                 line = base + reader.line_num + 1
                 continue
             problem = None if len(row) == width else f"expected {width} columns as in the header, found {len(row)}"
@@ -399,12 +415,34 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
         line = base + reader.line_num + 1
 
 
+def _unnamed_left_out(records: Iterator[Record], header: list[str], as_dict: Callable[..., dict[str, str]] | None,
+                      drop_values: bool) -> Iterator[Record]:
+    """Rows of all the header's columns as rows of its named ones (see ``_csv_records``)."""
+    named = [i for i, name in enumerate(header) if name]
+    unnamed = [i for i, name in enumerate(header) if not name]
+    for record in records:
+        if record.error is None:
+            row = record.data
+            filled = [i + 1 for i in unnamed if row[i].strip()]
+            if filled and not drop_values:
+                which = f"column {filled[0]} has" if len(filled) == 1 else \
+                    f"columns {', '.join(map(str, filled[:-1]))} and {filled[-1]} have"
+                record.error = (f"{which} no name in the header but a value here; name the column, or leave its cells"
+                                " empty (pandas writes its index so unless told to_csv(index=False))")
+                record.data = {name or f"column {i + 1}": value
+                               for i, (name, value) in enumerate(zip(header, row, strict=True))}
+            else:
+                values = [row[i] for i in named]
+                record.data = as_dict(*values) if as_dict else values
+        yield record
+
+
 def _repeats(header: list[str]) -> str:
     columns: dict[str, list[int]] = {}
     for number, name in enumerate(header, start=1):
         columns.setdefault(name, []).append(number)
-    return "; ".join(f"{name or 'a column with no name'} is columns {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
-                     for name, numbers in columns.items() if len(numbers) > 1)
+    return "; ".join(f"{name} is columns {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+                     for name, numbers in columns.items() if name and len(numbers) > 1)
 
 
 def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Record]:
