@@ -84,6 +84,13 @@ def test_a_column_the_header_does_not_name_is_never_sent_and_a_value_in_it_sets_
     assert rejected["line"] == 3 and rejected["reasons"][0].startswith("column 3 has no name in the header")
 
 
+def test_files_joined_with_their_headers_send_no_record_of_the_header(stack, connection):
+    day = b"customer_id,tier\n%s,gold\n"
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/joined.csv", day % b"1" + day % b"2")
+    assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 2, 2, 0)
+    assert sorted(held(stack, connection)) == ["1", "2"]
+
+
 def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connection):
     rows = [{"customer_id": "1", "tier": "a"}, {"customer_id": "", "tier": "b"}]
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/missing-key.csv", csv_bytes(rows))

@@ -145,6 +145,13 @@ def test_csv_rows_of_delimiters_alone_are_blank_lines():
     ]
 
 
+def test_the_csv_header_found_again_is_no_record():
+    """Files joined with their headers (``cat day1.csv day2.csv``): the second header is not a row."""
+    data = b"id, tier\r\n1,gold\r\nid, tier\r\n2,silver\r\nid,tier\r\n"
+    assert read(data, "x.csv") == [Record(2, {"id": "1", "tier": "gold"}), Record(4, {"id": "2", "tier": "silver"}),
+                                   Record(5, {"id": "id", "tier": "tier"})]  # not the header as written
+
+
 def test_a_csv_column_the_header_does_not_name_is_left_out_where_it_is_empty():
     """A trailing delimiter on every line, as some exporters write: the records are the named columns'."""
     assert read(b"id,tier,\n1,gold,\n2,silver,\n", "x.csv") == [

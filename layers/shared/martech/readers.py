@@ -351,7 +351,7 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
         raise UnreadableFile(f"the CSV header cannot be read: {why}") from None
     if undecodable and min(undecodable) <= reader.line_num:
         raise UnreadableFile(f"the CSV header is {undecodable[min(undecodable)]}")
-    header = [name.strip() for name in header]
+    as_written, header = header, [name.strip() for name in header]
     if not any(header):
         raise UnreadableFile("the CSV header (line 1) names no column")
     if any("\x00" in name for name in header):
@@ -364,16 +364,17 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
         columns[:] = named
     as_dict = dict_maker(tuple(named)) if columns is None else None
     if len(named) == len(header):
-        yield from _csv_rows(reader, lines, source, len(header), as_dict)
+        yield from _csv_rows(reader, lines, source, as_written, as_dict)
     else:
-        rows = _csv_rows(reader, lines, source, len(header), None)
+        rows = _csv_rows(reader, lines, source, as_written, None)
         yield from _unnamed_left_out(rows, header, as_dict, unnamed_values == "drop")
 
 
-def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], width: int,
+def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[str],
               as_dict: Callable[..., dict[str, str]] | None) -> Iterator[Record]:
-    """The records after the header: rows of ``width`` values, made dicts by ``as_dict`` if given."""
-    undecodable, delimiter = lines.undecodable, reader.dialect.delimiter
+    """The records after the header: rows of its width, made dicts by ``as_dict`` if given. The
+    header found again (files joined with their headers) is no record, as a blank line is not."""
+    undecodable, delimiter, width = lines.undecodable, reader.dialect.delimiter, len(header)
     base = 0  # lines read before ``reader`` began: a line's number is base + reader.line_num
     line = reader.line_num + 1
     while True:
@@ -386,11 +387,11 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], width: int,
             problem = f"malformed CSV: {exc}" if "field limit" not in str(exc) else \
                 f"malformed CSV: a cell runs over {_LONGEST_RECORD >> 20} MiB, larger than any record can be sent"
         else:
-            if len(row) == width and (row[0] or any(row)) and not undecodable:
+            if len(row) == width and (row[0] or any(row)) and not undecodable and row != header:
                 yield Record(line, as_dict(*row) if as_dict else row)
                 line = base + reader.line_num + 1
                 continue
-            if not any(row):  # a blank line, or one of delimiters alone, as spreadsheets write an empty row
+            if not any(row) or row == header:  # a blank line, or delimiters alone, as spreadsheets save an empty row
                 line = base + reader.line_num + 1
                 continue
             problem = None if len(row) == width else f"expected {width} columns as in the header, found {len(row)}"
