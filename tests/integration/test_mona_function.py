@@ -61,6 +61,14 @@ def test_a_column_the_header_does_not_name_is_never_sent_and_a_value_in_it_sets_
     assert {c: found["fields"] for c, found in contexts(stack, arc).items()} == {"o-1": {"score": 0.5}}
 
 
+def test_json_lines_named_as_a_csv_fail_at_once_and_send_nothing(stack, arc):
+    report = drop(stack, f"mona/{arc}/export.csv", jsonl([{"contextId": "o-1", "score": 0.5}] * 2))
+    assert (report["status"], report["sent"]) == ("failed", 0)
+    assert report["errors"] == [f"mona/{arc}/export.csv: this is JSON, not CSV; name it .jsonl (one object per line)"
+                                " or .json (an array)"]
+    assert contexts(stack, arc) == {}
+
+
 def test_a_csv_whose_header_is_in_capitals_lands_in_its_contexts_at_its_times(stack, arc):
     drop(stack, f"mona/{arc}/EXPORT.csv", b"ID,EXPORTTIMESTAMP,SCORE\no-1,1714557600,0.5\no-2,1714557601,0.7\n")
     found = contexts(stack, arc)

@@ -129,6 +129,18 @@ def test_csv_with_a_comma_in_the_header_is_comma_separated_whatever_the_values_h
     assert read(b"id\n1;2\n", "x.csv") == [Record(2, {"id": "1;2"})]
 
 
+@pytest.mark.parametrize("data", [b'{"id": 1}\n{"id": 2}\n', b'\xef\xbb\xbf\n [\n  {"id": 1}\n]', b'["a", "b"]\n'])
+def test_json_named_as_a_csv_fails_at_once_saying_what_it_is(data):
+    with pytest.raises(UnreadableFile) as caught:
+        read(data, "mona/orders/export.csv")
+    assert str(caught.value) == ("mona/orders/export.csv: this is JSON, not CSV; name it .jsonl (one object per line)"
+                                 " or .json (an array)")
+
+
+def test_a_csv_header_in_brackets_is_no_json():
+    assert read(b"[CustomerID],[Tier]\n1,gold\n", "x.csv") == [Record(2, {"[CustomerID]": "1", "[Tier]": "gold"})]
+
+
 def test_csv_blank_lines_are_skipped_but_counted():
     assert read(b"id\n1\n\n2\n", "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
     assert read(b'id\n1\n""\n2\n', "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]

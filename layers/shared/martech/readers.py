@@ -49,6 +49,7 @@ _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 # lines can reach it: a longer line is set aside before the csv module sees it.
 csv.field_size_limit(_LONGEST_RECORD)
 _BOM = b"\xef\xbb\xbf"
+_JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
 _SAVE_AS = "save or export it as CSV (UTF-8), JSON Lines or a JSON array, gzipped or not"
 # Files people drop that are not text: told by their name, or by their first bytes whatever the name.
 _NOT_TEXT_NAMES = {
@@ -117,6 +118,7 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
         if fmt == JSON_ARRAY and not _json_lines_inside(raw):
             yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
+            _refuse_json(raw, key)
             name = key.lower().removesuffix(".gz")
             delimiters = next((found for suffix, found in _DELIMITERS.items() if name.endswith(suffix)), _DELIMITERS[".csv"])
             yield from _csv_records(_Lines(raw, keep=True), delimiters, columns, unnamed_values)
@@ -144,6 +146,13 @@ def _refuse_binary(raw: Any, key: str) -> None:
     what = next((what for magic, what in _NOT_TEXT_STARTS if magic.match(start)), None)
     if what:
         raise UnreadableFile(_not_text(key, what))
+
+
+def _refuse_json(raw: Any, key: str) -> None:
+    """JSON saved under a CSV's name fails at once with what it is, rather than as a header of one
+    object's text, under which nothing sensible can be sent. No CSV header starts so."""
+    if _JSON_START.match(raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()):
+        raise UnreadableFile(f"{key}: this is JSON, not CSV; name it .jsonl (one object per line) or .json (an array)")
 
 
 def _as_utf8(raw: Any) -> Any:
