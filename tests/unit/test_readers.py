@@ -141,6 +141,17 @@ def test_a_csv_header_in_brackets_is_no_json():
     assert read(b"[CustomerID],[Tier]\n1,gold\n", "x.csv") == [Record(2, {"[CustomerID]": "1", "[Tier]": "gold"})]
 
 
+@pytest.mark.parametrize("data", [b"sep=;\r\nid;city, state\r\n1;Albany, NY\r\n",
+                                  b"\xef\xbb\xbfsep=;\nid;city, state\n1;Albany, NY"])
+def test_excels_separator_line_names_the_delimiter_and_is_no_header(data):
+    assert read(data, "x.csv") == [Record(3, {"id": "1", "city, state": "Albany, NY"})]
+
+
+def test_the_header_after_a_separator_line_is_named_by_its_line_in_errors():
+    with pytest.raises(UnreadableFile, match=r"the CSV header \(line 2\) must name every column once: id is columns 1 and 2"):
+        read(b"sep=,\nid,id\n1,2\n", "x.csv")
+
+
 def test_csv_blank_lines_are_skipped_but_counted():
     assert read(b"id\n1\n\n2\n", "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
     assert read(b'id\n1\n""\n2\n', "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]

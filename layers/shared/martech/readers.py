@@ -49,6 +49,8 @@ _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 # lines can reach it: a longer line is set aside before the csv module sees it.
 csv.field_size_limit(_LONGEST_RECORD)
 _BOM = b"\xef\xbb\xbf"
+# Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
+_SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
 _JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
 _SAVE_AS = "save or export it as CSV (UTF-8), JSON Lines or a JSON array, gzipped or not"
 # Files people drop that are not text: told by their name, or by their first bytes whatever the name.
@@ -349,9 +351,12 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     first = next(chunks, [])
     source = chain.from_iterable(chain([first], chunks))
     undecodable = lines.undecodable
-    delimiter = next((d for d in delimiters if first and d in first[0]), delimiters[0])
+    hint = _SEPARATOR_HINT.fullmatch(first[0]) if first else None
+    delimiter = hint[1] if hint else next((d for d in delimiters if first and d in first[0]), delimiters[0])
     reader = csv.reader(source, strict=True, delimiter=delimiter)
     try:
+        if hint:
+            next(reader)
         header = next(reader)
     except StopIteration:
         return
@@ -362,13 +367,13 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
         raise UnreadableFile(f"the CSV header is {undecodable[min(undecodable)]}")
     as_written, header = header, [name.strip() for name in header]
     if not any(header):
-        raise UnreadableFile("the CSV header (line 1) names no column")
+        raise UnreadableFile(f"the CSV header (line {reader.line_num}) names no column")
     if any("\x00" in name for name in header):
-        raise UnreadableFile("the CSV header (line 1) holds NUL characters: the file is probably UTF-16 without a byte"
-                             " order mark; save it as UTF-8")
+        raise UnreadableFile(f"the CSV header (line {reader.line_num}) holds NUL characters: the file is probably UTF-16"
+                             " without a byte order mark; save it as UTF-8")
     named = [name for name in header if name]
     if len(set(named)) != len(named):
-        raise UnreadableFile(f"the CSV header (line 1) must name every column once: {_repeats(header)}")
+        raise UnreadableFile(f"the CSV header (line {reader.line_num}) must name every column once: {_repeats(header)}")
     if columns is not None:
         columns[:] = named
     as_dict = dict_maker(tuple(named)) if columns is None else None
