@@ -159,7 +159,7 @@ def test_csv_blank_lines_are_skipped_but_counted():
 
 def test_csv_rows_of_delimiters_alone_are_blank_lines():
     """Spreadsheets write an empty row as its delimiters: no record, and nothing to set aside."""
-    data = b"id,tier,points\r\n1,gold,3\r\n,,\r\n;,\r\n,,,\r\n2,,\r\n,silver,\r\n"
+    data = b"id,tier,points\r\n1,gold,3\r\n,,\r\n;,\r\n,,,\r\n2,,\r\n,silver,\r\n  \r\n\t, \r\n"
     assert read(data, "x.csv") == [
         Record(2, {"id": "1", "tier": "gold", "points": "3"}),
         Record(4, ";,", "expected 3 columns as in the header, found 2"),

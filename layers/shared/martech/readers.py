@@ -405,7 +405,8 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[st
                 yield Record(line, as_dict(*row) if as_dict else row)
                 line = base + reader.line_num + 1
                 continue
-            if not any(row) or row == header:  # a blank line, or delimiters alone, as spreadsheets save an empty row
+            # A blank line (spaces alone, too), delimiters alone as spreadsheets save an empty row, the header again.
+            if not "".join(row).strip() or row == header:
                 line = base + reader.line_num + 1
                 continue
             problem = None if len(row) == width else f"expected {width} columns as in the header, found {len(row)}"
