@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from martech.csv_values import typed_row
+from martech.iso_times import from_iso
 from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings
@@ -36,7 +37,7 @@ def to_epoch_seconds(value: Any) -> float:
             value = float(text)
         except ValueError:
             try:
-                parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+                parsed = from_iso(text)
             except ValueError:
                 raise ValueError(f"{text!r} is not Unix seconds, milliseconds or ISO-8601") from None
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()

@@ -27,6 +27,7 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from martech.dict_makers import dict_maker
+from martech.iso_times import from_iso
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS
 
@@ -160,7 +161,7 @@ def to_datetime(value: Any) -> str:
     if _UNIX_TEXT.fullmatch(text):  # as a CSV holds them
         return to_datetime(float(text) if "." in text else int(text))
     try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        parsed = from_iso(text)
     except ValueError:
         parsed = None
         for fmt in DATETIME_FORMATS:
