@@ -346,7 +346,8 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     """``delimiters``: the first of them the header holds separates the columns (see ``_DELIMITERS``).
     A column the header does not name (a trailing delimiter, pandas' index) is no field: it is left
     out of the records, and a row with a value in it is set aside (``unnamed_values="reject"``) or has
-    the value left out too (``"drop"``)."""
+    the value left out too (``"drop"``). The header is read at the call, the rows as they are taken:
+    returning their generator, rather than yielding from it, spares a row a generator's hand-on."""
     chunks = iter(lines)
     first = next(chunks, [])
     source = chain.from_iterable(chain([first], chunks))
@@ -359,7 +360,7 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
             next(reader)
         header = next(reader)
     except StopIteration:
-        return
+        return iter(())
     except csv.Error as exc:
         why = "a quote opened in it is never closed" if "unexpected end of data" in str(exc) else str(exc)
         raise UnreadableFile(f"the CSV header cannot be read: {why}") from None
@@ -378,10 +379,9 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
         columns[:] = named
     as_dict = dict_maker(tuple(named)) if columns is None else None
     if len(named) == len(header):
-        yield from _csv_rows(reader, lines, source, as_written, as_dict)
-    else:
-        rows = _csv_rows(reader, lines, source, as_written, None)
-        yield from _unnamed_left_out(rows, header, as_dict, unnamed_values == "drop")
+        return _csv_rows(reader, lines, source, as_written, as_dict)
+    return _unnamed_left_out(_csv_rows(reader, lines, source, as_written, None), header, as_dict,
+                             unnamed_values == "drop")
 
 
 def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[str],
