@@ -449,11 +449,16 @@ def test_json_array_numbers_cut_at_a_chunk_edge_are_not_truncated():
 
 @pytest.mark.parametrize("data, message", [
     (b'"a": 1', "one JSON array"), (b'[{"a": 1}', "not closed"), (b'[{"a": 1} {"b": 2}]', "expected ','"),
-    (b'[{"a": }]', "invalid JSON"),
+    (b'[{"a": }]', "invalid JSON"), (b'[{"a": 1},,{"a": 2}]', "invalid JSON"), (b'[,]', "invalid JSON"),
 ])
 def test_json_array_structural_errors_are_unreadable_files(data, message):
     with pytest.raises(UnreadableFile, match=message):
         read(data, "x.json")
+
+
+@pytest.mark.parametrize("data", [b'[{"a": 1}, {"a": 2},]', b'{"records": [\n {"a": 1},\n {"a": 2},\n]}\n'])
+def test_a_comma_before_the_json_arrays_end_is_let_be(data):
+    assert [record.data for record in read(data, "x.json")] == [{"a": 1}, {"a": 2}]
 
 
 @pytest.mark.parametrize("head", [b"", b"\xef\xbb\xbf", b"\n  \n "])

@@ -549,20 +549,20 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             raise UnreadableFile(f"line {line}: {shapes}")
         expect(":", shapes)
     expect("[", shapes)
-    expect_item = True
+    after_item = False
     while True:
         skip_blank()
         if pos >= len(buffer):
             raise UnreadableFile(f"line {line}: the JSON array is not closed")
         char = buffer[pos]
-        if char == "]" and expect_item is not None:
+        if char == "]":  # after a comma too: hand-written exporters leave one, and no value is in doubt
             pos += 1
             break
-        if expect_item is False:
+        if after_item:
             if char != ",":
                 raise UnreadableFile(f"line {line}: expected ',' or ']' between array items")
             pos += 1
-            expect_item = None  # an item must follow a comma
+            after_item = False
             continue
         start_line = line
         value = next_value()
@@ -570,7 +570,7 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             yield Record(start_line, value, "invalid JSON: " + "; ".join(decoder.problems))
         else:
             yield _object_record(start_line, value, objects_only)
-        expect_item = False
+        after_item = True
     if holder:
         expect("}", f"the object holding the array holds more than the array; {shapes}")
     skip_blank()
