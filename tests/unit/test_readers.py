@@ -510,6 +510,17 @@ def test_what_a_json_file_holds_past_its_array_fails_the_file_after_the_records_
         list(records)
 
 
+@pytest.mark.parametrize("indent", [None, 2])
+def test_a_json_array_of_objects_named_jsonl_is_read_as_the_array(indent):
+    data = json.dumps([{"a": 1}, {"a": 2}], indent=indent).encode()
+    assert [r.data for r in read(data, "export.jsonl")] == [{"a": 1}, {"a": 2}]
+
+
+def test_json_lines_of_arrays_are_still_json_lines():
+    records = list(read_records(io.BytesIO(b"[1, 2]\n[3]\n[]\n"), "keys.jsonl", objects_only=False))
+    assert records == [Record(1, [1, 2]), Record(2, [3]), Record(3, [])]
+
+
 def test_a_json_lines_record_holding_only_a_list_among_others_is_still_json_lines():
     assert [r.data for r in read(b'{"a": [1], "b": 2}\n{"a": [3]}\n', "x.json")] == [{"a": [1], "b": 2}, {"a": [3]}]
 

@@ -117,7 +117,7 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
     try:
         _refuse_binary(raw, key)
         raw = _as_utf8(raw)
-        if fmt == JSON_ARRAY and not _json_lines_inside(raw):
+        if (fmt == JSON_ARRAY and not _json_lines_inside(raw)) or (fmt == JSON_LINES and _array_inside(raw)):
             yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
             _refuse_json(raw, key)
@@ -148,6 +148,21 @@ def _refuse_binary(raw: Any, key: str) -> None:
     what = next((what for magic, what in _NOT_TEXT_STARTS if magic.match(start)), None)
     if what:
         raise UnreadableFile(_not_text(key, what))
+
+
+def _array_inside(raw: Any) -> bool:
+    """Whether a JSON Lines file holds one JSON array of objects instead, as a .json export named .jsonl
+    does: its first line, past a BOM and blanks, opens an array it does not close (an indented array,
+    or a line longer than what was looked at), or is a whole array of objects. A line that is an array
+    of anything else is a record of JSON Lines."""
+    head = raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()
+    if head[:1] != b"[":
+        return False
+    try:
+        first = orjson.loads(head.partition(b"\n")[0])
+    except orjson.JSONDecodeError:
+        return True
+    return bool(first) and all(isinstance(item, dict) for item in first)
 
 
 def _refuse_json(raw: Any, key: str) -> None:
