@@ -516,6 +516,7 @@ def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_every_record_arriv
         module.settings = settings
     assert report["status"] == "complete" and report["runs"] == 15  # 200 records a run
     assert (report["read"], report["sent"], report["rejected"]) == (3000, 2998, 2)
+    assert report["rejected_reasons"] == {"customer_id: required but empty or missing": 2}
     keys = posted_keys(stack, schema)
     assert len(keys) == len(set(keys)) == 2998  # nothing sent twice across runs
     rejected = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()

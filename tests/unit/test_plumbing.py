@@ -237,6 +237,20 @@ def test_a_report_shows_its_first_and_last_errors_and_counts_the_others():
     assert few.as_dict()["errors"] == ["one", "two"]
 
 
+def test_rows_set_aside_are_counted_by_reason_whatever_value_each_quotes():
+    from martech.reports import OTHER_REASONS, REASONS_COUNTED, RejectedRows
+
+    rows = RejectedRows(None, "inbox", "monetate/s/f.csv")
+    for line, value in enumerate(["lots", "many", 'it\'s "x"']):
+        rows.add(line, [f"lifetime_value: expected a number, found {value!r}", "customer_id: required"])
+    rows.add(9, ["Optimove's reason: the key's 'C1' is unknown"])
+    assert rows.reasons == {"lifetime_value: expected a number, found '…'": 3, "customer_id: required": 3,
+                            "Optimove's reason: the key's '…' is unknown": 1}
+    for line in range(REASONS_COUNTED + 5):
+        rows.add(line, [f"reason {line}"])
+    assert len(rows.reasons) == REASONS_COUNTED + 1 and rows.reasons[OTHER_REASONS] == 8
+
+
 @pytest.mark.parametrize("status, not_complete", [("complete", 0), ("partial", 1), ("failed", 1)])
 def test_a_file_that_did_not_end_complete_is_counted_for_the_alarms(status, not_complete):
     from aws_lambda_powertools import Metrics

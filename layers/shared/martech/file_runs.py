@@ -95,7 +95,7 @@ class FileRun:
         resume_from = report.resume_from  # a run retried after a transient failure goes on where it got to
         self.report, self.resumed_from = report, resume_from
         self.rejected = RejectedRows(s3, bucket, key, version_id)
-        self.rejected.carry_over(report.rejected)
+        self.rejected.carry_over(report.rejected, report.rejected_reasons)
         self.progress = Progress(resume_from, stop_at)
 
     def records(self, stream: IO[bytes], objects_only: bool = True) -> Iterator[Record]:

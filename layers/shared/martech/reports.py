@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,12 @@ _SPOOL_BYTES = 8 * 1024 * 1024  # rejected rows stay in memory up to this, then 
 ERRORS_SHOWN = 50
 FILE_VERSION_METADATA = "file-version"  # on rejected/<key>.jsonl: the version of the file its rows came from
 _VERSIONS_LOOKED_AT = 20  # of a report or rejected rows, newest first, for those of an earlier file version
+# The report counts the rows set aside by reason, a value quoted in it left out, so that rows refused alike
+# count together; past this many reasons the rest count as one.
+REASONS_COUNTED = 100
+OTHER_REASONS = "other reasons"
+_REASON_CHARS = 300  # of each: the report is the file's idempotency record too, at most 400 KB in DynamoDB
+_QUOTED = re.compile(r"(?<![A-Za-z])(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")  # not from an apostrophe on
 
 
 def report_key(source_key: str) -> str:
@@ -59,6 +67,7 @@ class RejectedRows:
         self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
         self._written = 0  # bytes of whole rows
         self.count = 0
+        self.reasons: Counter[str] = Counter()  # rows by reason: see REASONS_COUNTED
         self.discarded = False
 
     def add(self, line: int, reasons: list[str], record: Any = None) -> None:
@@ -72,9 +81,15 @@ class RejectedRows:
                            f" ({exc.strerror}); mend what they say and drop the file again") from None
         self._written += len(entry)
         self.count += 1
+        for reason in reasons:
+            kind = (_QUOTED.sub("'…'", reason) if "'" in reason or '"' in reason else reason)[:_REASON_CHARS]
+            if kind not in self.reasons and len(self.reasons) >= REASONS_COUNTED:
+                kind = OTHER_REASONS
+            self.reasons[kind] += 1
 
-    def carry_over(self, count: int) -> None:
-        """Start from the rows an earlier run of the same file version already set aside."""
+    def carry_over(self, count: int, reasons: dict[str, int] | None = None) -> None:
+        """Start from the rows an earlier run of the same file version already set aside, and their
+        count by reason."""
         if count:
             which = self._earlier_upload()
             if which is None:  # gone, or past the versions looked at: this run's rows are all there will be
@@ -84,6 +99,7 @@ class RejectedRows:
                 self._file.write(chunk)
                 self._written += len(chunk)
             self.count = count
+            self.reasons.update(reasons or {})
 
     def _earlier_upload(self) -> dict[str, str] | None:
         """Which version of the rejected rows this file version's earlier run uploaded, as ``get_object``
@@ -139,6 +155,7 @@ class RunReport:
     batches: int = 0
     token_refreshes: int = 0
     rejected_rows: str | None = None
+    rejected_reasons: dict[str, int] = field(default_factory=dict)  # rows set aside by reason, most first
     resume_from: int = 0  # with status "continuing": records settled so far; the next run starts after them
     runs: int = 1  # invocations the file took
     errors: list[str] = field(default_factory=list)
@@ -165,6 +182,7 @@ class RunReport:
     def close(self, s3: Any, rejected: RejectedRows) -> None:
         """Upload the rejected rows and write the report, however the run ended."""
         self.rejected = rejected.count
+        self.rejected_reasons = dict(rejected.reasons.most_common())
         self.rejected_rows = rejected.upload()
         self.write(s3)
 
