@@ -244,8 +244,8 @@ def test_rows_set_aside_are_counted_by_reason_whatever_value_each_quotes():
     for line, value in enumerate(["lots", "many", 'it\'s "x"']):
         rows.add(line, [f"lifetime_value: expected a number, found {value!r}", "customer_id: required"])
     rows.add(9, ["Optimove's reason: the key's 'C1' is unknown"])
-    assert rows.reasons == {"lifetime_value: expected a number, found '…'": 3, "customer_id: required": 3,
-                            "Optimove's reason: the key's '…' is unknown": 1}
+    assert rows.reasons == {"lifetime_value: expected a number, found '...'": 3, "customer_id: required": 3,
+                            "Optimove's reason: the key's '...' is unknown": 1}
     for line in range(REASONS_COUNTED + 5):
         rows.add(line, [f"reason {line}"])
     assert len(rows.reasons) == REASONS_COUNTED + 1 and rows.reasons[OTHER_REASONS] == 8

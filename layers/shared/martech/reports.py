@@ -82,7 +82,7 @@ class RejectedRows:
         self._written += len(entry)
         self.count += 1
         for reason in reasons:
-            kind = (_QUOTED.sub("'…'", reason) if "'" in reason or '"' in reason else reason)[:_REASON_CHARS]
+            kind = (_QUOTED.sub("'...'", reason) if "'" in reason or '"' in reason else reason)[:_REASON_CHARS]
             if kind not in self.reasons and len(self.reasons) >= REASONS_COUNTED:
                 kind = OTHER_REASONS
             self.reasons[kind] += 1
