@@ -85,7 +85,7 @@ def test_a_column_the_header_does_not_name_is_never_sent_and_a_value_in_it_sets_
 
 
 def test_files_joined_with_their_headers_send_no_record_of_the_header(stack, connection):
-    day = b"customer_id,tier\n%s,gold\n"
+    day = b"\xef\xbb\xbfcustomer_id,tier\r\n%s,gold\r\n"  # as Excel saves "CSV UTF-8"
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/joined.csv", day % b"1" + day % b"2")
     assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 2, 2, 0)
     assert sorted(held(stack, connection)) == ["1", "2"]

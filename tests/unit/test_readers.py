@@ -175,6 +175,20 @@ def test_the_csv_header_found_again_is_no_record():
                                    Record(5, {"id": "id", "tier": "tier"})]  # not the header as written
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_files_joined_with_their_byte_order_marks_read_as_one(newline):
+    """Excel's "CSV UTF-8" starts each file with a BOM: ``cat`` leaves the second one mid-file."""
+    day = b"\xef\xbb\xbfid,name" + newline + b"%s,Zo\xc3\xab" + newline
+    records = read(day % b"1" + day % b"2", "x.csv")
+    assert records == [Record(2, {"id": "1", "name": "Zoë"}), Record(4, {"id": "2", "name": "Zoë"})]
+    lines = b'\xef\xbb\xbf{"id": 1}\n\xef\xbb\xbf{"id": 2}\n'
+    assert read(lines, "x.jsonl") == [Record(1, {"id": 1}), Record(2, {"id": 2})]
+
+
+def test_a_bom_inside_a_value_is_kept():
+    assert read(b"id,note\n1,a\xef\xbb\xbfb\n", "x.csv") == [Record(2, {"id": "1", "note": "a\ufeffb"})]
+
+
 def test_a_csv_column_the_header_does_not_name_is_left_out_where_it_is_empty():
     """A trailing delimiter on every line, as some exporters write: the records are the named columns'."""
     assert read(b"id,tier,\n1,gold,\n2,silver,\n", "x.csv") == [

@@ -49,6 +49,8 @@ _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 # lines can reach it: a longer line is set aside before the csv module sees it.
 csv.field_size_limit(_LONGEST_RECORD)
 _BOM = b"\xef\xbb\xbf"
+_BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
+_BOM_AT_LINE_START_BYTES = re.compile(rb"(^|[\r\n])\xef\xbb\xbf")
 # Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
 _SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
 _JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
@@ -324,9 +326,16 @@ class _Lines:
 
     def _decode(self, data: bytes) -> list[str]:
         try:
-            return io.StringIO(data.decode("utf-8"), newline="").readlines()
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             pass
+        else:
+            # Files joined with their BOMs (Excel's "CSV UTF-8" writes one): each starts the line it is at.
+            # Looking costs nothing in text of Latin-1 alone, where no BOM can be.
+            if "\ufeff" in text:
+                text = _BOM_AT_LINE_START.sub(r"\1", text)
+            return io.StringIO(text, newline="").readlines()
+        data = _BOM_AT_LINE_START_BYTES.sub(rb"\1", data) if _BOM in data else data
         lines = io.StringIO(data.decode("latin-1"), newline="").readlines()  # the bytes, split where text would be
         for number, line in enumerate(lines, start=self._next):
             raw = line.encode("latin-1")
