@@ -411,6 +411,13 @@ def test_json_lines_skip_blank_lines_and_reject_bad_ones():
     assert records[3] == Record(5, {"a": 2})
 
 
+def test_a_json_lines_record_followed_by_a_comma_says_so():
+    records = read(b'{"a": 1},\n{"a": 2}\n', "x.jsonl")
+    assert records[0].error == ("invalid JSON: unexpected content after document at column 9: a comma after the object;"
+                                " a line of JSON Lines holds one object and nothing after it")
+    assert records[1] == Record(2, {"a": 2})
+
+
 def test_a_json_lines_record_holding_nan_says_what_to_write_instead():
     records = read(b'{"a": NaN}\n{"a": 1e400}\n{"a": 2}\n', "x.jsonl")
     assert records[0].error == ("invalid JSON: unexpected character, expected a JSON value at column 7:"

@@ -37,6 +37,8 @@ def json_error(exc: json.JSONDecodeError, one_line: bool = False) -> str:
     where = f"{exc.msg} at column {exc.colno}" if one_line else f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
     if exc.doc and isinstance(exc.doc, str) and exc.doc.startswith(_NOT_JSON, exc.pos):
         return f"{where}: NaN and Infinity are not JSON; write null or a number"
+    if one_line and isinstance(exc.doc, str) and exc.doc[exc.pos:].lstrip().startswith(","):
+        return f"{where}: a comma after the object; a line of JSON Lines holds one object and nothing after it"
     return where
 
 
