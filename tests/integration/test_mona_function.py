@@ -188,6 +188,16 @@ def _with_settings(stack, **changes):
     return lambda: setattr(module, "settings", settings)
 
 
+def test_csv_nulls_leave_a_contexts_fields_as_they_were(stack, arc):
+    drop(stack, f"mona/{arc}/first.jsonl", jsonl([{"contextId": "o-1", "score": 0.1, "country": "FR"}]))
+    restore = _with_settings(stack, csv_nulls="NULL")
+    try:
+        report = drop(stack, f"mona/{arc}/nulls.csv", b"contextId,score,country\no-1,0.5,NULL\n")
+    finally:
+        restore()
+    assert report["sent"] == 1 and contexts(stack, arc)["o-1"]["fields"] == {"score": 0.5, "country": "FR"}
+
+
 def _not_sent(answer, messages):
     return [messages[int(index)] for index in answer.json()["not_sent_reasons"]]
 

@@ -1,5 +1,6 @@
 """The Monetate function on the local stack: moto for AWS, the Monetate sandbox with faults."""
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -39,6 +40,18 @@ def schema(stack):
 def customers(n, start=0):
     return [{"customer_id": f"C{i}", "tier": "gold", "lifetime_value": str(i), "newsletter": "yes",
              "last_purchase": "2024-05-01"} for i in range(start, start + n)]
+
+
+@contextlib.contextmanager
+def changed_settings(stack, **changes):
+    """The function's settings with ``changes``, for the calls made meanwhile."""
+    module = stack.functions["MonetateFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, **changes)
+    try:
+        yield
+    finally:
+        module.settings = settings
 
 
 def posted_keys(stack, schema):
@@ -164,15 +177,24 @@ def test_a_value_in_a_column_the_header_does_not_name_sets_its_row_aside_unless_
     rejected = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read())
     assert rejected["line"] == 3 and rejected["record"] == {"column 1": "1", "customer_id": "C1", "tier": "gold"}
     assert rejected["reasons"][0].startswith("column 1 has no name in the header but a value here")
-    module = stack.functions["MonetateFunction"].module
-    settings = module.settings
-    module.settings = dataclasses.replace(settings, unknown_columns="drop")
-    try:
+    with changed_settings(stack, unknown_columns="drop"):
         report = drop(stack, f"monetate/{schema}/indexed-again.csv", data)
-    finally:
-        module.settings = settings
     assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
     assert sorted(posted_keys(stack, schema)) == ["C0", "C0", "C1"]
+
+
+def test_a_sql_server_export_writing_null_as_text_arrives_with_those_fields_absent_when_csv_nulls_says_so(
+        stack, schema):
+    data = b"customer_id,tier,lifetime_value,last_purchase\r\nC0,NULL,NULL,NULL\r\nC1,gold,12,2024-05-01\r\n"
+    report = drop(stack, f"monetate/{schema}/ssms.csv", data)
+    assert (report["sent"], report["rejected"]) == (1, 1)  # NULL is no number: set aside, by default
+    with changed_settings(stack, csv_nulls="NULL"):
+        report = drop(stack, f"monetate/{schema}/ssms-again.csv", data)
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
+    stored = {row["customer_id"]: row for row in
+              requests.get(f"{stack.monetate_server.url}/_sandbox/records/{schema}").json()}
+    assert stored["C0"]["customer_id"] == "C0" and stored["C0"]["tier"] is None  # absent, not the text NULL
+    assert stored["C1"]["tier"] == "gold"
 
 
 def test_a_key_repeated_in_a_later_batch_ends_with_its_last_row_though_an_earlier_batch_was_retried(stack, schema):

@@ -91,6 +91,19 @@ def test_files_joined_with_their_headers_send_no_record_of_the_header(stack, con
     assert sorted(held(stack, connection)) == ["1", "2"]
 
 
+def test_csv_nulls_leave_fields_out_and_a_null_key_sets_its_row_aside(stack, connection):
+    module = stack.functions["OptimoveFunction"].module
+    settings = module.settings
+    module.settings = dataclasses.replace(settings, csv_nulls="NULL,\\N")
+    try:
+        data = b"customer_id,tier,points\n1,NULL,\\N\nNULL,gold,3\n2,gold,NULL\n"
+        report = drop(stack, f"optimove/{connection['uuid']}/upsert/nulls.csv", data)
+    finally:
+        module.settings = settings
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 1)
+    assert held(stack, connection) == {"1": {"customer_id": "1"}, "2": {"customer_id": "2", "tier": "gold"}}
+
+
 def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connection):
     rows = [{"customer_id": "1", "tier": "a"}, {"customer_id": "", "tier": "b"}]
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/missing-key.csv", csv_bytes(rows))

@@ -25,6 +25,11 @@ def test_settings_read_and_convert_the_environment():
     assert (settings.monetate_batch_size, settings.unknown_columns, settings.http_read_timeout) == (250, "drop", 2.5)
 
 
+def test_csv_nulls_are_a_comma_separated_set():
+    assert Settings.from_env({"CSV_NULLS": "NULL, \\N,,"}).csv_null_texts == {"NULL", "\\N"}
+    assert Settings.from_env({}).csv_null_texts == frozenset()
+
+
 def test_malformed_settings_are_all_named_in_one_error():
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"MONETATE_BATCH_SIZE": "many", "UNKNOWN_COLUMNS": "keep", "HTTP_MAX_ATTEMPTS": "0"})

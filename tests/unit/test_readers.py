@@ -11,7 +11,7 @@ import zipfile
 import orjson
 import pytest
 
-from martech.readers import Record, UnreadableFile, detect_format, read_records
+from martech.readers import CsvOptions, Record, UnreadableFile, detect_format, read_records
 
 
 HINT = ' in Windows-1252: save the file as UTF-8, "CSV UTF-8" in Excel)'
@@ -205,9 +205,22 @@ def test_a_csv_row_with_a_value_in_a_column_the_header_does_not_name_is_set_asid
     assert records[0].line == 2 and records[0].data == {"column 1": "0", "id": "c1", "tier": "gold", "column 4": ""}
     assert records[0].error.startswith("column 1 has no name in the header but a value here; name the column")
     assert records[2].error.startswith("columns 1 and 4 have no name in the header but a value")
-    dropped = list(read_records(io.BytesIO(data), "x.csv", unnamed_values="drop"))
+    dropped = list(read_records(io.BytesIO(data), "x.csv", options=CsvOptions(unnamed_values="drop")))
     assert dropped == [Record(2, {"id": "c1", "tier": "gold"}), Record(3, {"id": "c2", "tier": "silver"}),
                        Record(4, {"id": "c3", "tier": "bronze"})]
+
+
+def test_cells_named_as_nulls_are_read_as_empty_and_others_as_written():
+    data = b"id,score,note,\nc1,NULL,\\N,\nc2,null,NULL ,\nc3,\\N,x,NULL\n"
+    nulls = CsvOptions(nulls=frozenset({"NULL", "\\N"}))
+    records = list(read_records(io.BytesIO(data), "x.csv", options=nulls))
+    assert records[:2] == [Record(2, {"id": "c1", "score": "", "note": ""}),
+                           Record(3, {"id": "c2", "score": "null", "note": "NULL "})]  # as written: not a null
+    assert records[2] == Record(4, {"id": "c3", "score": "", "note": "x"})  # an unnamed column's NULL is empty too
+    columns: list[str] = []
+    rows = list(read_records(io.BytesIO(data), "x.csv", columns=columns, options=nulls))
+    assert columns == ["id", "score", "note"] and rows[0] == Record(2, ["c1", "", ""])
+    assert read(data, "x.csv")[0] == Record(2, {"id": "c1", "score": "NULL", "note": "\\N"})  # none by default
 
 
 def test_a_csv_header_may_leave_several_columns_unnamed_but_name_each_other_once():

@@ -33,7 +33,7 @@ from typing import IO, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError
 
-from martech.readers import Record, UnreadableFile, read_records
+from martech.readers import CsvOptions, Record, UnreadableFile, read_records
 from martech.reports import RejectedRows, RetryLater, RunReport
 
 T = TypeVar("T")
@@ -86,9 +86,10 @@ def read_whole_in_time(records: Iterable[T], stop_at: float | None, doing: str, 
 
 class FileRun:
     def __init__(self, s3: Any, bucket: str, key: str, version_id: str | None, destination: str,
-                 resume_from: int = 0, stop_at: float | None = None, retry_note: str = "") -> None:
+                 resume_from: int = 0, stop_at: float | None = None, retry_note: str = "",
+                 csv_options: CsvOptions = CsvOptions()) -> None:
         tune_collector_for_files()
-        self._s3, self.key, self._retry_note = s3, key, retry_note
+        self._s3, self.key, self._retry_note, self.csv_options = s3, key, retry_note, csv_options
         report = RunReport.carried_over(s3, bucket, key, version_id, resume_from)
         if report is None:  # a first run, or the earlier runs' report is gone: start from the top
             report = RunReport(bucket, key, version_id, destination=destination)
@@ -103,7 +104,8 @@ class FileRun:
         and settled; the iteration ends early, between records, once time is up. ``objects_only``: as
         ``read_records`` takes it."""
         progress, report, first = self.progress, self.report, self.progress.settled
-        for record in itertools.islice(read_records(stream, self.key, objects_only), first, None):
+        for record in itertools.islice(read_records(stream, self.key, objects_only, options=self.csv_options), first,
+                                       None):
             # The record in hand is not counted yet: if time is up, the next run starts with it.
             if (progress.settled - first) % CHECK_EVERY == 0 and progress.settled > first and progress.time_is_up():
                 return
@@ -111,14 +113,12 @@ class FileRun:
             report.read += 1
             yield record
 
-    def batches(self, stream: IO[bytes], size: int, columns: list[str] | None = None,
-                unnamed_values: str = "reject") -> Iterator[list[Record]]:
+    def batches(self, stream: IO[bytes], size: int, columns: list[str] | None = None) -> Iterator[list[Record]]:
         """As ``records``, ``size`` records at a time, taken by C code rather than one by one in
         Python. Time is looked at between batches. When the file breaks, the records read before
-        it come as a last batch before the UnreadableFile. ``columns``, ``unnamed_values``: as
-        ``read_records`` takes them."""
+        it come as a last batch before the UnreadableFile. ``columns``: as ``read_records`` takes it."""
         progress, report = self.progress, self.report
-        records = itertools.islice(read_records(stream, self.key, columns=columns, unnamed_values=unnamed_values),
+        records = itertools.islice(read_records(stream, self.key, columns=columns, options=self.csv_options),
                                    progress.settled, None)
         while True:
             batch: list[Record] = []

@@ -22,7 +22,7 @@ from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order, unsent_reason
-from martech.readers import UnreadableFile, is_csv
+from martech.readers import CsvOptions, UnreadableFile, is_csv
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -106,7 +106,8 @@ def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: 
     """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
     said how far the file got, so that the retry goes on from there. A run still reading at
     ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
-    run = FileRun(s3, bucket, key, version_id, "mona", resume_from, stop_at, retry_note)
+    run = FileRun(s3, bucket, key, version_id, "mona", resume_from, stop_at, retry_note,
+                  CsvOptions(settings.csv_null_texts))
     report = run.report
     logins_before = client.tokens.logins - report.token_refreshes
     sender = OrderedSender(run, partial(export_batch, client), settings.mona_concurrency,

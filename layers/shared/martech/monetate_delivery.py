@@ -23,7 +23,7 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, unsent_reason
-from martech.readers import Record, UnreadableFile, is_csv
+from martech.readers import CsvOptions, Record, UnreadableFile, is_csv
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -48,7 +48,8 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
     said how far the file got, so that the retry goes on from there. A run still reading at
     ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
-    run = FileRun(s3, bucket, key, version_id, "monetate", resume_from, stop_at, retry_note)
+    run = FileRun(s3, bucket, key, version_id, "monetate", resume_from, stop_at, retry_note,
+                  CsvOptions(settings.csv_null_texts, settings.unknown_columns))
     report = run.report
     refreshes_before = client.tokens.refreshes - report.token_refreshes
     sender = None
@@ -86,7 +87,7 @@ def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size:
     rather than setting every row aside for the same reason. A file that breaks part way has what
     was read before the break sent, and then fails."""
     check_header = columns is not None
-    for chunk in run.batches(stream, batch_size, columns, "drop" if converter.drop_unknown else "reject"):
+    for chunk in run.batches(stream, batch_size, columns):
         if check_header and any(record.error is None for record in chunk):
             check_header = False  # once, at the first row
             if problems := converter.column_problems(columns or []):

@@ -21,7 +21,7 @@ from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean, in_another_case
 from martech.file_runs import FileRun, read_whole_in_time
-from martech.readers import Record, UnreadableFile, is_csv, read_records
+from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
 
@@ -80,7 +80,8 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
     ``stop_at`` ends ``continuing`` for a later run to go on after the records it settled
     (``martech.file_runs``); an upload's requests share one ``batch_uuid`` across the runs, and only the
     file's last request completes it."""
-    run = FileRun(s3, bucket, key, version_id, "optimove", resume_from, stop_at, retry_note)
+    run = FileRun(s3, bucket, key, version_id, "optimove", resume_from, stop_at, retry_note,
+                  CsvOptions(settings.csv_null_texts))
     try:
         ttl, merge = file_options(metadata, settings.optimove_ttl)
         connection_ref, operation = route_from_key(key)
@@ -145,7 +146,7 @@ def _last_of_each_key(open_stream: Callable[[], IO[bytes]], run: FileRun, key_of
     set aside with the reader's error or ``missing``."""
     last = LastRows()
     # Every run reads the whole file first: one that cannot do even that could never send a row.
-    first_pass = read_records(open_stream(), run.key, objects_only)
+    first_pass = read_records(open_stream(), run.key, objects_only, options=run.csv_options)
     for number, record in read_whole_in_time(first_pass, run.progress.stop_at, "read through even once"):
         if (pk := key_of(record)) is not None:
             last.note(pk, number)

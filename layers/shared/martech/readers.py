@@ -74,6 +74,17 @@ class UnreadableFile(Exception):
     """The file as a whole cannot be read (unknown format, broken gzip, not UTF-8, no header)."""
 
 
+@dataclass(frozen=True)
+class CsvOptions:
+    """How a CSV's cells are read. ``nulls``: cells that mean no value, read as empty (``NULL`` and ``\\N``,
+    as SQL Server and Hive export them; none by default, since a cell may hold such text as its value).
+    ``unnamed_values``: a value in a column the header does not name sets its row aside (``reject``) or
+    is left out (``drop``)."""
+
+    nulls: frozenset[str] = frozenset()
+    unnamed_values: str = "reject"
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs three times as much to make, per record
 class Record:
     line: int
@@ -106,13 +117,12 @@ def is_csv(key: str) -> bool:
 
 
 def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: str | None = None,
-                 columns: list[str] | None = None, unnamed_values: str = "reject") -> Iterator[Record]:
+                 columns: list[str] | None = None, options: CsvOptions = CsvOptions()) -> Iterator[Record]:
     """Records of the file named ``key``; with ``objects_only=False`` JSON scalars are records too
     (a list of primary keys, say). ``fmt`` overrides the format the key's extension names.
     ``columns``: for a CSV, the header's names are put in it and a record's data is then the row's
-    list of values, which costs less than a dict; other formats leave it empty. ``unnamed_values``:
-    a CSV row with a value in a column its header does not name is set aside (``reject``) or sent
-    without it (``drop``)."""
+    list of values, which costs less than a dict; other formats leave it empty. ``options``: how a
+    CSV's cells are read."""
     if fmt is None:
         fmt, _ = detect_format(key)
     raw = _maybe_gunzip(stream)
@@ -125,7 +135,7 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
             _refuse_json(raw, key)
             name = key.lower().removesuffix(".gz")
             delimiters = next((found for suffix, found in _DELIMITERS.items() if name.endswith(suffix)), _DELIMITERS[".csv"])
-            yield from _csv_records(_Lines(raw, keep=True), delimiters, columns, unnamed_values)
+            yield from _csv_records(_Lines(raw, keep=True), delimiters, columns, options)
         else:  # JSON Lines, and .json files of one object per line, as Spark, BigQuery or Snowflake write them
             yield from _json_lines_records(_Lines(raw), objects_only)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -366,11 +376,11 @@ def _not_utf8(line: bytes, at: int) -> str:
 
 
 def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"], columns: list[str] | None = None,
-                 unnamed_values: str = "reject") -> Iterator[Record]:
+                 options: CsvOptions = CsvOptions()) -> Iterator[Record]:
     """``delimiters``: the first of them the header holds separates the columns (see ``_DELIMITERS``).
     A column the header does not name (a trailing delimiter, pandas' index) is no field: it is left
-    out of the records, and a row with a value in it is set aside (``unnamed_values="reject"``) or has
-    the value left out too (``"drop"``). The header is read at the call, the rows as they are taken:
+    out of the records, and a row with a value in it is set aside or has the value left out too (see
+    ``CsvOptions``). The header is read at the call, the rows as they are taken:
     returning their generator, rather than yielding from it, spares a row a generator's hand-on."""
     chunks = iter(lines)
     first = next(chunks, [])
@@ -402,10 +412,11 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     if columns is not None:
         columns[:] = named
     as_dict = dict_maker(tuple(named)) if columns is None else None
-    if len(named) == len(header):
+    if len(named) == len(header) and not options.nulls:
         return _csv_rows(reader, lines, source, as_written, as_dict)
-    return _unnamed_left_out(_csv_rows(reader, lines, source, as_written, None), header, as_dict,
-                             unnamed_values == "drop")
+    rows = _csv_rows(reader, lines, source, as_written, None)
+    return _shaped(_blanked(rows, options.nulls) if options.nulls else rows, header, as_dict,
+                   options.unnamed_values == "drop")
 
 
 def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[str],
@@ -455,9 +466,17 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[st
         line = base + reader.line_num + 1
 
 
-def _unnamed_left_out(records: Iterator[Record], header: list[str], as_dict: Callable[..., dict[str, str]] | None,
-                      drop_values: bool) -> Iterator[Record]:
-    """Rows of all the header's columns as rows of its named ones (see ``_csv_records``)."""
+def _blanked(records: Iterator[Record], nulls: frozenset[str]) -> Iterator[Record]:
+    """Rows with the cells that mean no value (``CsvOptions.nulls``) empty."""
+    for record in records:
+        if record.error is None:
+            record.data = ["" if value in nulls else value for value in record.data]
+        yield record
+
+
+def _shaped(records: Iterator[Record], header: list[str], as_dict: Callable[..., dict[str, str]] | None,
+            drop_values: bool) -> Iterator[Record]:
+    """Rows of all the header's columns as records of its named ones (see ``_csv_records``)."""
     named = [i for i, name in enumerate(header) if name]
     unnamed = [i for i, name in enumerate(header) if not name]
     for record in records:

@@ -57,6 +57,8 @@ class Settings:
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
     # Mona and Optimove files: a CSV cell that is a plain number is sent as a number, or every cell as text.
     csv_values: str = _env("CSV_VALUES", str, "typed", ("typed", "text"))
+    # CSV cells that mean no value, comma-separated (NULL,\N as SQL Server and Hive export them): read as empty.
+    csv_nulls: str = _env("CSV_NULLS", str, "")
     # A file run stops taking records this long before the function would time out, settles what
     # is in flight and hands the rest of the file to a new run.
     file_run_margin_seconds: float = _env("FILE_RUN_MARGIN_SECONDS", float, 90.0)
@@ -127,6 +129,11 @@ class Settings:
         if problems:
             raise SettingsError("malformed settings: " + "; ".join(problems))
         return cls(**values)
+
+    @property
+    def csv_null_texts(self) -> frozenset[str]:
+        """``CSV_NULLS`` as a set: ``"NULL, \\N"`` -> ``{"NULL", "\\N"}``."""
+        return frozenset(filter(None, (text.strip() for text in self.csv_nulls.split(","))))
 
     def require(self, *names: str) -> None:
         """Raise SettingsError naming the environment variables a caller needs but lacks."""
