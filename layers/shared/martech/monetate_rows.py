@@ -162,20 +162,21 @@ def to_datetime(value: Any) -> str:
         return to_datetime(float(text) if "." in text else int(text))
     try:
         parsed = from_iso(text)
+        date_only = not any(mark in text for mark in "T: ")  # 2024-05-01 or 20240501
     except ValueError:
         parsed = None
         for fmt in DATETIME_FORMATS:
             try:
                 parsed = dt.datetime.strptime(text, fmt)
+                date_only = "%H" not in fmt and "%I" not in fmt
                 break
             except ValueError:
                 continue
         if parsed is None:
             raise InvalidValue("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
                                f" milliseconds), found {text!r}") from None
-    if len(text) == 10 and parsed.hour == parsed.minute == parsed.second == 0 and "T" not in text:
-        return parsed.date().isoformat()
-    return parsed.isoformat()
+    # A date stays a date, however it was written: 5/1/2024 and 05/01/2024 alike.
+    return parsed.date().isoformat() if date_only else parsed.isoformat()
 
 
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
