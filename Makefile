@@ -42,7 +42,7 @@ run: $(INSTALLED)
 	$(PY) -m sandbox.local run
 
 serve: $(INSTALLED)
-	$(PY) -m sandbox.local serve $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL))
+	$(PY) -m sandbox.local serve $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL)) $(foreach setting,$(SETTINGS),--env $(setting))
 
 sandbox: $(INSTALLED)
 	$(PY) -m sandbox

@@ -2,6 +2,7 @@
 
     python -m sandbox.local run     # start, drop the samples in events/, call the webhooks, summarise, stop
     python -m sandbox.local serve   # start and keep running, for curl and `aws --endpoint-url`
+    python -m sandbox.local serve --env CSV_NULLS=NULL --env UNKNOWN_COLUMNS=drop   # settings to try
 """
 
 from __future__ import annotations
@@ -159,6 +160,14 @@ def endpoints(stack: LocalStack) -> str:
     ])
 
 
+def setting(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` from the command line, as (name, value)."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write a setting as NAME=VALUE, e.g. CSV_NULLS=NULL")
+    return name.strip(), value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,8 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="the functions' log level: INFO for serve (each file and call, as CloudWatch shows"
                              " them), WARNING for run")
+    parser.add_argument("--env", action="append", default=[], type=setting, metavar="NAME=VALUE",
+                        help="a setting of the functions' environment, over the template's (README: Settings);"
+                             " repeat it for more")
     args = parser.parse_args(argv)
-    with LocalStack(log_level=args.log_level or ("INFO" if args.command == "serve" else "WARNING")) as stack:
+    log_level = args.log_level or ("INFO" if args.command == "serve" else "WARNING")
+    with LocalStack(log_level=log_level, function_env=dict(args.env)) as stack:
         prepare_vendors(stack)
         if args.command == "serve":
             print(endpoints(stack), "\nCtrl-C stops.", flush=True)

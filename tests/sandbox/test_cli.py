@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import jwt
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,3 +63,26 @@ def test_one_vendor_on_a_given_port_with_credentials_from_the_environment():
         assert list(info) == ["optimove"] and info["optimove"]["url"] == f"http://127.0.0.1:{port}"
         headers = {"x-api-key": "key-from-env", "x-brand-key": "brand-from-env"}
         assert requests.get(f"{info['optimove']['base_url']}/connections", headers=headers).status_code == 500
+
+
+def test_the_local_runtime_takes_settings_over_the_templates(monkeypatch):
+    from sandbox.local import __main__ as local
+
+    class Started(Exception):
+        pass
+
+    def stack(**kwargs):
+        raise Started(kwargs)
+
+    monkeypatch.setattr(local, "LocalStack", stack)
+    with pytest.raises(Started) as started:
+        local.main(["serve", "--env", "CSV_NULLS=NULL,\\N", "--env", "UNKNOWN_COLUMNS=drop"])
+    assert started.value.args[0]["function_env"] == {"CSV_NULLS": "NULL,\\N", "UNKNOWN_COLUMNS": "drop"}
+
+
+def test_a_setting_not_written_name_equals_value_is_refused_saying_how(capsys):
+    from sandbox.local import __main__ as local
+
+    with pytest.raises(SystemExit):
+        local.main(["serve", "--env", "CSV_NULLS"])
+    assert "'CSV_NULLS': write a setting as NAME=VALUE, e.g. CSV_NULLS=NULL" in capsys.readouterr().err
