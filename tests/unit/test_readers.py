@@ -185,6 +185,13 @@ def test_files_joined_with_their_byte_order_marks_read_as_one(newline):
     assert read(lines, "x.jsonl") == [Record(1, {"id": 1}), Record(2, {"id": 2})]
 
 
+def test_files_joined_with_their_byte_order_marks_read_as_one_though_a_line_is_not_utf8():
+    data = b"\xef\xbb\xbfid,name\n1,M\xe4nner\n\xef\xbb\xbfid,name\n\xef\xbb\xbf2,Zo\xc3\xab\n"
+    records = read(data, "x.csv")
+    assert records[0].line == 2 and records[0].error.startswith("not UTF-8 text: byte 4 of the line is 0xe4")
+    assert records[1:] == [Record(4, {"id": "2", "name": "Zoë"})]
+
+
 def test_a_bom_inside_a_value_is_kept():
     assert read(b"id,note\n1,a\xef\xbb\xbfb\n", "x.csv") == [Record(2, {"id": "1", "note": "a\ufeffb"})]
 

@@ -50,7 +50,6 @@ _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 csv.field_size_limit(_LONGEST_RECORD)
 _BOM = b"\xef\xbb\xbf"
 _BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
-_BOM_AT_LINE_START_BYTES = re.compile(rb"(^|[\r\n])\xef\xbb\xbf")
 # Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
 _SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
 _JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
@@ -162,12 +161,17 @@ def _refuse_binary(raw: Any, key: str) -> None:
         raise UnreadableFile(_not_text(key, what))
 
 
+def _start(raw: Any) -> bytes:
+    """What a stream holds first, past a BOM and blanks, as far as one chunk: to tell what it is."""
+    return raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()  # type: ignore[no-any-return]
+
+
 def _array_inside(raw: Any) -> bool:
     """Whether a JSON Lines file holds one JSON array of objects instead, as a .json export named .jsonl
     does: its first line, past a BOM and blanks, opens an array it does not close (an indented array,
     or a line longer than what was looked at), or is a whole array of objects. A line that is an array
     of anything else is a record of JSON Lines."""
-    head = raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()
+    head = _start(raw)
     if head[:1] != b"[":
         return False
     try:
@@ -180,7 +184,7 @@ def _array_inside(raw: Any) -> bool:
 def _refuse_json(raw: Any, key: str) -> None:
     """JSON saved under a CSV's name fails at once with what it is, rather than as a header of one
     object's text, under which nothing sensible can be sent. No CSV header starts so."""
-    if _JSON_START.match(raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()):
+    if _JSON_START.match(_start(raw)):
         raise UnreadableFile(f"{key}: this is JSON, not CSV; name it .jsonl (one object per line) or .json (an array)")
 
 
@@ -220,7 +224,7 @@ def _json_lines_inside(raw: Any) -> bool:
     """Whether a .json file holds one object per line: its first line, past a BOM and blanks, is a
     whole JSON object, and not one holding an array alone (``{"records": [...]}`` on one line).
     (One object written over several lines is not, and fails as a whole.)"""
-    head = raw.peek(_CHUNK)[:_CHUNK].removeprefix(_BOM).lstrip()
+    head = _start(raw)
     if head[:1] != b"{":
         return False
     first_line, newline, _ = head.partition(b"\n")
@@ -345,10 +349,9 @@ class _Lines:
             if "\ufeff" in text:
                 text = _BOM_AT_LINE_START.sub(r"\1", text)
             return io.StringIO(text, newline="").readlines()
-        data = _BOM_AT_LINE_START_BYTES.sub(rb"\1", data) if _BOM in data else data
         lines = io.StringIO(data.decode("latin-1"), newline="").readlines()  # the bytes, split where text would be
         for number, line in enumerate(lines, start=self._next):
-            raw = line.encode("latin-1")
+            raw = line.encode("latin-1").removeprefix(_BOM)
             try:
                 lines[number - self._next] = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
