@@ -256,6 +256,26 @@ def test_rows_set_aside_are_counted_by_reason_whatever_value_each_quotes():
     assert len(rows.reasons) == REASONS_COUNTED + 1 and rows.reasons[OTHER_REASONS] == 8
 
 
+def test_rows_set_aside_are_counted_by_reason_whatever_line_column_or_byte_it_names():
+    from martech.readers import read_records
+    from martech.reports import RejectedRows
+
+    lines = [b"id,tier", b"1,gold", b'2,"silver', b"3,gold", b"4,gold,x", b"5,gr\xfcn", b"6,m\xfcller", b"7,caf\xe9"]
+    jsonl = [b'{"id": 1}', b'{"id": 2', b'{"id": 3, "x": tru}', b'{"id": 4}']
+    rows = RejectedRows(None, "inbox", "mona/a/f.csv")
+    for key, data in (("f.csv", lines), ("f.jsonl", jsonl)):
+        for record in read_records(io.BytesIO(b"\n".join(data)), key):
+            if record.error:
+                rows.add(record.line, [record.error])
+    hint = "(it would be '...' in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8)"
+    assert rows.reasons == {
+        f"not UTF-8 text: byte N of the line is 0x.. {hint}": 3,
+        "expected 2 columns as in the header, found 3": 1,
+        "malformed CSV: unexpected end of data in a record that runs on to line N; a quote opened on this line is"
+        " probably never closed, so lines N are read again as rows of their own": 1,
+        "invalid JSON: unexpected end of data at column N": 1, "invalid JSON: invalid literal, expected '...' at column N": 1}
+
+
 @pytest.mark.parametrize("status, not_complete", [("complete", 0), ("partial", 1), ("failed", 1)])
 def test_a_file_that_did_not_end_complete_is_counted_for_the_alarms(status, not_complete):
     from aws_lambda_powertools import Metrics

@@ -14,7 +14,8 @@ import pytest
 from martech.readers import CsvOptions, Record, UnreadableFile, detect_format, read_records
 
 
-HINT = ' in Windows-1252: save the file as UTF-8, "CSV UTF-8" in Excel)'
+HINT = " in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8)"
+E9_AT_4 = "not UTF-8 text: byte 4 of the line is 0xe9 (it would be 'é'" + HINT
 
 
 def read(data: bytes, key: str) -> list[Record]:
@@ -343,7 +344,7 @@ def test_a_line_that_is_not_utf8_is_set_aside_and_reading_goes_on(key):
     bad = [r for r in records if r.error]
     line = 2501 if key != "x.jsonl" else 2500
     byte = rows[2499].index("ë") + 1
-    assert [(r.line, r.error) for r in bad] == [(line, f"not UTF-8 text: byte {byte} of the line is 0xeb (ë{HINT}")]
+    assert [(r.line, r.error) for r in bad] == [(line, f"not UTF-8 text: byte {byte} of the line is 0xeb (it would be 'ë'{HINT}")]
     assert [r.data["id"] for r in records if not r.error] == [str(i) for i in range(1, 4000) if i != 2500]
     assert all(r.data["name"] == "Zoë" for r in records if not r.error)
 
@@ -356,7 +357,7 @@ def test_a_byte_that_is_no_character_in_windows_1252_gets_no_guess():
 
 def test_a_csv_record_over_several_lines_is_set_aside_when_one_of_them_is_not_utf8():
     records = read('id,note\n1,"two\nlinés"\n2,b\n'.encode("latin-1"), "x.csv")
-    assert records == [Record(2, '1,"two\nlin\ufffds"', "line 3: not UTF-8 text: byte 4 of the line is 0xe9 (é" + HINT),
+    assert records == [Record(2, '1,"two\nlin\ufffds"', "line 3: " + E9_AT_4),
                        Record(4, {"id": "2", "note": "b"})]
 
 
@@ -364,7 +365,7 @@ def test_a_quote_left_open_before_a_line_that_is_not_utf8_still_sets_that_line_a
     records = read('id,note\n1,"open\n2,bé\n3,c\n'.encode("latin-1"), "x.csv")
     assert [r.line for r in records if r.error] == [2, 3]
     assert records[0].data == '1,"open'  # the first line alone: the others are read again
-    assert (records[1].data, records[1].error) == ("2,b\ufffd", "not UTF-8 text: byte 4 of the line is 0xe9 (é" + HINT)
+    assert (records[1].data, records[1].error) == ("2,b\ufffd", E9_AT_4)
     assert records[2] == Record(4, {"id": "3", "note": "c"})
 
 

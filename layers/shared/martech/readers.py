@@ -374,7 +374,7 @@ def _not_utf8(line: bytes, at: int) -> str:
     reason = f"not UTF-8 text: byte {at + 1} of the line is {line[at]:#04x}"
     character = line[at:at + 1].decode("cp1252", errors="ignore")
     if character.isprintable() and character.strip():
-        reason += f" ({character} in Windows-1252: save the file as UTF-8, \"CSV UTF-8\" in Excel)"
+        reason += f" (it would be {character!r} in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8)"
     return reason
 
 

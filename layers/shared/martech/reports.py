@@ -28,12 +28,25 @@ _SPOOL_BYTES = 8 * 1024 * 1024  # rejected rows stay in memory up to this, then 
 ERRORS_SHOWN = 50
 FILE_VERSION_METADATA = "file-version"  # on rejected/<key>.jsonl: the version of the file its rows came from
 _VERSIONS_LOOKED_AT = 20  # of a report or rejected rows, newest first, for those of an earlier file version
-# The report counts the rows set aside by reason, a value quoted in it left out, so that rows refused alike
-# count together; past this many reasons the rest count as one.
+# The report counts the rows set aside by reason, the values a reason quotes and the places it names (line,
+# column, byte) left out, so that rows refused alike count together; past this many reasons the rest count as one.
 REASONS_COUNTED = 100
 OTHER_REASONS = "other reasons"
 _REASON_CHARS = 300  # of each: the report is the file's idempotency record too, at most 400 KB in DynamoDB
-_QUOTED = re.compile(r"(?<![A-Za-z])(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")  # not from an apostrophe on
+_QUOTED = r"(?<![A-Za-z])(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"  # not from an apostrophe on
+_PLACE = r"\b(?P<place>lines?|column|byte) [0-9]+(?:-[0-9]+)?\b|\b0x[0-9a-f]{2}\b"
+_VARYING = re.compile(f"{_QUOTED}|{_PLACE}")
+
+
+def reason_kind(reason: str) -> str:
+    """``reason`` as the report counts it: ``lifetime_value: expected a number, found '...'``, ``not UTF-8
+    text: byte N of the line is 0x..``, whatever the value, line, column or byte."""
+    return _VARYING.sub(_elided, reason)[:_REASON_CHARS]
+
+
+def _elided(match: re.Match[str]) -> str:
+    place = match["place"]
+    return f"{place} N" if place else "0x.." if match[0].startswith("0x") else "'...'"
 
 
 def report_key(source_key: str) -> str:
@@ -82,7 +95,7 @@ class RejectedRows:
         self._written += len(entry)
         self.count += 1
         for reason in reasons:
-            kind = (_QUOTED.sub("'...'", reason) if "'" in reason or '"' in reason else reason)[:_REASON_CHARS]
+            kind = reason_kind(reason)
             if kind not in self.reasons and len(self.reasons) >= REASONS_COUNTED:
                 kind = OTHER_REASONS
             self.reasons[kind] += 1
