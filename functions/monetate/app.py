@@ -75,7 +75,8 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     """Deliver one object version; a repeated event gets the stored report, not a second delivery."""
     stream = S3Object(dropped["bucket"], dropped["key"], dropped["version_id"], boto3_client=s3())
     report = delivery.deliver_file(s3(), stream, dropped["bucket"], dropped["key"], dropped["version_id"],
-                                   monetate(), settings, dropped["resume_from"], dropped["stop_at"], dropped["retry_note"])
+                                   monetate(), settings, dropped["resume_from"], dropped["stop_at"], dropped["retry_note"],
+                                   dropped["charset"])
     return report.as_dict()
 
 

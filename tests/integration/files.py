@@ -17,8 +17,8 @@ def jsonl(records):
     return "\n".join(json.dumps(r) for r in records).encode()
 
 
-def drop(stack, key, data, **metadata):
+def drop(stack, key, data, content_type="binary/octet-stream", **metadata):
     """Put the object, wait until the stack is idle, and return the run's report."""
-    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data, Metadata=metadata)
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=data, ContentType=content_type, Metadata=metadata)
     stack.wait_idle()
     return stack.report(key)

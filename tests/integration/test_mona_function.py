@@ -61,6 +61,13 @@ def test_a_column_the_header_does_not_name_is_never_sent_and_a_value_in_it_sets_
     assert {c: found["fields"] for c, found in contexts(stack, arc).items()} == {"o-1": {"score": 0.5}}
 
 
+def test_a_csv_in_the_charset_its_content_type_names_lands_in_its_own_text(stack, arc):
+    data = "contextId,city\nc-1,Z\u00fcrich\n".encode("iso-8859-1")
+    report = drop(stack, f"mona/{arc}/legacy.csv", data, content_type="text/csv; charset=ISO-8859-1")
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 1, 0)
+    assert contexts(stack, arc)["c-1"]["fields"] == {"city": "Zürich"}
+
+
 def test_json_lines_named_as_a_csv_fail_at_once_and_send_nothing(stack, arc):
     report = drop(stack, f"mona/{arc}/export.csv", jsonl([{"contextId": "o-1", "score": 0.5}] * 2))
     assert (report["status"], report["sent"]) == ("failed", 0)

@@ -147,7 +147,8 @@ def test_a_row_in_another_encoding_is_set_aside_and_the_rest_of_the_file_arrives
     report = drop(stack, f"monetate/{schema}/cp1252-row.csv", data)
     assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 3000, 2998, 2)
     body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
-    hint = " in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8)"
+    hint = (" in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8, or upload it with Content-Type text/csv;"
+            " charset=windows-1252)")
     assert [json.loads(line) for line in body.splitlines()] == [
         {"line": 1002, "reasons": [f"not UTF-8 text: byte 9 of the line is 0xe9 (it would be 'é'{hint}"],
          "record": "C1000,or\ufffd,1000,yes,2024-05-01"},
@@ -156,6 +157,17 @@ def test_a_row_in_another_encoding_is_set_aside_and_the_rest_of_the_file_arrives
     # Alike in the report, whichever byte and character: a file saved in Windows-1252 has one reason, not hundreds.
     assert report["rejected_reasons"] == {f"not UTF-8 text: byte N of the line is 0x.. (it would be '...'{hint}": 2}
     assert len(set(posted_keys(stack, schema))) == 2998
+
+
+def test_a_csv_whose_content_type_names_windows_1252_arrives_whole_in_its_own_text(stack, schema):
+    rows = customers(1200)
+    rows[5]["tier"], rows[1100]["tier"] = "Müller", "Café “Zoë”"
+    data = csv_bytes(rows).decode().encode("cp1252")
+    report = drop(stack, f"monetate/{schema}/legacy.csv", data, content_type="text/csv; charset=windows-1252")
+    assert (report["status"], report["read"], report["sent"], report["rejected"]) == ("complete", 1200, 1200, 0)
+    tiers = {row["customer_id"]: row.get("tier") for entry in stack.monetate.received(f"/data/{schema}/")
+             if entry["method"] == "POST" and entry["status"] == 201 for row in entry["body"]["schema_rows"]}
+    assert (tiers["C5"], tiers["C1100"], tiers["C6"]) == ("Müller", "Café “Zoë”", "gold")
 
 
 def test_a_csv_header_no_row_can_be_sent_under_fails_the_file_once_not_every_row(stack, schema):

@@ -91,6 +91,14 @@ def test_files_joined_with_their_headers_send_no_record_of_the_header(stack, con
     assert sorted(held(stack, connection)) == ["1", "2"]
 
 
+def test_a_csv_in_the_charset_its_content_type_names_is_read_so_in_both_passes(stack, connection):
+    data = "customer_id,name\r\nJürgen,Schäfer\r\nJürgen,Schäfer-Müller\r\n2,Zoë\r\n".encode("cp1252")  # the key repeated
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/legacy.csv", data, content_type="text/csv; charset=cp1252")
+    assert (report["status"], report["sent"], report["rejected"], report["duplicates"]) == ("complete", 2, 0, 1)
+    assert held(stack, connection) == {"Jürgen": {"customer_id": "Jürgen", "name": "Schäfer-Müller"},
+                                       "2": {"customer_id": "2", "name": "Zoë"}}
+
+
 def test_csv_nulls_leave_fields_out_and_a_null_key_sets_its_row_aside(stack, connection):
     module = stack.functions["OptimoveFunction"].module
     settings = module.settings

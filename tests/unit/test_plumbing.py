@@ -267,13 +267,25 @@ def test_rows_set_aside_are_counted_by_reason_whatever_line_column_or_byte_it_na
         for record in read_records(io.BytesIO(b"\n".join(data)), key):
             if record.error:
                 rows.add(record.line, [record.error])
-    hint = "(it would be '...' in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8)"
+    hint = ("(it would be '...' in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8, or upload it with"
+            " Content-Type text/csv; charset=windows-1252)")
     assert rows.reasons == {
         f"not UTF-8 text: byte N of the line is 0x.. {hint}": 3,
         "expected 2 columns as in the header, found 3": 1,
         "malformed CSV: unexpected end of data in a record that runs on to line N; a quote opened on this line is"
         " probably never closed, so lines N are read again as rows of their own": 1,
         "invalid JSON: unexpected end of data at column N": 1, "invalid JSON: invalid literal, expected '...' at column N": 1}
+
+
+@pytest.mark.parametrize("content_type, charset", [
+    ("text/csv; charset=windows-1252", "windows-1252"), ('text/csv;charset="ISO-8859-1"', "ISO-8859-1"),
+    ("text/plain; Charset=UTF-8; header=present", "UTF-8"), ("text/csv", None), ("binary/octet-stream", None),
+    ("text/csv; charset=", None), ("", None), (None, None),
+])
+def test_the_charset_a_content_type_names(content_type, charset):
+    from martech.handlers import charset_of
+
+    assert charset_of(content_type) == charset
 
 
 @pytest.mark.parametrize("status, not_complete", [("complete", 0), ("partial", 1), ("failed", 1)])

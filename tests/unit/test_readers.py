@@ -14,8 +14,9 @@ import pytest
 from martech.readers import CsvOptions, Record, UnreadableFile, detect_format, read_records
 
 
-HINT = " in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8)"
-E9_AT_4 = "not UTF-8 text: byte 4 of the line is 0xe9 (it would be 'é'" + HINT
+HINT = " in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8"
+CSV_HINT = HINT + ", or upload it with Content-Type text/csv; charset=windows-1252)"  # a CSV's charset can be named
+E9_AT_4 = "not UTF-8 text: byte 4 of the line is 0xe9 (it would be 'é'" + CSV_HINT
 
 
 def read(data: bytes, key: str) -> list[Record]:
@@ -344,7 +345,8 @@ def test_a_line_that_is_not_utf8_is_set_aside_and_reading_goes_on(key):
     bad = [r for r in records if r.error]
     line = 2501 if key != "x.jsonl" else 2500
     byte = rows[2499].index("ë") + 1
-    assert [(r.line, r.error) for r in bad] == [(line, f"not UTF-8 text: byte {byte} of the line is 0xeb (it would be 'ë'{HINT}")]
+    hint = HINT + ")" if key == "x.jsonl" else CSV_HINT
+    assert [(r.line, r.error) for r in bad] == [(line, f"not UTF-8 text: byte {byte} of the line is 0xeb (it would be 'ë'{hint}")]
     assert [r.data["id"] for r in records if not r.error] == [str(i) for i in range(1, 4000) if i != 2500]
     assert all(r.data["name"] == "Zoë" for r in records if not r.error)
 
@@ -397,6 +399,57 @@ def test_a_csv_header_with_nul_characters_is_said_to_be_utf16_without_a_bom():
 def test_a_csv_header_that_is_not_utf8_makes_the_file_unreadable():
     with pytest.raises(UnreadableFile, match="the CSV header is not UTF-8 text: byte 3 of the line is 0xe9"):
         read("idé,name\n1,a\n".encode("latin-1"), "x.csv")
+
+
+WINDOWS_1252_ROWS = "id,name\r\n1,Müller\r\n2,Café “Zoë”\r\n3,x\r\n4,Strauß\r\n".encode("cp1252")
+
+
+@pytest.mark.parametrize("key, gzipped", [("x.csv", False), ("x.csv.gz", True), ("x.tsv", False)])
+def test_a_csv_is_read_in_the_charset_its_content_type_names(key, gzipped):
+    data = WINDOWS_1252_ROWS.replace(b",", b"\t") if key.endswith(".tsv") else WINDOWS_1252_ROWS
+    records = list(read_records(io.BytesIO(gzip.compress(data) if gzipped else data), key,
+                                options=CsvOptions(charset="Windows-1252")))
+    assert [(r.data["name"], r.error) for r in records] == [
+        ("Müller", None), ("Café “Zoë”", None), ("x", None), ("Strauß", None)]
+    # Without it, the lines past ASCII are set aside, saying how to name the charset.
+    unnamed = read(data, key.removesuffix(".gz"))
+    assert [r.line for r in unnamed if r.error] == [2, 3, 5]
+    assert unnamed[0].error.endswith(", or upload it with Content-Type text/csv; charset=windows-1252)")
+
+
+def test_a_line_with_a_byte_the_named_charset_lacks_is_set_aside_alone():
+    data = WINDOWS_1252_ROWS.replace(b"3,x", b"3,x\x81y")  # 0x81: no character in Windows-1252
+    records = list(read_records(io.BytesIO(data), "x.csv", options=CsvOptions(charset="windows-1252")))
+    assert [(r.line, r.error) for r in records if r.error] == [(4, "not cp1252 text: byte 4 of the line is 0x81")]
+    assert [r.data["name"] for r in records if not r.error] == ["Müller", "Café “Zoë”", "Strauß"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])  # each writes its BOM first
+def test_a_byte_order_mark_outweighs_the_charset_named(encoding):
+    data = "id,name\r\n1,Müller\r\n".encode(encoding)
+    records = list(read_records(io.BytesIO(data), "x.csv", options=CsvOptions(charset="windows-1252")))
+    assert [(r.data, r.error) for r in records] == [({"id": "1", "name": "Müller"}, None)]
+
+
+@pytest.mark.parametrize("charset", ["us-ascii", "UTF-8", "utf8", "utf-8-sig"])
+def test_a_charset_naming_utf8_or_ascii_reads_utf8(charset):
+    records = list(read_records(io.BytesIO("id,name\n1,Müller\n".encode()), "x.csv", options=CsvOptions(charset=charset)))
+    assert [(r.data, r.error) for r in records] == [({"id": "1", "name": "Müller"}, None)]
+
+
+@pytest.mark.parametrize("charset, message", [
+    ("klingon", "names charset 'klingon', which is not known"),
+    ("base64", "names charset 'base64', which is not known"),  # a codec, but not of text
+    ("utf-16", "names charset 'utf-16', which is not read here; save the file as UTF-8 \\(or UTF-16 with its BOM\\)"),
+])
+def test_a_charset_that_cannot_be_read_fails_the_file_at_once_saying_so(charset, message):
+    with pytest.raises(UnreadableFile, match=f"^x.csv: its Content-Type {message}"):
+        list(read_records(io.BytesIO(b"id,name\n1,a\n"), "x.csv", options=CsvOptions(charset=charset)))
+
+
+def test_a_charset_named_is_for_csv_alone_json_being_utf8_by_its_standard():
+    records = list(read_records(io.BytesIO('{"name": "Müller"}\n'.encode()), "x.jsonl", options=CsvOptions(charset="latin-1")))
+    assert [(r.data, r.error) for r in records] == [({"name": "Müller"}, None)]
 
 
 @pytest.mark.parametrize("bad, message", [("é".encode("latin-1"), "0xe9"), ("é".encode()[:1], "0xc3")])

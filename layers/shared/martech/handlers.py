@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from email.message import EmailMessage
 from functools import cache
 from typing import Any
 from collections.abc import Callable
@@ -96,7 +97,8 @@ def idempotency(settings: Settings) -> tuple[DynamoDBPersistenceLayer, Idempoten
 
 
 def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
-    """The file's version, from the notification or, where S3 did not name it, the current one. None,
+    """The file's version, from the notification or, where S3 did not name it, the current one, and the
+    charset its Content-Type names (``charset_of``). None,
     logged, when that version is gone (deleted, or expired before its turn came): no retry can bring it
     back, so its message is not sent back to the queue to end in the dead-letter queue."""
     try:
@@ -111,7 +113,19 @@ def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
     version = dropped.version_id or head.get("VersionId")
     part = f"#from-{dropped.resume_from}" if dropped.resume_from else ""  # each continuation is a run of its own
     return {"id": f"{dropped.bucket}/{dropped.key}@{version}{part}", "bucket": dropped.bucket, "key": dropped.key,
-            "version_id": version, "head": head, "resume_from": dropped.resume_from}
+            "version_id": version, "head": head, "charset": charset_of(head.get("ContentType")),
+            "resume_from": dropped.resume_from}
+
+
+def charset_of(content_type: str | None) -> str | None:
+    """The charset a Content-Type names (``text/csv; charset=windows-1252``), if any: how a CSV
+    that is not UTF-8 says what it is, as ``aws s3 cp --content-type`` sets it."""
+    if not content_type:
+        return None
+    header = EmailMessage()
+    header["Content-Type"] = content_type
+    charset = header.get_param("charset")
+    return (charset.strip() or None) if isinstance(charset, str) else None
 
 
 def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, str]) -> None:

@@ -102,12 +102,13 @@ def export_in_time(items: list[tuple[int, dict[str, Any]]], client: MonaClient, 
 
 def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: str | None, object_time: float | None,
                  client: MonaClient, settings: Settings, resume_from: int = 0, stop_at: float | None = None,
-                 retry_note: str = "") -> RunReport:
+                 retry_note: str = "", charset: str | None = None) -> RunReport:
     """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
     said how far the file got, so that the retry goes on from there. A run still reading at
-    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
+    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``). ``charset``: as
+    ``monetate_delivery.deliver_file`` takes it."""
     run = FileRun(s3, bucket, key, version_id, "mona", resume_from, stop_at, retry_note,
-                  CsvOptions(settings.csv_null_texts))
+                  CsvOptions(settings.csv_null_texts, charset=charset))
     report = run.report
     logins_before = client.tokens.logins - report.token_refreshes
     sender = OrderedSender(run, partial(export_batch, client), settings.mona_concurrency,

@@ -44,12 +44,13 @@ def schema_from_key(key: str) -> str:
 
 def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | None,
                  client: MonetateClient, settings: Settings, resume_from: int = 0,
-                 stop_at: float | None = None, retry_note: str = "") -> RunReport:
+                 stop_at: float | None = None, retry_note: str = "", charset: str | None = None) -> RunReport:
     """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
     said how far the file got, so that the retry goes on from there. A run still reading at
-    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``)."""
+    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``). ``charset``: the
+    one the object's Content-Type names, for a CSV not in UTF-8 (``handlers.charset_of``)."""
     run = FileRun(s3, bucket, key, version_id, "monetate", resume_from, stop_at, retry_note,
-                  CsvOptions(settings.csv_null_texts, settings.unknown_columns))
+                  CsvOptions(settings.csv_null_texts, settings.unknown_columns, charset))
     report = run.report
     refreshes_before = client.tokens.refreshes - report.token_refreshes
     sender = None

@@ -49,6 +49,9 @@ _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 # lines can reach it: a longer line is set aside before the csv module sees it.
 csv.field_size_limit(_LONGEST_RECORD)
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_ASCII = bytes(range(128))
+_ASCII_TEXT = _ASCII.decode("ascii")
 _BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
 # Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
 _SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
@@ -78,10 +81,12 @@ class CsvOptions:
     """How a CSV's cells are read. ``nulls``: cells that mean no value, read as empty (``NULL`` and ``\\N``,
     as SQL Server and Hive export them; none by default, since a cell may hold such text as its value).
     ``unnamed_values``: a value in a column the header does not name sets its row aside (``reject``) or
-    is left out (``drop``)."""
+    is left out (``drop``). ``charset``: the encoding the file's Content-Type names, when not UTF-8
+    (``windows-1252``, as a legacy export writes); a BOM still says UTF-8 or UTF-16, as browsers take it."""
 
     nulls: frozenset[str] = frozenset()
     unnamed_values: str = "reject"
+    charset: str | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs three times as much to make, per record
@@ -127,6 +132,7 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
     raw = _maybe_gunzip(stream)
     try:
         _refuse_binary(raw, key)
+        utf16 = raw.peek(2)[:2] in _UTF16_BOMS
         raw = _as_utf8(raw)
         if (fmt == JSON_ARRAY and not _json_lines_inside(raw)) or (fmt == JSON_LINES and _array_inside(raw)):
             yield from _json_array_records(_Text(raw), objects_only)
@@ -134,7 +140,8 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
             _refuse_json(raw, key)
             name = key.lower().removesuffix(".gz")
             delimiters = next((found for suffix, found in _DELIMITERS.items() if name.endswith(suffix)), _DELIMITERS[".csv"])
-            yield from _csv_records(_Lines(raw, keep=True), delimiters, columns, options)
+            lines = _Lines(raw, csv=True, encoding=_csv_encoding(raw, key, options.charset, utf16))
+            yield from _csv_records(lines, delimiters, columns, options)
         else:  # JSON Lines, and .json files of one object per line, as Spark, BigQuery or Snowflake write them
             yield from _json_lines_records(_Lines(raw), objects_only)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -190,9 +197,30 @@ def _refuse_json(raw: Any, key: str) -> None:
 
 def _as_utf8(raw: Any) -> Any:
     """UTF-16 text with its byte order mark (Excel's "Unicode text") is read as the UTF-8 it holds."""
-    if raw.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+    if raw.peek(2)[:2] in _UTF16_BOMS:
         return io.BufferedReader(_Utf16AsUtf8(raw), _CHUNK)
     return raw
+
+
+def _csv_encoding(raw: Any, key: str, charset: str | None, utf16: bool) -> str:
+    """The codec a CSV's lines are decoded with: UTF-8, or the ``charset`` its Content-Type names when
+    no BOM says UTF-8 or UTF-16. Only a charset that writes ASCII as ASCII is read, since lines and
+    delimiters are found in the bytes; another (UTF-16 without its BOM, say) fails the file at once."""
+    if charset is None or utf16 or raw.peek(3)[:3] == _BOM:
+        return "utf-8"
+    try:
+        codec = codecs.lookup(charset).name
+        ascii_kept = _ASCII.decode(codec) == _ASCII_TEXT
+    except LookupError:  # unknown, or no text encoding (base64, say)
+        raise UnreadableFile(f"{key}: its Content-Type names charset {charset!r}, which is not known;"
+                             " name another (windows-1252, iso-8859-1) or save the file as UTF-8") from None
+    except UnicodeError:
+        ascii_kept = False
+    if not ascii_kept:
+        raise UnreadableFile(f"{key}: its Content-Type names charset {charset!r}, which is not read here;"
+                             " save the file as UTF-8 (or UTF-16 with its BOM)")
+    # ASCII text is UTF-8 too, and a byte past it then says what it would be in Windows-1252.
+    return "utf-8" if codec in ("ascii", "utf-8-sig") else codec
 
 
 class _Utf16AsUtf8(io.RawIOBase):
@@ -274,14 +302,16 @@ class _Text:
 
 class _Lines:
     """A binary stream's lines of text, a chunk at a time, numbered from 1 and ending as written
-    (``\\n``, ``\\r\\n`` or ``\\r``). A BOM is dropped. A line that is not UTF-8 is decoded with
-    replacement characters and noted in ``undecodable`` with what is wrong, so that its record
-    alone is set aside. With ``keep``, lines from ``keep_from`` on are kept, to be read again
-    (``between``)."""
+    (``\\n``, ``\\r\\n`` or ``\\r``). A BOM is dropped. A line that is not UTF-8 (or not the
+    ``encoding`` given, one that writes ASCII as ASCII) is decoded with replacement characters and
+    noted in ``undecodable`` with what is wrong, so that its record alone is set aside. A ``csv``'s
+    lines from ``keep_from`` on are kept, to be read again (``between``), and a line that is not UTF-8
+    says that the file's charset can be named."""
 
-    def __init__(self, raw: IO[bytes], keep: bool = False) -> None:
+    def __init__(self, raw: IO[bytes], csv: bool = False, encoding: str = "utf-8") -> None:
         self._raw = raw
-        self._keep = keep
+        self._csv = csv
+        self._encoding = encoding
         self._chunks: deque[tuple[int, list[str]]] = deque()  # (number of the chunk's first line, lines)
         self._next = 1
         self.keep_from = 1
@@ -315,7 +345,7 @@ class _Lines:
     def _too_long(self, start: bytes) -> str:
         self.undecodable[self._next] = (f"the line runs over {_LONGEST_RECORD >> 20} MiB, larger than any record can be"
                                         " sent; a whole JSON array on one line belongs in a .json file")
-        return start[:_SHOWN_OF_TOO_LONG].decode("utf-8", errors="replace") + "…"
+        return start[:_SHOWN_OF_TOO_LONG].decode(self._encoding, errors="replace") + "…"
 
     def _after_line(self, chunk: bytes) -> bytes:
         """What follows the end of the line under way, reading on from ``chunk``; empty at the stream's end."""
@@ -331,7 +361,7 @@ class _Lines:
         return b""
 
     def _numbered(self, lines: list[str]) -> list[str]:
-        if self._keep:
+        if self._csv:
             while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) <= self.keep_from:
                 self._chunks.popleft()
             self._chunks.append((self._next, lines))
@@ -340,7 +370,7 @@ class _Lines:
 
     def _decode(self, data: bytes) -> list[str]:
         try:
-            text = data.decode("utf-8")
+            text = data.decode(self._encoding)
         except UnicodeDecodeError:
             pass
         else:
@@ -353,10 +383,11 @@ class _Lines:
         for number, line in enumerate(lines, start=self._next):
             raw = line.encode("latin-1").removeprefix(_BOM)
             try:
-                lines[number - self._next] = raw.decode("utf-8")
+                lines[number - self._next] = raw.decode(self._encoding)
             except UnicodeDecodeError as exc:
-                self.undecodable[number] = _not_utf8(raw, exc.start)
-                lines[number - self._next] = raw.decode("utf-8", errors="replace")
+                self.undecodable[number] = _not_utf8(raw, exc.start, self._csv) if self._encoding == "utf-8" else \
+                    f"not {self._encoding} text: byte {exc.start + 1} of the line is {raw[exc.start]:#04x}"
+                lines[number - self._next] = raw.decode(self._encoding, errors="replace")
         return lines
 
     def between(self, first: int, last: int) -> list[str]:
@@ -368,13 +399,14 @@ class _Lines:
         return found
 
 
-def _not_utf8(line: bytes, at: int) -> str:
+def _not_utf8(line: bytes, at: int, csv: bool) -> str:
     """Why a line is not UTF-8, naming the character the byte would be in Windows-1252, which is
-    what Excel and older tools write unless told to save UTF-8."""
+    what Excel and older tools write unless told to save UTF-8; a CSV may say so in its Content-Type."""
     reason = f"not UTF-8 text: byte {at + 1} of the line is {line[at]:#04x}"
     character = line[at:at + 1].decode("cp1252", errors="ignore")
     if character.isprintable() and character.strip():
-        reason += f" (it would be {character!r} in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8)"
+        reason += f" (it would be {character!r} in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8"
+        reason += ", or upload it with Content-Type text/csv; charset=windows-1252)" if csv else ")"
     return reason
 
 
