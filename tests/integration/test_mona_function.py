@@ -55,6 +55,13 @@ def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_leave_fields_
     assert contexts(stack, arc)["007"]["fields"] == {"score": 0.93, "zip": "02134", "country": "FR"}
 
 
+def test_a_csv_written_by_hand_with_spaces_after_its_commas_sends_numbers_and_quoted_lists(stack, arc):
+    report = drop(stack, f"mona/{arc}/by-hand.csv", b'contextId, score, tags\nm-1, 0.5, "vip, new"\nm-2, 3, plain\n')
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
+    assert {c: found["fields"] for c, found in contexts(stack, arc).items()} == {
+        "m-1": {"score": 0.5, "tags": "vip, new"}, "m-2": {"score": 3, "tags": "plain"}}
+
+
 def test_a_column_the_header_does_not_name_is_never_sent_and_a_value_in_it_sets_its_row_aside(stack, arc):
     report = drop(stack, f"mona/{arc}/trailing.csv", b"contextId,score,\no-1,0.5,\no-2,0.7,oops\n")
     assert (report["status"], report["sent"], report["rejected"]) == ("complete", 1, 1)

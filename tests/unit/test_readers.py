@@ -149,6 +149,29 @@ def test_excels_separator_line_names_the_delimiter_and_is_no_header(data):
     assert read(data, "x.csv") == [Record(3, {"id": "1", "city, state": "Albany, NY"})]
 
 
+@pytest.mark.parametrize("data", [
+    b'id, tags, score\r\n1, "shoes, bags", 5\r\n2, hats,6\r\n',
+    b'sep=;\nid; tags; score\n1; "shoes, bags"; 5\n2;hats; 6\n',
+    b'id, tags, score\n1, "shoes, bags", 5\nid, tags, score\n2, hats, 6\n',  # joined with its header
+])
+def test_a_csv_written_with_a_space_after_each_delimiter_reads_its_values_without_it(data):
+    first = 3 if data.startswith(b"sep=") else 2
+    assert [r.data for r in read(data, "x.csv")] == [{"id": "1", "tags": "shoes, bags", "score": "5"},
+                                                     {"id": "2", "tags": "hats", "score": "6"}]
+    assert read(data, "x.csv")[0].line == first
+
+
+def test_a_space_after_a_delimiter_is_the_values_when_the_header_has_none():
+    assert read(b'id,name\n1, Ann\n', "x.csv") == [Record(2, {"id": "1", "name": " Ann"})]
+    assert read(b'"Last, First",Age\n"Doe, J",5\n', "x.csv") == [Record(2, {"Last, First": "Doe, J", "Age": "5"})]
+
+
+def test_a_quote_left_open_in_a_csv_written_with_spaces_is_set_aside_and_the_rows_after_it_read_so():
+    records = read(b'id, tags\n1, "open\n2, "a, b"\n', "x.csv")
+    assert [(r.line, r.error is None) for r in records] == [(2, False), (3, True)]
+    assert records[1].data == {"id": "2", "tags": "a, b"}
+
+
 def test_the_header_after_a_separator_line_is_named_by_its_line_in_errors():
     with pytest.raises(UnreadableFile, match=r"the CSV header \(line 2\) must name every column once: id is columns 1 and 2"):
         read(b"sep=,\nid,id\n1,2\n", "x.csv")
@@ -172,9 +195,9 @@ def test_csv_rows_of_delimiters_alone_are_blank_lines():
 
 def test_the_csv_header_found_again_is_no_record():
     """Files joined with their headers (``cat day1.csv day2.csv``): the second header is not a row."""
-    data = b"id, tier\r\n1,gold\r\nid, tier\r\n2,silver\r\nid,tier\r\n"
+    data = b"id,tier\r\n1,gold\r\nid,tier\r\n2,silver\r\nid, tier\r\n"
     assert read(data, "x.csv") == [Record(2, {"id": "1", "tier": "gold"}), Record(4, {"id": "2", "tier": "silver"}),
-                                   Record(5, {"id": "id", "tier": "tier"})]  # not the header as written
+                                   Record(5, {"id": "id", "tier": " tier"})]  # not the header as written
 
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])

@@ -423,7 +423,11 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     undecodable = lines.undecodable
     hint = _SEPARATOR_HINT.fullmatch(first[0]) if first else None
     delimiter = hint[1] if hint else next((d for d in delimiters if first and d in first[0]), delimiters[0])
-    reader = csv.reader(source, strict=True, delimiter=delimiter)
+    # A header written "a, b, c", as people write CSV by hand: a space after each delimiter is none of
+    # the value, and a quoted value after it ("shoes, bags") is quoted, not three cells.
+    header_line = first[1 if hint else 0] if len(first) > bool(hint) else ""
+    spaced = 0 < header_line.count(delimiter) == header_line.count(delimiter + " ")
+    reader = csv.reader(source, strict=True, delimiter=delimiter, skipinitialspace=spaced)
     try:
         if hint:
             next(reader)
@@ -459,6 +463,7 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[st
     """The records after the header: rows of its width, made dicts by ``as_dict`` if given. The
     header found again (files joined with their headers) is no record, as a blank line is not."""
     undecodable, delimiter, width = lines.undecodable, reader.dialect.delimiter, len(header)
+    spaced = reader.dialect.skipinitialspace
     base = 0  # lines read before ``reader`` began: a line's number is base + reader.line_num
     line = reader.line_num + 1
     while True:
@@ -488,7 +493,8 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[st
                 f"lines {line + 1}-{last} are read again as rows of their own"
             problem += (f" in a record that runs on to line {last}; a quote opened on this line is probably never"
                         f" closed, so {again}")
-            reader = csv.reader(chain(lines.between(line + 1, last), source), strict=True, delimiter=delimiter)
+            reader = csv.reader(chain(lines.between(line + 1, last), source), strict=True, delimiter=delimiter,
+                                skipinitialspace=spaced)
             base = last = line  # this record is now its first line alone
         if undecodable:
             reasons = [f"line {n}: {undecodable.pop(n)}" if n != line else undecodable.pop(n)
