@@ -99,6 +99,25 @@ def test_a_retry_goes_on_after_the_last_batch_taken_in_order_and_sets_no_row_asi
     assert [json.loads(line)["line"] for line in stored(s3, f"rejected/{KEY}.jsonl").splitlines()] == [12, 702]
 
 
+def test_the_report_says_running_while_a_files_first_run_is_under_way_and_a_retry_keeps_what_it_goes_on_from(s3):
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes([{"customer_id": f"C{i}"} for i in range(1000)]))
+    seen = []
+
+    class Watched(Monetate):
+        def post_rows(self, schema, rows, deadline=None):
+            seen.append(json.loads(stored(s3, f"reports/{KEY}.json")))
+            super().post_rows(schema, rows, deadline)
+
+    with pytest.raises(RetryLater):
+        deliver(s3, Watched(failing="C400", taken_first=("C600",)))
+    assert {(r["status"], r["read"], r["sent"], r["runs"], r["finished_at"]) for r in seen} == {("running", 0, 0, 1, None)}
+    assert seen[0]["version_id"] == s3.head_object(Bucket=BUCKET, Key=KEY)["VersionId"]
+    seen.clear()
+    report = deliver(s3, Watched())  # the retry goes on from the report it found, which stays until the retry ends
+    assert {(r["status"], r["resume_from"]) for r in seen} == {("retrying", 400)}
+    assert (report.status, report.sent, report.runs) == ("complete", 1000, 2)
+
+
 def test_an_error_no_handler_expected_is_said_in_the_report_and_the_retry_goes_on_after_the_batches_taken(s3):
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=csv_bytes([{"customer_id": f"C{i}"} for i in range(1000)]))
     first = Monetate(failing="C400", taken_first=("C600",), error=TypeError("Integer exceeds 64-bit range"))

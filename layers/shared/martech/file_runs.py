@@ -93,6 +93,9 @@ class FileRun:
         report = RunReport.carried_over(s3, bucket, key, version_id, resume_from)
         if report is None:  # a first run, or the earlier runs' report is gone: start from the top
             report = RunReport(bucket, key, version_id, destination=destination)
+            # "running", for whoever looks before the run ends: the file was taken, and when. A later run
+            # leaves the report it goes on from (continuing, retrying) as it is, since a retry reads it.
+            report.write(s3)
         resume_from = report.resume_from  # a run retried after a transient failure goes on where it got to
         self.report, self.resumed_from = report, resume_from
         self.rejected = RejectedRows(s3, bucket, key, version_id)
