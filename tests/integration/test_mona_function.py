@@ -75,6 +75,21 @@ def test_a_csv_in_the_charset_its_content_type_names_lands_in_its_own_text(stack
     assert contexts(stack, arc)["c-1"]["fields"] == {"city": "Zürich"}
 
 
+def test_messages_in_monas_own_shape_are_taken_as_they_are_from_a_file_and_the_records_webhook(stack, arc):
+    sdk = [{"arcClass": arc, "contextId": "s-1", "message": {"label": "fraud"}},
+           {"arcClass": arc, "contextId": "s-1", "message": {"tags": "manual"}, "action": "ADD"},
+           {"arcClass": "other", "contextId": "s-2", "message": {"label": "ok"}}]
+    report = drop(stack, f"mona/{arc}/sdk.jsonl", jsonl(sdk))
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 1)
+    assert list(report["rejected_reasons"]) == ["arcClass: '...', where the folder or path says '...'; a message of"
+                                                " another context class goes under its own, or to /mona/export"]
+    answer = webhook(stack, f"/mona/{arc}/messages", {"messages": [{"arcClass": arc, "contextId": "s-3", "message": {"v": 1}}]})
+    assert answer.status_code == 200 and answer.json()["sent"] == 1
+    found = contexts(stack, arc)
+    assert (found["s-1"]["fields"], found["s-3"]["fields"]) == ({"label": "fraud", "tags": ["manual"]}, {"v": 1})
+    assert "s-2" not in found
+
+
 def test_json_lines_named_as_a_csv_fail_at_once_and_send_nothing(stack, arc):
     report = drop(stack, f"mona/{arc}/export.csv", jsonl([{"contextId": "o-1", "score": 0.5}] * 2))
     assert (report["status"], report["sent"]) == ("failed", 0)

@@ -107,3 +107,22 @@ def test_a_record_with_nothing_but_its_context_id_is_refused():
 ])
 def test_export_shaped_messages(message, count):
     assert len(check_export_message(message)) == count
+
+
+def test_a_record_that_is_a_message_already_is_taken_as_it_is():
+    exported = {"arcClass": "orders", "contextId": "o-1", "message": {"label": "fraud", "MONA_x": None}, "action": "ADD",
+                "sendTimestamp": None}
+    assert build(exported) == ({"arcClass": "orders", "contextId": "o-1", "message": {"label": "fraud", "MONA_x": None},
+                                "action": "ADD", "exportTimestamp": 1700000000.0}, [])
+    assert build({"arcClass": "orders", "message": {"v": 1}, "exportTimestamp": 1714557600}, mona_default_action="NEW")[0] == {
+        "arcClass": "orders", "message": {"v": 1}, "exportTimestamp": 1714557600, "action": "NEW"}
+
+
+def test_a_message_of_another_context_class_or_not_as_mona_takes_it_is_refused_with_why():
+    assert build({"arcClass": "refunds", "message": {"v": 1}}) == (None, [
+        "arcClass: 'refunds', where the folder or path says 'orders'; a message of another context class goes under"
+        " its own, or to /mona/export"])
+    assert build({"arcClass": "orders", "message": {}, "action": "x"})[1] == [
+        "message: required, a non-empty JSON object", "action: must be one of OVERWRITE, ADD, NEW"]
+    # A field named message alone, or text in it, is a field like any other.
+    assert build({"id": "o-1", "message": {"v": 1}})[0]["message"] == {"message": {"v": 1}}

@@ -4,6 +4,7 @@ contextId comes from the first configured field present (default ``contextId``, 
 ``id``); exportTimestamp from a configured field (Unix seconds, milliseconds or ISO-8601),
 else the time the file was written; action from a field or the default. Fields starting
 with ``MONA_`` are renamed ``MY_MONA_``, as the official SDK does, because Mona reserves them.
+A record that is already such a message (``arcClass``, ``message``, ...) is taken as it is.
 
 Example::
 
@@ -83,7 +84,10 @@ class MessageBuilder:
     def build(self, record: dict[str, Any], arc_class: str, default_time: float | None, from_csv: bool = False
               ) -> tuple[dict[str, Any] | None, list[str]]:
         """The message, or None and every reason it cannot be one. A CSV row's cells are all text: with
-        ``from_csv``, blank cells are left out and, unless CSV_VALUES=text, plain numbers become numbers."""
+        ``from_csv``, blank cells are left out and, unless CSV_VALUES=text, plain numbers become numbers.
+        A record that is a message already, as Mona's SDK and ``/export`` take it, is taken as it is."""
+        if "arcClass" in record and isinstance(record.get("message"), dict):
+            return self._as_exported(record, arc_class, default_time)
         reasons: list[str] = []
         fields = dict(record)
         context_id = None
@@ -128,6 +132,24 @@ class MessageBuilder:
             message["contextId"] = str(context_id)
         if stamp is not None:
             message["exportTimestamp"] = stamp
+        return message, []
+
+
+    def _as_exported(self, record: dict[str, Any], arc_class: str, default_time: float | None
+                     ) -> tuple[dict[str, Any] | None, list[str]]:
+        """A record in the shape of Mona's export message (``arcClass``, ``message``, ``contextId``...):
+        sent as it is, given the time the file was written and the default action where it has none,
+        once its ``arcClass`` is the one the folder or path names."""
+        reasons = check_export_message(record)
+        if record["arcClass"] != arc_class:
+            reasons.append(f"arcClass: {record['arcClass']!r}, where the folder or path says {arc_class!r}; a message of"
+                           " another context class goes under its own, or to /mona/export")
+        if reasons:
+            return None, reasons
+        message = {name: value for name, value in record.items() if value is not None}
+        message.setdefault("action", self.default_action)
+        if default_time is not None:
+            message.setdefault("exportTimestamp", default_time)
         return message, []
 
 
