@@ -160,6 +160,8 @@ def deliver_webhook(schema_name: str, records: list[Any], partial: bool, deadlin
     Every record is validated first; unless ``partial``, one invalid record means nothing is sent.
     """
     schema = monetate().schema(schema_name)
+    names = {name for record in records if isinstance(record, dict) for name in record}
+    schema = delivery.current_schema(monetate(), schema, names, settings.unknown_columns)
     results, ready = delivery.validate_records(records, schema, settings)
     if len(ready) < len(records) and not partial:
         held = [{"index": r["index"], "status": "not_sent", "reasons": ["valid, but not sent: other records are invalid"]}

@@ -100,6 +100,11 @@ class MonetateSandbox(SandboxApp):
             self.datasets[dataset.name] = dataset
             return dataset
 
+    def add_field(self, schema: str, name: str, spec: dict[str, Any]) -> None:
+        """A field added to a dataset, as in Monetate's UI: the Data API has no call for it."""
+        with self.lock:
+            self.datasets[schema].fields[name] = dict(spec)
+
     # -- routes --------------------------------------------------------------------------
     def _add_routes(self) -> None:
         add = self.vendor_routes.add

@@ -170,6 +170,29 @@ def test_a_csv_whose_content_type_names_windows_1252_arrives_whole_in_its_own_te
     assert (tiers["C5"], tiers["C1100"], tiers["C6"]) == ("Müller", "Café “Zoë”", "gold")
 
 
+def test_a_field_added_in_monetate_since_the_schema_was_cached_is_taken_from_files_and_calls(stack, schema, monkeypatch):
+    from martech import monetate_delivery
+
+    monkeypatch.setattr(monetate_delivery, "SCHEMA_RECHECK_SECONDS", 0)  # a held copy older than that is looked up again
+    assert drop(stack, f"monetate/{schema}/before.csv", csv_bytes(customers(3)))["status"] == "complete"  # cached
+    stack.monetate.add_field(schema, "points", {"data_type": "NUMBER"})
+    rows = [{**row, "points": "7"} for row in customers(3)]
+    report = drop(stack, f"monetate/{schema}/after.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 3, 0)
+    stack.monetate.add_field(schema, "level", {"data_type": "STRING"})
+    report = drop(stack, f"monetate/{schema}/after.jsonl", b'{"customer_id": "J1", "level": "vip"}\n')
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 1, 0)
+    stack.monetate.add_field(schema, "region", {"data_type": "STRING"})
+    answer = call(stack, "POST", f"/monetate/{schema}/records", json={"records": [{"customer_id": "W1", "region": "EU"}]})
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1
+    rows = {row["customer_id"]: row for entry in stack.monetate.received(f"/data/{schema}/")
+            if entry["method"] == "POST" and entry["status"] == 201 for row in entry["body"]["schema_rows"]}
+    assert (rows["C2"]["points"], rows["J1"]["level"], rows["W1"]["region"]) == (7, "vip", "EU")
+    # A name the schema still lacks is refused as before, after one look.
+    report = drop(stack, f"monetate/{schema}/typo.csv", b"customer_id,pionts\nC1,3\n")
+    assert report["status"] == "failed" and "pionts: not a field of schema" in report["errors"][0]
+
+
 def test_a_csv_header_no_row_can_be_sent_under_fails_the_file_once_not_every_row(stack, schema):
     rows = [{"customer_ids": f"C{i}", "tier": "gold"} for i in range(1000)]
     report = drop(stack, f"monetate/{schema}/wrong-header.csv", csv_bytes(rows))

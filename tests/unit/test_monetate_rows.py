@@ -126,6 +126,11 @@ def test_a_schema_holding_one_name_in_two_cases_matches_neither_by_case():
         "EMAIL: not a field of schema s (did you mean email?)"]
 
 
+def test_the_names_no_field_holds_in_any_case_are_unknown_unless_unknown_columns_are_dropped():
+    assert RowConverter(SCHEMA).unknown(["id", "SPEND", "points", "Tier", "vip_level"]) == ["points", "vip_level"]
+    assert RowConverter(SCHEMA, unknown_columns="drop").unknown(["id", "points"]) == []
+
+
 def test_unknown_columns_can_be_dropped_instead():
     row, reasons = RowConverter(SCHEMA, unknown_columns="drop").convert({"id": "c1", "shoe_size": "42"})
     assert row == {"id": "c1"} and reasons == []

@@ -87,10 +87,13 @@ class MonetateClient:
         return self._authorized(send)[1]
 
     # -- schemas -----------------------------------------------------------------------------
-    def schema(self, name: str) -> Schema:
+    def schema(self, name: str, max_age: float | None = None) -> Schema:
+        """The schema, looked up again when the copy held is older than ``max_age`` seconds
+        (MONETATE_SCHEMA_CACHE_SECONDS unless given)."""
+        max_age = self._settings.monetate_schema_cache_seconds if max_age is None else max_age
         with self._schema_lock:
             cached = self._schemas.get(name)
-            if cached and time.monotonic() - cached[0] < self._settings.monetate_schema_cache_seconds:
+            if cached and time.monotonic() - cached[0] < max_age:
                 return cached[1]
         try:
             answer = self._call("GET", f"/schema/{name}/")

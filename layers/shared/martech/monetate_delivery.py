@@ -15,7 +15,7 @@ import time
 from functools import partial
 from operator import attrgetter, itemgetter
 from typing import Any
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from martech.batching import batched
 from martech.monetate import BatchTooLarge, FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
@@ -32,6 +32,19 @@ KEY_PREFIX = "monetate/"
 
 class ColumnsMismatch(ValueError):
     """A CSV header under which no row can be sent: the file fails as a whole."""
+
+
+# A schema may have gained fields since it was cached: names it lacks have it looked up again, at most
+# this often, before the rows holding them are refused.
+SCHEMA_RECHECK_SECONDS = 10
+
+
+def current_schema(client: MonetateClient, schema: Schema, names: Iterable[str], unknown_columns: str) -> Schema:
+    """``schema``, or the schema as Monetate has it now when ``names`` holds names it lacks (a field
+    added in Monetate since the schema was cached)."""
+    if not RowConverter(schema, unknown_columns).unknown(names):
+        return schema
+    return client.schema(schema.name, max_age=SCHEMA_RECHECK_SECONDS)
 
 
 def schema_from_key(key: str) -> str:
@@ -56,10 +69,13 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     sender = None
     try:
         schema = client.schema(schema_from_key(key))
-        converter = RowConverter(schema, settings.unknown_columns)
         columns: list[str] | None = [] if is_csv(key) else None  # a CSV's header, once read
         original = partial(_original, columns)
-        batches = _convertible(run, stream, converter, settings.monetate_batch_size, columns, original)
+
+        def converter_for(names: Iterable[str]) -> RowConverter:
+            return RowConverter(current_schema(client, schema, names, settings.unknown_columns), settings.unknown_columns)
+
+        batches = _convertible(run, stream, converter_for, settings.monetate_batch_size, columns, original)
         # Without a unique key Monetate stores every row sent: one batch at a time, then. With one, a
         # batch repeating a key waits for the earlier batch, so that the file's later row is kept.
         unique_key = schema.unique_key
@@ -80,20 +96,22 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
     return report
 
 
-def _convertible(run: FileRun, stream: Any, converter: RowConverter, batch_size: int, columns: list[str] | None,
-                 original: Callable[[Any], Any]) -> Iterator[Batch]:
-    """The file's records in batches, converted a batch at a time; a CSV's (``columns`` given) as
-    lists of values, its header put in ``columns``. A CSV header that no row could be sent under (a
-    column the schema lacks, a required field no column holds) fails the file at its first row,
-    rather than setting every row aside for the same reason. A file that breaks part way has what
-    was read before the break sent, and then fails."""
-    check_header = columns is not None
+def _convertible(run: FileRun, stream: Any, converter_for: Callable[[Iterable[str]], RowConverter], batch_size: int,
+                 columns: list[str] | None, original: Callable[[Any], Any]) -> Iterator[Batch]:
+    """The file's records in batches, converted a batch at a time by ``converter_for`` the names of
+    the first batch; a CSV's (``columns`` given) as lists of values, its header put in ``columns``. A
+    CSV header that no row could be sent under (a column the schema lacks, a required field no column
+    holds) fails the file at its first row, rather than setting every row aside for the same reason.
+    A file that breaks part way has what was read before the break sent, and then fails."""
+    converter = None
     for chunk in run.batches(stream, batch_size, columns):
-        if check_header and any(record.error is None for record in chunk):
-            check_header = False  # once, at the first row
-            if problems := converter.column_problems(columns or []):
+        if converter is None and any(record.error is None for record in chunk):  # once, at the first row
+            names = columns if columns is not None else \
+                {name for record in chunk if record.error is None and isinstance(record.data, dict) for name in record.data}
+            converter = converter_for(names)
+            if columns is not None and (problems := converter.column_problems(columns)):
                 raise ColumnsMismatch(f"no row of this file can be sent, whatever it holds: {'; '.join(problems)}")
-        yield _converted(run.progress.settled, chunk, converter, columns, original)
+        yield _converted(run.progress.settled, chunk, converter or converter_for(()), columns, original)
 
 
 def _converted(through: int, chunk: list[Record], converter: RowConverter, columns: list[str] | None,

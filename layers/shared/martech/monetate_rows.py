@@ -316,6 +316,15 @@ class RowConverter:
         taken = Counter(found.values())
         return {name: field for name, field in found.items() if taken[field] == 1}
 
+    def unknown(self, names: Iterable[str]) -> list[str]:
+        """The names among ``names`` that are no field of the schema, in any case; none when unknown
+        columns are dropped."""
+        if self.drop_unknown:
+            return []
+        names = list(names)
+        aliases = self.aliases(names)
+        return [name for name in names if name not in self._converters and name not in aliases]
+
     def column_problems(self, columns: Iterable[str]) -> list[str]:
         """Why no record with these columns, a CSV header's, can be sent, if none can: columns the
         schema does not have (unless they are dropped), and fields it requires that no column holds."""
