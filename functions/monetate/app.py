@@ -124,13 +124,15 @@ def post_records(schema: str) -> Response:
         body = body_of(event)
     except BadJson as exc:
         return json_response(400, {"message": str(exc)})
-    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-        return json_response(400, {"message": 'the body must be {"records": [ {...}, ... ]}'})
-    if refused := too_many(body["records"], settings):
+    records = records_of(body)
+    if records is None:
+        return json_response(400, {"message": 'the body must be {"records": [ {...}, ... ]}, or as Monetate\'s Data API'
+                                              ' takes rows, {"schema_rows": [...]}'})
+    if refused := too_many(records, settings):
         return refused
     try:
         partial = query_flag(api, "partial")
-        results, sent, failure = deliver_webhook(schema, body["records"], partial, deadline)
+        results, sent, failure = deliver_webhook(schema, records, partial, deadline)
     except BadQuery as exc:
         return json_response(400, {"message": str(exc)})
     except UnknownSchema as exc:
@@ -150,6 +152,17 @@ def post_records(schema: str) -> Response:
                                    "results": results})
     return json_response(503, {"message": f"not every record was sent ({failure}); send the records marked not_sent"
                                           " again later", **counts, "results": results})
+
+
+def records_of(body: Any) -> list[Any] | None:
+    """The records a call's body holds: ``{"records": [...]}``, Monetate's own ``{"schema_rows": [...],
+    "_sent_time"?}`` (a call meant for its Data API pointed here) or the list alone; None for anything else."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict):
+        found = body["records"] if "records" in body else body.get("schema_rows")
+        return found if isinstance(found, list) else None
+    return None
 
 
 def deliver_webhook(schema_name: str, records: list[Any], partial: bool, deadline: float

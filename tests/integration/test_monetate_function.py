@@ -518,9 +518,19 @@ def test_webhook_partial_switch_that_is_neither_true_nor_false_is_refused_before
 
 
 @pytest.mark.parametrize("body, status", [(b"{not json", 400), ({"rows": []}, 400), ([1, 2], 400),
-                                          ({"records": {"a": 1}}, 400)])
+                                          ({"records": {"a": 1}}, 400), ({"schema_rows": "x"}, 400)])
 def test_webhook_refuses_malformed_bodies(stack, schema, body, status):
     assert webhook(stack, schema, body).status_code == status
+
+
+@pytest.mark.parametrize("body", [
+    {"schema_rows": [{"customer_id": "R1"}, {"customer_id": "R2"}], "_sent_time": "2026-11-24T10:00:00Z"},  # as Monetate takes it
+    [{"customer_id": "R1"}, {"customer_id": "R2"}],
+])
+def test_webhook_takes_monetates_own_body_and_the_list_alone(stack, schema, body):
+    answer = webhook(stack, schema, body)
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+    assert sorted(posted_keys(stack, schema)) == ["R1", "R2"]
 
 
 def test_webhook_body_holding_nan_is_refused_with_where_it_is_and_what_to_write_instead(stack, schema):
