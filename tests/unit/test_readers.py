@@ -172,6 +172,11 @@ def test_a_quote_left_open_in_a_csv_written_with_spaces_is_set_aside_and_the_row
     assert records[1].data == {"id": "2", "tags": "a, b"}
 
 
+def test_header_names_lose_the_spaces_and_invisible_characters_around_them():
+    data = "\u200bid\u200b, name\u00a0,\u2060tier\ufeff \n1,Ann,gold\n".encode()  # as copied from a web page
+    assert read(data, "x.csv") == [Record(2, {"id": "1", "name": "Ann", "tier": "gold"})]
+
+
 def test_the_header_after_a_separator_line_is_named_by_its_line_in_errors():
     with pytest.raises(UnreadableFile, match=r"the CSV header \(line 2\) must name every column once: id is columns 1 and 2"):
         read(b"sep=,\nid,id\n1,2\n", "x.csv")

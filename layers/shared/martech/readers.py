@@ -53,6 +53,8 @@ _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _ASCII = bytes(range(128))
 _ASCII_TEXT = _ASCII.decode("ascii")
 _BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
+# Characters that show as nothing, which a header copied from a web page or a document may hold around a name.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 # Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
 _SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
 _JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
@@ -439,7 +441,7 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
         raise UnreadableFile(f"the CSV header cannot be read: {why}") from None
     if undecodable and min(undecodable) <= reader.line_num:
         raise UnreadableFile(f"the CSV header is {undecodable[min(undecodable)]}")
-    as_written, header = header, [name.strip() for name in header]
+    as_written, header = header, [name.strip().strip(_INVISIBLE).strip() for name in header]
     if not any(header):
         raise UnreadableFile(f"the CSV header (line {reader.line_num}) names no column")
     if any("\x00" in name for name in header):
