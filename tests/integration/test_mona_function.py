@@ -133,10 +133,11 @@ def test_timestamps_in_seconds_milliseconds_iso_or_the_objects_time(stack, arc):
     records = [{"contextId": "s", "v": 1, "exportTimestamp": 1714557600},
                {"contextId": "ms", "v": 1, "exportTimestamp": 1714557600000},
                {"contextId": "iso", "v": 1, "exportTimestamp": "2024-05-01T10:00:00Z"},
+               {"contextId": "excel", "v": 1, "exportTimestamp": "5/1/2024 10:00"},  # as a spreadsheet writes it
                {"contextId": "none", "v": 1}]
     drop(stack, f"mona/{arc}/times.jsonl", jsonl(records))
     found = contexts(stack, arc)
-    assert {found[c]["mainTime"] for c in ("s", "ms", "iso")} == {1714557600.0}
+    assert {found[c]["mainTime"] for c in ("s", "ms", "iso", "excel")} == {1714557600.0}
     written = stack.s3.head_object(Bucket=stack.bucket, Key=f"mona/{arc}/times.jsonl")["LastModified"].timestamp()
     assert found["none"]["mainTime"] == pytest.approx(written, abs=1)
 

@@ -11,12 +11,14 @@ from martech.settings import Settings
     ("1714557600", 1714557600.0), ("2024-05-01T10:00:00Z", 1714557600.0), ("2024-05-01T12:00:00+02:00", 1714557600.0),
     ("2024-05-01 10:00:00", 1714557600.0), ("2024-05-01 10:00:00 UTC", 1714557600.0),
     ("2024-05-01 03:00:00.000 -0700", 1714557600.0),
+    ("5/1/2024 10:00", 1714557600.0), ("05/01/2024 10:00:00 AM", 1714557600.0), ("01.05.2024 10:00", 1714557600.0),
+    ("2024-5-1", 1714521600.0), ("1 May 2024", 1714521600.0),  # as spreadsheets write them, as DATETIME reads them
 ])
 def test_timestamps(value, expected):
     assert to_epoch_seconds(value) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600])
+@pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600, "5/1/24"])
 def test_bad_timestamps(value):
     with pytest.raises(ValueError):
         to_epoch_seconds(value)
@@ -103,6 +105,7 @@ def test_a_record_with_nothing_but_its_context_id_is_refused():
     ({"arcClass": "a", "message": {"v": 1}, "contextId": None, "action": None, "exportTimestamp": None}, 0),
     ({"arcClass": "a b", "message": {}}, 2),
     ({"arcClass": "a", "message": {"v": 1}, "action": "x", "sendTimestamp": 5}, 2),
+    ({"arcClass": "a", "message": {"v": 1}, "exportTimestamp": "5/1/2024 10:00"}, 1),  # sent as it is: Mona's forms only
     ("text", 1),
 ])
 def test_export_shaped_messages(message, count):

@@ -1,11 +1,13 @@
-"""ISO-8601 date-times as warehouses export them, which Python's ``fromisoformat`` does not all take.
+"""Date-times as files hold them: ISO-8601 as warehouses export it, which Python's ``fromisoformat``
+does not all take, and the common forms spreadsheets and people write.
 
 BigQuery writes ``2024-05-01 10:15:00 UTC``, Snowflake ``2024-05-01 10:15:00.000 -0700``, and
-JavaScript ``2024-05-01T10:15:00.000Z``.
+JavaScript ``2024-05-01T10:15:00.000Z``; Excel ``5/1/2024 10:15``.
 
 Example::
 
     from_iso("2024-05-01 10:15:00.123 UTC")  # datetime(2024, 5, 1, 10, 15, 0, 123000, tzinfo=UTC)
+    from_written("5/1/2024")                  # (datetime(2024, 5, 1, 0, 0), True): a date alone
 """
 
 from __future__ import annotations
@@ -26,3 +28,28 @@ def from_iso(text: str) -> dt.datetime:
         if not zone:
             raise
     return dt.datetime.fromisoformat(text[:zone.start()] + (zone[1] or "+00:00"))
+
+
+# Dates people write, tried in order after ISO-8601; day-first forms use dots to stay unambiguous.
+COMMON_FORMATS = (
+    "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
+    "%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p",
+    "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
+    "%Y%m%dT%H%M%SZ", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d, %Y",
+    "%Y-%m-%d", "%d-%b-%Y", "%d %b %Y %H:%M", "%d %b %Y %H:%M:%S",  # 2024-5-1, 01-May-2024 (four-digit years only)
+)
+
+
+def from_written(text: str) -> tuple[dt.datetime, bool]:
+    """The date-time ``text`` writes, in ISO-8601 as above or a common format, and whether it is a
+    date alone (told by its form: no time in it); ValueError if it is neither."""
+    try:
+        return from_iso(text), not any(mark in text for mark in "T: ")  # 2024-05-01 or 20240501
+    except ValueError:
+        pass
+    for fmt in COMMON_FORMATS:
+        try:
+            return dt.datetime.strptime(text, fmt), "%H" not in fmt and "%I" not in fmt
+        except ValueError:
+            continue
+    raise ValueError(f"{text!r} is no date-time in ISO-8601 or a common format")

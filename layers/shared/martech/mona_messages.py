@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from martech.csv_values import typed_row
-from martech.iso_times import from_iso
+from martech.iso_times import from_iso, from_written
 from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings
@@ -28,8 +28,9 @@ from martech.settings import Settings
 ARC_CLASS = re.compile(r"^[A-Za-z0-9_@-]+$")
 
 
-def to_epoch_seconds(value: Any) -> float:
-    """Unix seconds, Unix milliseconds (13 digits) or ISO-8601, as Unix seconds."""
+def to_epoch_seconds(value: Any, common_forms: bool = True) -> float:
+    """Unix seconds, Unix milliseconds (13 digits), ISO-8601 or, with ``common_forms``, a common date
+    format (as Monetate's DATETIME reads them; a date alone is its midnight, UTC), as Unix seconds."""
     if isinstance(value, bool):
         raise ValueError("a timestamp cannot be true/false")
     if isinstance(value, str):
@@ -38,9 +39,10 @@ def to_epoch_seconds(value: Any) -> float:
             value = float(text)
         except ValueError:
             try:
-                parsed = from_iso(text)
+                parsed = from_written(text)[0] if common_forms else from_iso(text)
             except ValueError:
-                raise ValueError(f"{text!r} is not Unix seconds, milliseconds or ISO-8601") from None
+                forms = "ISO-8601 or a common date format (05/01/2024 10:15)" if common_forms else "ISO-8601"
+                raise ValueError(f"{text!r} is not Unix seconds, milliseconds or {forms}") from None
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
         digits = len(str(int(value)))
@@ -171,7 +173,7 @@ def check_export_message(message: Any) -> list[str]:
     for name in ("exportTimestamp", "sendTimestamp"):
         if message.get(name) is not None:
             try:
-                to_epoch_seconds(message[name])
+                to_epoch_seconds(message[name], common_forms=False)  # sent as it is: as Mona reads it
             except ValueError as exc:
                 reasons.append(f"{name}: {exc}")
     return reasons

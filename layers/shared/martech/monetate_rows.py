@@ -27,7 +27,7 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from martech.dict_makers import dict_maker
-from martech.iso_times import from_iso
+from martech.iso_times import from_written
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS
 
@@ -37,14 +37,6 @@ _BEYOND_DOUBLES = 1 << 1024  # a NUMBER integer this large is no double either
 # Unix seconds (10 digits, a fraction allowed) or milliseconds (13) written as text; fewer digits
 # would be read for dates such as 20240501.
 _UNIX_TEXT = re.compile(r"[0-9]{10}(?:\.[0-9]+)?|[0-9]{13}")
-# Dates people write, tried in order after ISO-8601; day-first forms use dots to stay unambiguous.
-DATETIME_FORMATS = (
-    "%Y/%m/%d", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",
-    "%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %I:%M:%S %p",
-    "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
-    "%Y%m%dT%H%M%SZ", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d, %Y",
-    "%Y-%m-%d", "%d-%b-%Y", "%d %b %Y %H:%M", "%d %b %Y %H:%M:%S",  # 2024-5-1, 01-May-2024 (four-digit years only)
-)
 
 
 class InvalidValue(ValueError):
@@ -162,20 +154,10 @@ def to_datetime(value: Any) -> str:
     if _UNIX_TEXT.fullmatch(text):  # as a CSV holds them
         return to_datetime(float(text) if "." in text else int(text))
     try:
-        parsed = from_iso(text)
-        date_only = not any(mark in text for mark in "T: ")  # 2024-05-01 or 20240501
+        parsed, date_only = from_written(text)
     except ValueError:
-        parsed = None
-        for fmt in DATETIME_FORMATS:
-            try:
-                parsed = dt.datetime.strptime(text, fmt)
-                date_only = "%H" not in fmt and "%I" not in fmt
-                break
-            except ValueError:
-                continue
-        if parsed is None:
-            raise InvalidValue("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
-                               f" milliseconds), found {text!r}") from None
+        raise InvalidValue("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
+                           f" milliseconds), found {text!r}") from None
     # A date stays a date, however it was written: 5/1/2024 and 05/01/2024 alike.
     return parsed.date().isoformat() if date_only else parsed.isoformat()
 
