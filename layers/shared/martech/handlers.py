@@ -98,9 +98,9 @@ def idempotency(settings: Settings) -> tuple[DynamoDBPersistenceLayer, Idempoten
 
 def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
     """The file's version, from the notification or, where S3 did not name it, the current one, and the
-    charset its Content-Type names (``charset_of``). None,
-    logged, when that version is gone (deleted, or expired before its turn came): no retry can bring it
-    back, so its message is not sent back to the queue to end in the dead-letter queue."""
+    charset its Content-Type names (``charset_of``). None, logged, when that version is gone (deleted,
+    or expired before its turn came): no retry can bring it back, so its message is not sent back to
+    the queue to end in the dead-letter queue."""
     try:
         head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
                                 **({"VersionId": dropped.version_id} if dropped.version_id else {}))

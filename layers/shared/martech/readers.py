@@ -142,7 +142,7 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
             _refuse_json(raw, key)
             name = key.lower().removesuffix(".gz")
             delimiters = next((found for suffix, found in _DELIMITERS.items() if name.endswith(suffix)), _DELIMITERS[".csv"])
-            lines = _Lines(raw, csv=True, encoding=_csv_encoding(raw, key, options.charset, utf16))
+            lines = _Lines(raw, of_csv=True, encoding=_csv_encoding(raw, key, options.charset, utf16))
             yield from _csv_records(lines, delimiters, columns, options)
         else:  # JSON Lines, and .json files of one object per line, as Spark, BigQuery or Snowflake write them
             yield from _json_lines_records(_Lines(raw), objects_only)
@@ -306,13 +306,13 @@ class _Lines:
     """A binary stream's lines of text, a chunk at a time, numbered from 1 and ending as written
     (``\\n``, ``\\r\\n`` or ``\\r``). A BOM is dropped. A line that is not UTF-8 (or not the
     ``encoding`` given, one that writes ASCII as ASCII) is decoded with replacement characters and
-    noted in ``undecodable`` with what is wrong, so that its record alone is set aside. A ``csv``'s
+    noted in ``undecodable`` with what is wrong, so that its record alone is set aside. A CSV's (``of_csv``)
     lines from ``keep_from`` on are kept, to be read again (``between``), and a line that is not UTF-8
     says that the file's charset can be named."""
 
-    def __init__(self, raw: IO[bytes], csv: bool = False, encoding: str = "utf-8") -> None:
+    def __init__(self, raw: IO[bytes], of_csv: bool = False, encoding: str = "utf-8") -> None:
         self._raw = raw
-        self._csv = csv
+        self._of_csv = of_csv
         self._encoding = encoding
         self._chunks: deque[tuple[int, list[str]]] = deque()  # (number of the chunk's first line, lines)
         self._next = 1
@@ -363,7 +363,7 @@ class _Lines:
         return b""
 
     def _numbered(self, lines: list[str]) -> list[str]:
-        if self._csv:
+        if self._of_csv:
             while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) <= self.keep_from:
                 self._chunks.popleft()
             self._chunks.append((self._next, lines))
@@ -387,7 +387,7 @@ class _Lines:
             try:
                 lines[number - self._next] = raw.decode(self._encoding)
             except UnicodeDecodeError as exc:
-                self.undecodable[number] = _not_utf8(raw, exc.start, self._csv) if self._encoding == "utf-8" else \
+                self.undecodable[number] = _not_utf8(raw, exc.start, self._of_csv) if self._encoding == "utf-8" else \
                     f"not {self._encoding} text: byte {exc.start + 1} of the line is {raw[exc.start]:#04x}"
                 lines[number - self._next] = raw.decode(self._encoding, errors="replace")
         return lines
@@ -401,14 +401,14 @@ class _Lines:
         return found
 
 
-def _not_utf8(line: bytes, at: int, csv: bool) -> str:
+def _not_utf8(line: bytes, at: int, of_csv: bool) -> str:
     """Why a line is not UTF-8, naming the character the byte would be in Windows-1252, which is
     what Excel and older tools write unless told to save UTF-8; a CSV may say so in its Content-Type."""
     reason = f"not UTF-8 text: byte {at + 1} of the line is {line[at]:#04x}"
     character = line[at:at + 1].decode("cp1252", errors="ignore")
     if character.isprintable() and character.strip():
         reason += f" (it would be {character!r} in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8"
-        reason += ", or upload it with Content-Type text/csv; charset=windows-1252)" if csv else ")"
+        reason += ", or upload it with Content-Type text/csv; charset=windows-1252)" if of_csv else ")"
     return reason
 
 
