@@ -163,7 +163,8 @@ def test_a_csv_written_with_a_space_after_each_delimiter_reads_its_values_withou
 
 def test_a_space_after_a_delimiter_is_the_values_when_the_header_has_none():
     assert read(b'id,name\n1, Ann\n', "x.csv") == [Record(2, {"id": "1", "name": " Ann"})]
-    assert read(b'"Last, First",Age\n"Doe, J",5\n', "x.csv") == [Record(2, {"Last, First": "Doe, J", "Age": "5"})]
+    # A quoted name holding ", " does not make a header written so.
+    assert read(b'"Last, First",Age\n"Doe, J", 5\n', "x.csv") == [Record(2, {"Last, First": "Doe, J", "Age": " 5"})]
 
 
 def test_a_quote_left_open_in_a_csv_written_with_spaces_is_set_aside_and_the_rows_after_it_read_so():

@@ -136,7 +136,6 @@ class MessageBuilder:
             message["exportTimestamp"] = stamp
         return message, []
 
-
     def _as_exported(self, record: dict[str, Any], arc_class: str, default_time: float | None
                      ) -> tuple[dict[str, Any] | None, list[str]]:
         """A record in the shape of Mona's export message (``arcClass``, ``message``, ``contextId``...):

@@ -310,13 +310,14 @@ class RowConverter:
     def column_problems(self, columns: Iterable[str]) -> list[str]:
         """Why no record with these columns, a CSV header's, can be sent, if none can: columns the
         schema does not have (unless they are dropped), and fields it requires that no column holds."""
-        aliases = self.aliases(columns)
-        columns = [aliases.get(name, name) for name in columns]
-        unknown = [] if self.drop_unknown else [name for name in columns if name not in self._converters]
+        columns = list(columns)
+        unknown = self.unknown(columns)
         problems = [self._not_a_field(name) for name in unknown]
         if unknown:
             problems[-1] += "; UnknownColumns=drop would leave out the columns the schema does not have"
-        problems += [f"{name}: required, but no column holds it" for name in self._must_have if name not in columns]
+        aliases = self.aliases(columns)
+        held = {aliases.get(name, name) for name in columns}
+        problems += [f"{name}: required, but no column holds it" for name in self._must_have if name not in held]
         return problems
 
     def convert(self, record: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:

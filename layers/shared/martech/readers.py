@@ -49,7 +49,6 @@ _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 # lines can reach it: a longer line is set aside before the csv module sees it.
 csv.field_size_limit(_LONGEST_RECORD)
 _BOM = b"\xef\xbb\xbf"
-_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _ASCII = bytes(range(128))
 _ASCII_TEXT = _ASCII.decode("ascii")
 _BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
@@ -134,8 +133,8 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
     raw = _maybe_gunzip(stream)
     try:
         _refuse_binary(raw, key)
-        utf16 = raw.peek(2)[:2] in _UTF16_BOMS
-        raw = _as_utf8(raw)
+        text = _as_utf8(raw)
+        utf16, raw = text is not raw, text
         if (fmt == JSON_ARRAY and not _json_lines_inside(raw)) or (fmt == JSON_LINES and _array_inside(raw)):
             yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
@@ -199,7 +198,7 @@ def _refuse_json(raw: Any, key: str) -> None:
 
 def _as_utf8(raw: Any) -> Any:
     """UTF-16 text with its byte order mark (Excel's "Unicode text") is read as the UTF-8 it holds."""
-    if raw.peek(2)[:2] in _UTF16_BOMS:
+    if raw.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         return io.BufferedReader(_Utf16AsUtf8(raw), _CHUNK)
     return raw
 
@@ -387,8 +386,7 @@ class _Lines:
             try:
                 lines[number - self._next] = raw.decode(self._encoding)
             except UnicodeDecodeError as exc:
-                self.undecodable[number] = _not_utf8(raw, exc.start, self._of_csv) if self._encoding == "utf-8" else \
-                    f"not {self._encoding} text: byte {exc.start + 1} of the line is {raw[exc.start]:#04x}"
+                self.undecodable[number] = _undecodable(raw, exc.start, self._encoding, self._of_csv)
                 lines[number - self._next] = raw.decode(self._encoding, errors="replace")
         return lines
 
@@ -401,12 +399,13 @@ class _Lines:
         return found
 
 
-def _not_utf8(line: bytes, at: int, of_csv: bool) -> str:
-    """Why a line is not UTF-8, naming the character the byte would be in Windows-1252, which is
-    what Excel and older tools write unless told to save UTF-8; a CSV may say so in its Content-Type."""
-    reason = f"not UTF-8 text: byte {at + 1} of the line is {line[at]:#04x}"
+def _undecodable(line: bytes, at: int, encoding: str, of_csv: bool) -> str:
+    """Why a line is not text in ``encoding``. For UTF-8, also the character the byte would be in
+    Windows-1252, which is what Excel and older tools write unless told to save UTF-8; a CSV may say
+    so in its Content-Type."""
+    reason = f"not {'UTF-8' if encoding == 'utf-8' else encoding} text: byte {at + 1} of the line is {line[at]:#04x}"
     character = line[at:at + 1].decode("cp1252", errors="ignore")
-    if character.isprintable() and character.strip():
+    if encoding == "utf-8" and character.isprintable() and character.strip():
         reason += f" (it would be {character!r} in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8"
         reason += ", or upload it with Content-Type text/csv; charset=windows-1252)" if of_csv else ")"
     return reason
