@@ -68,6 +68,18 @@ def test_a_repeated_key_is_sent_once_with_its_last_row_and_counted(stack, connec
     assert held(stack, connection)["1"]["tier"] == "gold"
 
 
+@pytest.mark.parametrize("name, data", [
+    ("padded.csv", b"customer_id,tier\n1,bronze\n 1 ,gold\n"),
+    ("padded.jsonl", b'{"customer_id": "1", "tier": "bronze"}\n{"customer_id": " 1 ", "tier": "gold"}\n'),
+])
+def test_a_key_written_with_spaces_around_it_is_sent_as_the_key_it_repeats(stack, connection, name, data):
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/{name}", data)
+    assert (report["sent"], report["duplicates"]) == (1, 1)
+    assert held(stack, connection) == {"1": {"customer_id": "1", "tier": "gold"}}
+    report = drop(stack, f"optimove/{connection['uuid']}/delete/{name}.csv", b"customer_id\n 1 \n")
+    assert report["sent"] == 1 and held(stack, connection) == {}
+
+
 def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_are_left_out(stack, connection):
     data = b"customer_id,points,zip,tier\n007,150,02134,\n"
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/points.csv", data)

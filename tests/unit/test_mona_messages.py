@@ -36,6 +36,15 @@ def test_context_id_from_the_first_configured_field_present():
     assert message["contextId"] == "c" and message["message"] == {"id": "o-1", "score": 1}
 
 
+def test_a_context_id_with_spaces_around_it_is_the_id_and_blank_cells_are_not_given():
+    message, reasons = build({"contextId": " o-1 ", "score": 1})
+    assert reasons == [] and message["contextId"] == "o-1"
+    message, reasons = MessageBuilder(Settings()).build({"contextId": " ", "id": "o-2", "exportTimestamp": "  ",
+                                                         "action": " ", "score": "1"}, "orders", 1.0, from_csv=True)
+    assert reasons == [] and message == {"arcClass": "orders", "contextId": "o-2", "message": {"score": 1},
+                                         "action": "OVERWRITE", "exportTimestamp": 1.0}
+
+
 def test_configured_fields_and_defaults():
     message, _ = build({"order": "o9", "when": "2024-05-01T10:00:00Z", "kind": "ADD", "v": 1},
                        mona_context_fields="order", mona_timestamp_field="when", mona_action_field="kind")

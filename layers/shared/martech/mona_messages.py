@@ -58,6 +58,11 @@ def check_arc_class(arc_class: str) -> None:
         raise ValueError(f"{arc_class!r}: a context class holds only letters, digits, _, @ and -")
 
 
+def _blank(value: Any) -> bool:
+    """No value given: a CSV's blank cell may hold spaces."""
+    return value is None or (type(value) is str and not value.strip())
+
+
 class MessageBuilder:
     def __init__(self, settings: Settings) -> None:
         self.context_fields = [f.strip() for f in settings.mona_context_fields.split(",") if f.strip()]
@@ -94,24 +99,25 @@ class MessageBuilder:
         fields = dict(record)
         context_id = None
         for name in self.context_fields:
-            if fields.get(name) not in (None, ""):
+            if not _blank(fields.get(name)):
                 context_id = fields.pop(name)
                 break
         else:  # no context id as configured: a warehouse export may name the fields in capitals (ID, EXPORTTIMESTAMP)
             if renames := self._renames(record):
                 fields = {renames.get(name, name): value for name, value in record.items()}
                 context_id = next((fields.pop(name) for name in self.context_fields
-                                   if fields.get(name) not in (None, "")), None)
+                                   if not _blank(fields.get(name))), None)
         if isinstance(context_id, (dict, list, bool)):
             reasons.append("contextId: must be text or a number")
         stamp: float | None = default_time
         raw_stamp = fields.pop(self.timestamp_field, None)
-        if raw_stamp not in (None, ""):
+        if not _blank(raw_stamp):
             try:
                 stamp = to_epoch_seconds(raw_stamp)
             except ValueError as exc:
                 reasons.append(f"{self.timestamp_field}: {exc}")
-        action = fields.pop(self.action_field, None) or self.default_action
+        action = fields.pop(self.action_field, None)
+        action = self.default_action if not action or _blank(action) else action
         if isinstance(action, str) and action.strip().upper() in ACTIONS:  # "add", as a CSV may hold it
             action = action.strip().upper()
         if action not in ACTIONS:
@@ -131,7 +137,7 @@ class MessageBuilder:
             return None, ["the message has no fields left to send"]
         message: dict[str, Any] = {"arcClass": arc_class, "message": fields, "action": action}
         if context_id is not None:
-            message["contextId"] = str(context_id)
+            message["contextId"] = str(context_id).strip()  # " o-1 " in a CSV cell is o-1
         if stamp is not None:
             message["exportTimestamp"] = stamp
         return message, []

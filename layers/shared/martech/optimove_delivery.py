@@ -133,7 +133,10 @@ def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
         if from_csv and pk_field not in record.data:  # every row of a CSV has the header's names
             raise ValueError(f"no row of this file can be sent, whatever it holds: the header has no column"
                              f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
-        return _key_of(record.data.get(pk_field))
+        pk = _key_of(value := record.data.get(pk_field))
+        if pk is not None and type(value) is str:
+            record.data[pk_field] = pk  # sent as it is compared and deleted: " C2 " is C2
+        return pk
 
     return key_of
 
