@@ -249,11 +249,16 @@ def test_rows_set_aside_are_counted_by_reason_whatever_value_each_quotes():
     for line, value in enumerate(["lots", "many", 'it\'s "x"']):
         rows.add(line, [f"lifetime_value: expected a number, found {value!r}", "customer_id: required"])
     rows.add(9, ["Optimove's reason: the key's 'C1' is unknown"])
+    for line, number in enumerate(["99999999999999999", "-1.5e300", "12345"]):  # numbers, as JSON files hold them
+        rows.add(line, [f"exportTimestamp: {number} is not Unix seconds (10 digits) or milliseconds (13 digits)"])
+        rows.add(line, [f"vip: expected true/false, 1/0 or yes/no, found {number}"])
     assert rows.reasons == {"lifetime_value: expected a number, found '...'": 3, "customer_id: required": 3,
-                            "Optimove's reason: the key's '...' is unknown": 1}
+                            "Optimove's reason: the key's '...' is unknown": 1,
+                            "exportTimestamp: N is not Unix seconds (10 digits) or milliseconds (13 digits)": 3,
+                            "vip: expected true/false, 1/0 or yes/no, found N": 3}
     for line in range(REASONS_COUNTED + 5):
         rows.add(line, [f"reason {line}"])
-    assert len(rows.reasons) == REASONS_COUNTED + 1 and rows.reasons[OTHER_REASONS] == 8
+    assert len(rows.reasons) == REASONS_COUNTED + 1 and rows.reasons[OTHER_REASONS] == 10
 
 
 def test_rows_set_aside_are_counted_by_reason_whatever_line_column_or_byte_it_names():
@@ -271,7 +276,7 @@ def test_rows_set_aside_are_counted_by_reason_whatever_line_column_or_byte_it_na
             " Content-Type text/csv; charset=windows-1252)")
     assert rows.reasons == {
         f"not UTF-8 text: byte N of the line is 0x.. {hint}": 3,
-        "expected 2 columns as in the header, found 3": 1,
+        "expected 2 columns as in the header, found N": 1,
         "malformed CSV: unexpected end of data in a record that runs on to line N; a quote opened on this line is"
         " probably never closed, so lines N are read again as rows of their own": 1,
         "invalid JSON: unexpected end of data at column N": 1, "invalid JSON: invalid literal, expected '...' at column N": 1}

@@ -35,18 +35,23 @@ OTHER_REASONS = "other reasons"
 _REASON_CHARS = 300  # of each: the report is the file's idempotency record too, at most 400 KB in DynamoDB
 _QUOTED = r"(?<![A-Za-z])(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"  # not from an apostrophe on
 _PLACE = r"\b(?P<place>lines?|column|byte) [0-9]+(?:-[0-9]+)?\b|\b0x[0-9a-f]{2}\b"
-_VARYING = re.compile(f"{_QUOTED}|{_PLACE}")
+# A JSON number where a value stands: "score: 1e400 is out of range", "..., found 3" at the end.
+_NUMBER = r"(?P<number>(?<=: )-?[0-9][0-9.eE+-]*(?= is )|(?<=, found )-?[0-9][0-9.eE+-]*$)"
+_VARYING = re.compile(f"{_QUOTED}|{_PLACE}|{_NUMBER}")
 
 
 def reason_kind(reason: str) -> str:
     """``reason`` as the report counts it: ``lifetime_value: expected a number, found '...'``, ``not UTF-8
-    text: byte N of the line is 0x..``, whatever the value, line, column or byte."""
+    text: byte N of the line is 0x..``, ``exportTimestamp: N is not Unix seconds``, whatever the value,
+    number, line, column or byte."""
     return _VARYING.sub(_elided, reason)[:_REASON_CHARS]
 
 
 def _elided(match: re.Match[str]) -> str:
     place = match["place"]
-    return f"{place} N" if place else "0x.." if match[0].startswith("0x") else "'...'"
+    if place or match["number"]:
+        return f"{place} N" if place else "N"
+    return "0x.." if match[0].startswith("0x") else "'...'"
 
 
 def report_key(source_key: str) -> str:
