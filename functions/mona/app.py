@@ -24,8 +24,8 @@ from martech import mona_delivery as delivery
 from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
-from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, pinned, report_metrics,
-                              retry_note, s3, stop_time, too_many)
+from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run, pinned,
+                              report_metrics, retry_note, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -70,8 +70,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
                                        "retry_note": retry_note(record, settings)})
         if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
-        logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
-                                                                                 "unknown", "seconds")}})
+        log_file_run(logger, report, ("read", "sent", "rejected", "unknown", "seconds"))
         report_metrics(metrics, report, {"MessagesRead": "read", "MessagesSent": "sent", "MessagesRejected": "rejected",
                                          "MessagesFailed": "failed", "Batches": "batches"})
 

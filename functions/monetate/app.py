@@ -31,8 +31,8 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, pinned,
-                              query_flag, report_metrics, retry_note, s3, stop_time, too_many)
+from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
+                              pinned, query_flag, report_metrics, retry_note, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -108,8 +108,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
                                        "retry_note": retry_note(record, settings)})
         if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
-        logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
-                                                                                 "failed", "unknown", "seconds")}})
+        log_file_run(logger, report, ("read", "sent", "rejected", "failed", "unknown", "seconds"))
         report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
                                          "RecordsFailed": "failed", "Batches": "batches", "TokenRefreshes": "token_refreshes"})
 

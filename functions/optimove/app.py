@@ -22,8 +22,8 @@ from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items, in_requests
-from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, pinned,
-                              query_flag, report_metrics, retry_note, s3, stop_time)
+from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
+                              pinned, query_flag, report_metrics, retry_note, s3, stop_time)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -74,8 +74,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
                                        "retry_note": retry_note(record, settings)})
         if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
             continue  # the counts are the whole file's so far: metrics come once, from the last run
-        logger.info("file delivered", extra={"report": {k: report[k] for k in ("status", "read", "sent", "rejected",
-                                                                                 "duplicates", "reads", "seconds")}})
+        log_file_run(logger, report, ("read", "sent", "rejected", "duplicates", "reads", "seconds"))
         report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
                                          "RecordsFailed": "failed", "Batches": "batches"})
 

@@ -214,7 +214,49 @@ def test_each_webhook_call_is_logged_with_its_status_and_counts_not_its_records(
     assert line["message"] == "call answered" and line["correlation_id"] == "r-1"
     assert line["call"] == {"method": "POST", "path": "/monetate/customers/records", "status": 200, "replayed": False,
                             "answer": {"accepted": 2, "rejected": 1, "message": "done"}}
-    assert "ann@example.com" not in json.dumps(line)
+    assert "ann@example.com" not in json.dumps(line) and line["level"] == "INFO"
+
+
+@pytest.mark.parametrize("status, level", [(400, "INFO"), (404, "INFO"), (502, "WARNING"), (503, "WARNING")])
+def test_a_webhook_call_the_bundle_or_the_vendor_failed_is_logged_as_a_warning(status, level):
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    from martech.handlers import dispatch
+
+    class Api:
+        def resolve(self, event, context):
+            return {"statusCode": status, "headers": {}, "body": '{"message": "no"}'}
+
+    event = {"httpMethod": "POST", "path": "/mona/export", "headers": {}, "body": "{}", "requestContext": {"requestId": "r"}}
+    stream = io.StringIO()
+    dispatch(event, None, Logger(service=f"calls-{status}", stream=stream), Api(), lambda record: None, None,
+             IdempotencyConfig())
+    line = json.loads(stream.getvalue())
+    assert (line["level"], line["message"], line["call"]["status"]) == (level, "call answered", status)
+
+
+@pytest.mark.parametrize("status, level, message", [
+    ("complete", "INFO", "file delivered"), ("partial", "WARNING", "file partly delivered"),
+    ("failed", "ERROR", "file failed"),
+])
+def test_a_file_that_did_not_complete_is_logged_at_a_level_that_says_so_with_its_errors(status, level, message):
+    from aws_lambda_powertools import Logger
+
+    from martech.handlers import ERRORS_LOGGED, log_file_run
+    from martech.reports import RunReport
+
+    report = RunReport("inbox", "monetate/customers/day.csv", None, "monetate", status=status, read=3, sent=1,
+                       errors=[f"lines {i}-{i}: refused" for i in range(ERRORS_LOGGED + 2)]).as_dict()
+    stream = io.StringIO()
+    log_file_run(Logger(service=f"files-{status}", stream=stream), report, ("read", "sent"))
+    line = json.loads(stream.getvalue())
+    assert (line["level"], line["message"]) == (level, message)
+    if status == "complete":
+        assert line["report"] == {"status": "complete", "read": 3, "sent": 1}
+    else:
+        assert line["report"]["report"] == "reports/monetate/customers/day.csv.json"
+        assert line["report"]["errors"] == report["errors"][:ERRORS_LOGGED] and len(report["errors"]) > ERRORS_LOGGED
 
 
 def test_every_function_logs_to_a_group_of_the_template_that_keeps_lines_for_a_set_time():

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from martech.repeated_calls import REPLAYED, RepeatedCalls
+from martech.reports import report_key
 from martech.s3_events import DroppedFile, continuation
 from martech.settings import Settings, yes_or_no
 
@@ -128,6 +129,25 @@ def charset_of(content_type: str | None) -> str | None:
     return (charset.strip() or None) if isinstance(charset, str) else None
 
 
+ERRORS_LOGGED = 5  # of a file that did not complete: the report holds the rest
+
+
+def log_file_run(logger: Logger, report: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """A file run's last line, with the report's ``fields``: INFO when the file is complete, WARNING when
+    partial, ERROR when it failed, with its first errors and where its report is. A log filter on the
+    level then finds every file that needs a look."""
+    summary = {name: report[name] for name in ("status", *fields)}
+    if report["status"] == "complete":
+        logger.info("file delivered", extra={"report": summary})
+        return
+    summary["errors"] = report["errors"][:ERRORS_LOGGED]
+    summary["report"] = report_key(report["key"])
+    if report["status"] == "partial":
+        logger.warning("file partly delivered", extra={"report": summary})
+    else:
+        logger.error("file failed", extra={"report": summary})
+
+
 def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, str]) -> None:
     """One count metric per report field (``names`` maps metric name to field), and ``FilesNotComplete``:
     1 for a file that ended failed or partial, which the template's alarms watch."""
@@ -164,7 +184,8 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
         logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
         answer = (_too_large(event, max_body_bytes) or
                   (replays.resolve(api, event, context) if replays else api.resolve(event, context)))
-        logger.info("call answered", extra={"call": call_summary(event, answer)})
+        summary = call_summary(event, answer)  # a 5xx at WARNING: the vendor or the bundle failed the caller
+        (logger.warning if int(summary["status"] or 0) >= 500 else logger.info)("call answered", extra={"call": summary})
         return answer
     if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
         logger.set_correlation_id(event.get("id"))
