@@ -32,7 +32,7 @@ from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
-                              pinned, query_flag, report_metrics, retry_note, s3, stop_time, too_many)
+                              log_sessions_run, pinned, query_flag, report_metrics, retry_note, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -100,9 +100,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
             continue
         del file["head"]
         if dropped.key.startswith(session_stream.PREFIX):
-            summary = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
-            logger.info("sessions interpreted", extra={"summary": {k: summary.get(k) for k in
-                                                                    ("sessions", "rejected", "refresh", "error")}})
+            answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
+            log_sessions_run(logger, metrics, answer)
             continue
         report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings),  # keyed by "id" alone
                                        "retry_note": retry_note(record, settings)})

@@ -349,6 +349,27 @@ def test_a_file_that_did_not_end_complete_is_counted_for_the_alarms(status, not_
     metrics.clear_metrics()
 
 
+@pytest.mark.parametrize("answer, level, not_complete", [
+    ({"file": "monetate-sessions/a.jsonl", "sessions": 4, "rejected": 1, "refresh": {"triggered": False}}, "INFO", 0),
+    ({"file": "monetate-sessions/a.jsonl", "error": "monetate-sessions/a.jsonl: not gzip"}, "ERROR", 1),
+])
+def test_a_session_stream_file_that_failed_is_logged_as_an_error_and_counted_for_the_alarms(answer, level, not_complete):
+    from aws_lambda_powertools import Logger, Metrics
+
+    from martech.handlers import log_sessions_run
+
+    metrics, stream = Metrics(namespace="MarketingBundle", service="monetate"), io.StringIO()
+    metrics.clear_metrics()
+    log_sessions_run(Logger(service=f"sessions-{level}", stream=stream), metrics, answer)
+    line = json.loads(stream.getvalue())
+    assert line["level"] == level and metrics.metric_set["FilesNotComplete"]["Value"] == [float(not_complete)]
+    if not_complete:
+        assert line["summary"] == {"error": answer["error"], "report": "reports/monetate-sessions/a.jsonl.json"}
+    else:
+        assert line["summary"] == {"sessions": 4, "rejected": 1, "refresh": {"triggered": False}}
+    metrics.clear_metrics()
+
+
 def test_every_alarm_of_the_template_tells_the_alarm_topic():
     from sandbox.local.stack import ROOT
     from sandbox.local.template import load

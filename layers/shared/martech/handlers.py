@@ -148,6 +148,17 @@ def log_file_run(logger: Logger, report: dict[str, Any], fields: tuple[str, ...]
         logger.error("file failed", extra={"report": summary})
 
 
+def log_sessions_run(logger: Logger, metrics: Metrics, answer: dict[str, Any]) -> None:
+    """A Session Stream file's last line: INFO with its counts when interpreted; ERROR with the error and
+    its report's key when it failed, counted in ``FilesNotComplete`` as a delivered file is."""
+    if "error" in answer:
+        logger.error("sessions file failed", extra={"summary": {"error": answer["error"],
+                                                                "report": report_key(answer["file"])}})
+    else:
+        logger.info("sessions interpreted", extra={"summary": {k: answer.get(k) for k in ("sessions", "rejected", "refresh")}})
+    metrics.add_metric(name="FilesNotComplete", unit=MetricUnit.Count, value=int("error" in answer))
+
+
 def report_metrics(metrics: Metrics, report: dict[str, Any], names: dict[str, str]) -> None:
     """One count metric per report field (``names`` maps metric name to field), and ``FilesNotComplete``:
     1 for a file that ended failed or partial, which the template's alarms watch."""
