@@ -32,7 +32,8 @@ from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
-                              log_sessions_run, pinned, query_flag, report_metrics, retry_note, s3, stop_time, too_many)
+                              log_sessions_run, pinned, query_flag, query_values, report_metrics, retry_note, s3, stop_time,
+                              too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -214,8 +215,7 @@ def get_item(kind: str, item_id: str) -> Response:
 
 @api.get("/metadata/<kind>")
 def get_items(kind: str) -> Response:
-    raw = (api.current_event.query_string_parameters or {}).get("ids") or ""
-    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    ids = [part.strip() for value in query_values(api, "ids") for part in value.split(",") if part.strip()]
     if not ids:
         return json_response(400, {"message": "name the items: ?ids=1,2,3"})
     found = _lookup(kind, ids)

@@ -160,6 +160,13 @@ def test_lookups_answer_from_the_snapshot_without_calling_monetate(stack):
     assert len(stack.monetate.received("/metadata/")) == calls_before
 
 
+def test_ids_named_in_several_parameters_are_all_looked_up(stack):
+    first, second = sorted(stack.monetate.items["pageevent"])[:2]
+    answer = call(stack, "GET", "/metadata/pageevent", params=[("ids", first), ("ids", f"{second},42")])  # ?ids=1&ids=2,3
+    assert answer.status_code == 200
+    assert set(answer.json()["items"]) == {str(first), str(second)} and answer.json()["unknown"] == ["42"]
+
+
 def test_an_unknown_id_is_404_with_when_the_snapshot_was_taken(stack):
     answer = call(stack, "GET", "/metadata/variant/42")
     assert answer.status_code == 404

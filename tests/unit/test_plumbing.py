@@ -335,6 +335,30 @@ def test_the_charset_a_content_type_names(content_type, charset):
     assert charset_of(content_type) == charset
 
 
+@pytest.mark.parametrize("query, flag", [
+    ("", False), ("merge", True), ("merge=true", True), ("merge=False", False), ("merge=yes&merge=true", True),
+    ("merge=true&merge=false", "?merge is given both true and false: give it once"),
+    ("merge=true&merge=maybe", "?merge=maybe: write true or false"),
+])
+def test_a_query_switch_is_true_false_or_refused_however_often_it_is_given(query, flag):
+    from types import SimpleNamespace
+    from urllib.parse import parse_qs
+
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+    from martech.handlers import BadQuery, query_flag
+
+    values = parse_qs(query, keep_blank_values=True)
+    api = SimpleNamespace(current_event=APIGatewayProxyEvent({  # as API Gateway sends them: the last, and all
+        "queryStringParameters": {k: v[-1] for k, v in values.items()} or None,
+        "multiValueQueryStringParameters": values or None}))
+    if isinstance(flag, bool):
+        assert query_flag(api, "merge") is flag
+    else:
+        with pytest.raises(BadQuery, match=re.escape(flag)):
+            query_flag(api, "merge")
+
+
 @pytest.mark.parametrize("status, not_complete", [("complete", 0), ("partial", 1), ("failed", 1)])
 def test_a_file_that_did_not_end_complete_is_counted_for_the_alarms(status, not_complete):
     from aws_lambda_powertools import Metrics

@@ -69,16 +69,27 @@ class BadQuery(ValueError):
     """A webhook call's query parameter that means nothing; the call is answered 400 with the message."""
 
 
+def query_values(api: APIGatewayRestResolver, name: str) -> list[str]:
+    """Every value the call gives ``?<name>``: a parameter may be repeated (``?ids=1&ids=2``), and
+    API Gateway's single-value parameters keep only the last."""
+    event = api.current_event
+    single = (event.query_string_parameters or {}).get(name)
+    return event.get_multi_value_query_string_values(name) or ([] if single is None else [single])
+
+
 def query_flag(api: APIGatewayRestResolver, name: str) -> bool:
     """Whether the call asks ``?<name>=true`` (or 1, yes; a bare ``?<name>`` too). Any other value than
-    true or false is refused: ``merge=True`` taken for false would erase fields."""
-    raw = (api.current_event.query_string_parameters or {}).get(name)
-    if raw is None:
-        return False
-    try:
-        return yes_or_no(raw) if raw.strip() else True
-    except ValueError:
-        raise BadQuery(f"?{name}={raw}: write true or false") from None
+    true or false is refused, and so is the switch given both ways: ``merge=True`` taken for false would
+    erase fields."""
+    flags = set()
+    for raw in query_values(api, name):
+        try:
+            flags.add(yes_or_no(raw) if raw.strip() else True)
+        except ValueError:
+            raise BadQuery(f"?{name}={raw}: write true or false") from None
+    if len(flags) > 1:
+        raise BadQuery(f"?{name} is given both true and false: give it once")
+    return flags.pop() if flags else False
 
 
 def too_many(records: list[Any], settings: Settings) -> Response | None:
