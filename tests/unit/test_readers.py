@@ -330,8 +330,18 @@ def test_csv_header_names_are_trimmed_and_must_be_unique():
         read(b"id,email,id,email,name,email\n1,2,3,4,5,6\n", "x.csv")
     assert str(caught.value) == ("the CSV header (line 1) must name every column once:"
                                  " id is columns 1 and 3; email is columns 2, 4 and 6")
-    with pytest.raises(UnreadableFile, match="names no column"):
-        read(b" , \n1,2\n", "x.csv")
+
+
+@pytest.mark.parametrize("above", [b"\n", b"\r\n \r\n", b";;;\n", b'"";""\n\n', b"\xe2\x80\x8b\n"])
+def test_blank_lines_and_empty_spreadsheet_rows_above_the_header_are_skipped(above):
+    lines = above.count(b"\n")
+    records = read(above + b"id;name\n1;a, b\n", "x.csv")  # the delimiter, too, is the header's
+    assert records == [Record(lines + 2, {"id": "1", "name": "a, b"})]
+
+
+@pytest.mark.parametrize("data", [b"\n\n", b" , \n", b",,,\r\n;;\r\n"])
+def test_a_csv_of_blank_lines_alone_holds_no_records(data):
+    assert read(data, "x.csv") == []
 
 
 def test_a_tsv_file_is_tab_separated_though_its_header_holds_a_comma():

@@ -54,6 +54,7 @@ _ASCII_TEXT = _ASCII.decode("ascii")
 _BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
 # Characters that show as nothing, which a header copied from a web page or a document may hold around a name.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+_BLANK_LINE = " \t\r\n,;|\"" + _INVISIBLE  # what a line holding no value may hold: spaces, delimiters, empty quotes
 # Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
 _SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
 _JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
@@ -423,26 +424,27 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     source = chain.from_iterable(chain([first], chunks))
     undecodable = lines.undecodable
     hint = _SEPARATOR_HINT.fullmatch(first[0]) if first else None
-    delimiter = hint[1] if hint else next((d for d in delimiters if first and d in first[0]), delimiters[0])
+    # The header is the first line that is not blank: an export may begin with empty lines, or with
+    # empty spreadsheet rows saved as delimiters alone.
+    header_line = next((line for line in first[bool(hint):] if line.strip(_BLANK_LINE)), "")
+    delimiter = hint[1] if hint else next((d for d in delimiters if d in header_line), delimiters[0])
     # A header written "a, b, c", as people write CSV by hand: a space after each delimiter is none of
     # the value, and a quoted value after it ("shoes, bags") is quoted, not three cells.
-    header_line = first[1 if hint else 0] if len(first) > bool(hint) else ""
     spaced = 0 < header_line.count(delimiter) == header_line.count(delimiter + " ")
     reader = csv.reader(source, strict=True, delimiter=delimiter, skipinitialspace=spaced)
     try:
         if hint:
             next(reader)
-        header = next(reader)
-    except StopIteration:
+        while not any(map(_header_name, header := next(reader))):  # blank lines above the header
+            pass
+    except StopIteration:  # no header, so no records
         return iter(())
     except csv.Error as exc:
         why = "a quote opened in it is never closed" if "unexpected end of data" in str(exc) else str(exc)
         raise UnreadableFile(f"the CSV header cannot be read: {why}") from None
     if undecodable and min(undecodable) <= reader.line_num:
         raise UnreadableFile(f"the CSV header is {undecodable[min(undecodable)]}")
-    as_written, header = header, [name.strip().strip(_INVISIBLE).strip() for name in header]
-    if not any(header):
-        raise UnreadableFile(f"the CSV header (line {reader.line_num}) names no column")
+    as_written, header = header, list(map(_header_name, header))
     if any("\x00" in name for name in header):
         raise UnreadableFile(f"the CSV header (line {reader.line_num}) holds NUL characters: the file is probably UTF-16"
                              " without a byte order mark; save it as UTF-8")
@@ -457,6 +459,11 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     rows = _csv_rows(reader, lines, source, as_written, None)
     return _shaped(_blanked(rows, options.nulls) if options.nulls else rows, header, as_dict,
                    options.unnamed_values == "drop")
+
+
+def _header_name(name: str) -> str:
+    """A header cell as the column's name: without the spaces, or zero-width characters, around it."""
+    return name.strip().strip(_INVISIBLE).strip()
 
 
 def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[str],
