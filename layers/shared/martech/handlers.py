@@ -1,7 +1,8 @@
 """What every function's handler does the same way: the entry point that tells SQS batches
 from API Gateway calls, idempotency per object version, pinning the version a
-notification names, JSON answers and the metrics of a file report; a webhook's switches and
-limits; and when a file's run fails, how long its message waits and what its report says."""
+notification names, JSON answers, the last log line and the metrics of a file report; a webhook's
+query values, switches and limits; and when a file's run fails, how long its message waits and what
+its report says."""
 
 from __future__ import annotations
 
