@@ -217,6 +217,27 @@ def test_each_webhook_call_is_logged_with_its_status_and_counts_not_its_records(
     assert "ann@example.com" not in json.dumps(line) and line["level"] == "INFO"
 
 
+def test_a_call_that_publishes_no_metrics_leaves_no_warning_in_the_log():
+    import warnings
+
+    from aws_lambda_powertools import Metrics
+
+    import martech.handlers  # noqa: F401 - the functions import it, and with it the filter
+
+    metrics = Metrics(namespace="MarketingBundle", service="calls")
+    metrics.clear_metrics()
+
+    @metrics.log_metrics
+    def handler(event, context):
+        return {"statusCode": 200}
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", append=True)  # every other warning shows, every time
+        handler({}, None)
+        warnings.warn("another warning", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another warning"]
+
+
 @pytest.mark.parametrize("status, level", [(400, "INFO"), (404, "INFO"), (502, "WARNING"), (503, "WARNING")])
 def test_a_webhook_call_the_bundle_or_the_vendor_failed_is_logged_as_a_warning(status, level):
     from aws_lambda_powertools import Logger

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from email.message import EmailMessage
 from functools import cache
 from typing import Any
@@ -26,6 +27,11 @@ from martech.repeated_calls import REPLAYED, RepeatedCalls
 from martech.reports import report_key
 from martech.s3_events import DroppedFile, continuation
 from martech.settings import Settings, yes_or_no
+
+
+# Webhook calls publish no metrics of their own (API Gateway counts them), and Powertools warns of that
+# once a container: a line of noise in the function's log. Silenced as Powertools' docs show.
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 
 
 @cache
