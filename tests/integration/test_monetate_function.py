@@ -286,6 +286,17 @@ def test_a_new_version_of_the_same_key_is_delivered_again(stack, schema):
     assert report["sent"] == 5 and len(posted_keys(stack, schema)) == 10
 
 
+def test_a_key_written_again_in_a_bucket_whose_versioning_is_suspended_is_delivered_again(stack, schema):
+    key = f"monetate/{schema}/daily.csv"
+    stack.s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Suspended"})
+    try:
+        drop(stack, key, csv_bytes(customers(5)))
+        report = drop(stack, key, csv_bytes(customers(5, start=100)))
+    finally:
+        stack.s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert report["sent"] == 5 and len(posted_keys(stack, schema)) == 10
+
+
 def test_keys_with_spaces_and_plus_signs_arrive_decoded(stack, schema):
     report = drop(stack, f"monetate/{schema}/May export+final.csv", csv_bytes(customers(3)))
     assert report["key"] == f"monetate/{schema}/May export+final.csv" and report["sent"] == 3

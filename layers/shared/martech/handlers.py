@@ -130,8 +130,12 @@ def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
                                                     "why": "deleted or expired before it was read; nothing was sent"}})
         return None
     version = dropped.version_id or head.get("VersionId")
+    upload = version
+    if version in (None, "null"):  # versioning off or suspended: every upload of a key is version null,
+        etag = str(head.get("ETag", "")).strip('"')  # so the upload is told by its content and time, and a
+        upload = f"{etag}-{head['LastModified'].isoformat()}"  # file written again under its key is delivered again
     part = f"#from-{dropped.resume_from}" if dropped.resume_from else ""  # each continuation is a run of its own
-    return {"id": f"{dropped.bucket}/{dropped.key}@{version}{part}", "bucket": dropped.bucket, "key": dropped.key,
+    return {"id": f"{dropped.bucket}/{dropped.key}@{upload}{part}", "bucket": dropped.bucket, "key": dropped.key,
             "version_id": version, "head": head, "charset": charset_of(head.get("ContentType")),
             "resume_from": dropped.resume_from}
 
