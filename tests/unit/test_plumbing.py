@@ -350,6 +350,30 @@ def test_rows_set_aside_are_counted_by_reason_whatever_line_column_or_byte_it_na
         "invalid JSON: unexpected end of data at column N": 1, "invalid JSON: invalid literal, expected '...' at column N": 1}
 
 
+def test_uploads_of_a_key_without_versions_are_told_apart_by_their_content_and_time(monkeypatch):
+    import datetime as dt
+
+    from aws_lambda_powertools import Logger
+
+    from martech import handlers
+    from martech.s3_events import DroppedFile
+
+    heads = iter([{"VersionId": "null", "ETag": '"abc"', "LastModified": dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)},
+                  {"VersionId": "null", "ETag": '"def"', "LastModified": dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)},
+                  {"VersionId": "v7", "ETag": '"def"', "LastModified": dt.datetime(2026, 11, 24, 11, tzinfo=dt.UTC)}])
+
+    class S3:
+        def head_object(self, **kwargs):
+            return next(heads)
+
+    monkeypatch.setattr(handlers, "s3", S3)
+    first, second, versioned = (handlers.pinned(DroppedFile("inbox", "monetate/c/day.csv", None, 1), Logger("t"))
+                                for _ in range(3))
+    assert first["id"] == "inbox/monetate/c/day.csv@abc-2026-11-24T10:00:00+00:00" and first["version_id"] is None
+    assert second["id"] != first["id"] and second["version_id"] is None  # read as the key's current object
+    assert versioned["id"] == "inbox/monetate/c/day.csv@v7" and versioned["version_id"] == "v7"
+
+
 @pytest.mark.parametrize("content_type, charset", [
     ("text/csv; charset=windows-1252", "windows-1252"), ('text/csv;charset="ISO-8859-1"', "ISO-8859-1"),
     ("text/plain; Charset=UTF-8; header=present", "UTF-8"), ("text/csv", None), ("binary/octet-stream", None),

@@ -134,6 +134,7 @@ def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
     if version in (None, "null"):  # versioning off or suspended: every upload of a key is version null,
         etag = str(head.get("ETag", "")).strip('"')  # so the upload is told by its content and time, and a
         upload = f"{etag}-{head['LastModified'].isoformat()}"  # file written again under its key is delivered again
+        version = None  # and no earlier run's report is this upload's to go on from
     part = f"#from-{dropped.resume_from}" if dropped.resume_from else ""  # each continuation is a run of its own
     return {"id": f"{dropped.bucket}/{dropped.key}@{upload}{part}", "bucket": dropped.bucket, "key": dropped.key,
             "version_id": version, "head": head, "charset": charset_of(head.get("ContentType")),
