@@ -57,7 +57,7 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
     report = delivery.deliver_file(s3(), lambda: S3Object(bucket, key, version, boto3_client=s3()), bucket, key, version,
                                    optimove(), settings, dropped["metadata"], dropped["resume_from"], dropped["stop_at"],
-                                   dropped["retry_note"], dropped["charset"])
+                                   dropped["retry_note"], dropped["charset"], dropped["upload"])
     return report.as_dict()
 
 

@@ -56,6 +56,19 @@ def test_a_12001_row_file_is_three_requests_of_one_batch_completed_by_the_last(s
     assert len(held(stack, connection)) == 12001
 
 
+def test_uploads_of_a_key_in_a_bucket_whose_versioning_is_suspended_are_batches_of_their_own(stack, connection):
+    key = f"optimove/{connection['uuid']}/upsert/daily.csv"
+    stack.s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Suspended"})
+    try:
+        drop(stack, key, csv_bytes([{"customer_id": "1", "tier": "gold"}]))
+        drop(stack, key, csv_bytes([{"customer_id": "2", "tier": "gold"}]))
+    finally:
+        stack.s3.put_bucket_versioning(Bucket=stack.bucket, VersioningConfiguration={"Status": "Enabled"})
+    first, second = uploads(stack, connection)
+    assert first["batch_uuid"] != second["batch_uuid"]  # a completed batch is not opened again
+    assert set(held(stack, connection)) == {"1", "2"}
+
+
 def test_connections_can_be_named_instead_of_by_uuid(stack, connection):
     report = drop(stack, f"optimove/{connection['name']}/upsert/by-name.jsonl", b'{"customer_id": 1, "tier": "x"}\n')
     assert report["sent"] == 1 and held(stack, connection) == {"1": {"customer_id": 1, "tier": "x"}}

@@ -137,7 +137,7 @@ def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
         version = None  # and no earlier run's report is this upload's to go on from
     part = f"#from-{dropped.resume_from}" if dropped.resume_from else ""  # each continuation is a run of its own
     return {"id": f"{dropped.bucket}/{dropped.key}@{upload}{part}", "bucket": dropped.bucket, "key": dropped.key,
-            "version_id": version, "head": head, "charset": charset_of(head.get("ContentType")),
+            "version_id": version, "upload": upload, "head": head, "charset": charset_of(head.get("ContentType")),
             "resume_from": dropped.resume_from}
 
 

@@ -74,12 +74,14 @@ def file_options(metadata: Mapping[str, str], default_ttl: int | None) -> tuple[
 
 def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key: str, version_id: str | None,
                  client: OptimoveClient, settings: Settings, metadata: Mapping[str, str], resume_from: int = 0,
-                 stop_at: float | None = None, retry_note: str = "", charset: str | None = None) -> RunReport:
+                 stop_at: float | None = None, retry_note: str = "", charset: str | None = None,
+                 upload: str | None = None) -> RunReport:
     """Deliver one dropped file, with the TTL and merge mode its object ``metadata`` asks for
     (``file_options``); raises ``RetryLater`` for transient failures. A run still sending at
     ``stop_at`` ends ``continuing`` for a later run to go on after the records it settled
     (``martech.file_runs``); an upload's requests share one ``batch_uuid`` across the runs, and only the
-    file's last request completes it. ``charset``: as ``monetate_delivery.deliver_file`` takes it."""
+    file's last request completes it. ``charset``: as ``monetate_delivery.deliver_file`` takes it.
+    ``upload``: the upload the object is (``handlers.pinned``), where it has no version of its own."""
     run = FileRun(s3, bucket, key, version_id, "optimove", resume_from, stop_at, retry_note,
                   CsvOptions(settings.csv_null_texts, charset=charset))
     try:
@@ -100,7 +102,7 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
             if merge:
                 rows = _merge_stored(rows, uuid_, client, run.report)
             if operation == "upsert":
-                batch_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{bucket}/{key}?versionId={version_id}"))
+                batch_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{bucket}/{key}?versionId={upload or version_id}"))
                 _upsert(rows, uuid_, batch_uuid, ttl, client, settings, run)
             else:
                 _update(rows, uuid_, pk_field, ttl, client, settings, run)
