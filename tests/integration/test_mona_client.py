@@ -36,6 +36,17 @@ def auth_calls(server):
             routes.get("POST /identity/resources/auth/v1/api-token/token/refresh", 0))
 
 
+def test_a_secret_put_right_since_it_was_cached_is_taken_at_once(mona_sandbox, secret):
+    reads = []
+
+    def fetch(name, force, max_age):  # the cache holds the secret as it was before its api_key was put in
+        reads.append(force)
+        return secret if force else {"secret": secret["secret"]}
+
+    settings, session, _ = tokens_for(mona_sandbox, secret)
+    assert MonaTokens(settings, session, fetch_secret=fetch).token() and reads == [False, True]
+
+
 def test_the_user_id_comes_from_the_tokens_tenant(mona_sandbox, secret):
     _, _, tokens = tokens_for(mona_sandbox, secret)
     tokens.token()

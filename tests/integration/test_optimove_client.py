@@ -49,6 +49,12 @@ def test_a_secret_without_both_keys_is_refused_before_any_call(optimove_sandbox)
     assert optimove_sandbox.app.stats()["total"] == 0
 
 
+def test_a_secret_put_right_since_it_was_cached_is_taken_at_once(optimove_sandbox, secret):
+    secret.cached = {"api_key": "only"}  # cached while it lacked its brand key
+    assert client_for(optimove_sandbox, secret).connections() == []
+    assert secret.forced == 1
+
+
 def test_connections_resolve_by_uuid_or_name_and_a_new_one_is_found(optimove_sandbox, secret):
     client = client_for(optimove_sandbox, secret)
     assert client.connections() == []  # cached empty list

@@ -106,6 +106,19 @@ def test_a_401_rereads_the_secret_past_the_cache_to_pick_up_a_rotated_key(moneta
     assert secret.forced == 1 and refresh_calls(monetate_sandbox) == 2
 
 
+def test_a_secret_put_right_since_it_was_cached_is_read_again_at_once(monetate_sandbox, secret):
+    secret.cached = {"username": MONETATE_USER}  # cached while it lacked its key
+    assert provider(monetate_sandbox, secret).token()
+    assert secret.forced == 1 and refresh_calls(monetate_sandbox) == 1
+
+
+def test_a_secret_still_malformed_when_read_again_is_a_clear_error_after_one_more_read(monetate_sandbox, secret):
+    secret.secret = secret.cached = {"username": MONETATE_USER, "private_key": "not a key"}
+    with pytest.raises(MonetateAuthError, match="not a readable unencrypted PEM key"):
+        provider(monetate_sandbox, secret).token()
+    assert (secret.reads, secret.forced, refresh_calls(monetate_sandbox)) == (2, 1, 0)
+
+
 def test_credentials_monetate_refuses_twice_raise_a_clear_error(monetate_sandbox, secret):
     secret.secret = secret.cached = {"username": "api-9-nobody", "private_key": secret.secret["private_key"]}
     with pytest.raises(MonetateAuthError, match="api-9-nobody.*401"):

@@ -20,6 +20,7 @@ import requests
 import urllib3
 
 from martech.http import make_pool, make_session, out_of_time, pool_failure, within
+from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret
 from martech.settings import Settings
 
 ACTIONS = ("OVERWRITE", "ADD", "NEW")
@@ -53,10 +54,10 @@ class ExportResult:
     failed: dict[int, list[str]] = field(default_factory=dict)
 
 
-def _default_fetch(name: str, force: bool, max_age: int) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities import parameters
-
-    return parameters.get_secret(name, transform="json", force_fetch=force, max_age=max_age)  # type: ignore[return-value]
+def _checked_secret(secret: Any) -> dict[str, Any]:
+    if not isinstance(secret, dict) or not secret.get("api_key") or not secret.get("secret"):
+        raise MonaAuthError("the Mona secret must be JSON with api_key and secret (and optionally user_id)")
+    return secret
 
 
 def failure_reasons(body: dict[str, Any], count: int) -> dict[int, list[str]]:
@@ -81,7 +82,7 @@ def failure_reasons(body: dict[str, Any], count: int) -> dict[int, list[str]]:
 
 class MonaTokens:
     def __init__(self, settings: Settings, session: requests.Session,
-                 fetch_secret: Callable[[str, bool, int], Any] = _default_fetch,
+                 fetch_secret: Fetch = fetch_json_secret,
                  clock: Callable[[], float] = time.time) -> None:
         settings.require("mona_secret_name", "mona_auth_url")
         self._settings, self._session, self._fetch, self._clock = settings, session, fetch_secret, clock
@@ -129,9 +130,8 @@ class MonaTokens:
         return self._access
 
     def _secret(self, force: bool) -> dict[str, Any]:
-        secret = self._fetch(self._settings.mona_secret_name or "", force, self._settings.secret_cache_seconds)
-        if not isinstance(secret, dict) or not secret.get("api_key") or not secret.get("secret"):
-            raise MonaAuthError("the Mona secret must be JSON with api_key and secret (and optionally user_id)")
+        secret = read_secret(self._fetch, self._settings.mona_secret_name or "", self._settings.secret_cache_seconds,
+                             _checked_secret, MonaAuthError, force)
         if secret.get("user_id"):
             self.user_id = str(secret["user_id"])
         return secret

@@ -26,6 +26,7 @@ import jwt
 import requests
 from cryptography.hazmat.primitives import serialization
 
+from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret
 from martech.settings import Settings
 
 ALGORITHMS = ("RS256", "RS384", "RS512")
@@ -50,19 +51,13 @@ class Credentials:
     algorithm: str
 
 
-def _default_fetch(name: str, force: bool, max_age: int) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities import parameters
-
-    return parameters.get_secret(name, transform="json", force_fetch=force, max_age=max_age)  # type: ignore[return-value]
-
-
 _KEY_CACHE: dict[str, Any] = {}
 
 
 def load_credentials(secret: Any) -> Credentials:
     """Credentials from the secret's JSON; the message never contains the key itself."""
     if not isinstance(secret, dict):
-        raise MonetateAuthError("the Monetate secret must be JSON: {\"username\": ..., \"private_key\": ...}")
+        raise MonetateAuthError('the Monetate secret must be JSON: {"username": ..., "private_key": ...}')
     username, pem = secret.get("username"), secret.get("private_key")
     algorithm = secret.get("algorithm") or "RS256"
     if not username or not pem:
@@ -82,7 +77,7 @@ def load_credentials(secret: Any) -> Credentials:
 
 class MonetateTokenProvider:
     def __init__(self, settings: Settings, session: requests.Session,
-                 fetch_secret: Callable[[str, bool, int], Any] = _default_fetch,
+                 fetch_secret: Fetch = fetch_json_secret,
                  clock: Callable[[], float] = time.time) -> None:
         settings.require("monetate_secret_name")
         self._settings = settings
@@ -128,8 +123,8 @@ class MonetateTokenProvider:
         return self._token
 
     def _credentials(self, force: bool) -> Credentials:
-        secret = self._fetch(self._settings.monetate_secret_name or "", force, self._settings.secret_cache_seconds)
-        return load_credentials(secret)
+        return read_secret(self._fetch, self._settings.monetate_secret_name or "", self._settings.secret_cache_seconds,
+                           load_credentials, MonetateAuthError, force)
 
     def _ask(self, credentials: Credentials) -> requests.Response:
         assertion = jwt.encode({"username": credentials.username, "iat": int(time.time())},

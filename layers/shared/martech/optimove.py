@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,6 +17,7 @@ import requests
 
 from martech.http import make_session
 from martech.names import did_you_mean
+from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret
 from martech.settings import Settings
 
 MAX_ROWS_PER_UPLOAD = 5000  # [doc]
@@ -64,15 +64,15 @@ class UnknownConnection(OptimoveError):
     """No data connection has this uuid or name."""
 
 
-def _default_fetch(name: str, force: bool, max_age: int) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities import parameters
-
-    return parameters.get_secret(name, transform="json", force_fetch=force, max_age=max_age)  # type: ignore[return-value]
+def _headers_from(secret: Any) -> dict[str, str]:
+    if not isinstance(secret, dict) or not secret.get("api_key") or not secret.get("brand_key"):
+        raise OptimoveError(0, "the Optimove secret must be JSON with api_key and brand_key")
+    return {"x-api-key": secret["api_key"], "x-brand-key": secret["brand_key"], "Content-Type": "application/json"}
 
 
 class OptimoveClient:
     def __init__(self, settings: Settings, session: requests.Session | None = None,
-                 fetch_secret: Callable[[str, bool, int], Any] = _default_fetch) -> None:
+                 fetch_secret: Fetch = fetch_json_secret) -> None:
         settings.require("optimove_base_url", "optimove_secret_name")
         self._settings = settings
         self._session = session or make_session(settings)
@@ -84,10 +84,8 @@ class OptimoveClient:
         self._lock = threading.Lock()
 
     def _headers(self, force: bool = False) -> dict[str, str]:
-        secret = self._fetch(self._settings.optimove_secret_name or "", force, self._settings.secret_cache_seconds)
-        if not isinstance(secret, dict) or not secret.get("api_key") or not secret.get("brand_key"):
-            raise OptimoveError(0, "the Optimove secret must be JSON with api_key and brand_key")
-        return {"x-api-key": secret["api_key"], "x-brand-key": secret["brand_key"], "Content-Type": "application/json"}
+        return read_secret(self._fetch, self._settings.optimove_secret_name or "", self._settings.secret_cache_seconds,
+                           _headers_from, OptimoveError, force)
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """The answer's JSON; OptimoveError for 4xx, OptimoveUnavailable once retries are spent."""
