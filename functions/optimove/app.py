@@ -104,7 +104,9 @@ def on_unknown_connection(exc: UnknownConnection) -> Response:
 
 @api.exception_handler(OptimoveError)
 def on_vendor_refusal(exc: OptimoveError) -> Response:
-    # The vendor's own 4xx, passed on with its reason.
+    # The vendor's own 4xx, passed on with its reason; or the secret, before any request.
+    if not exc.status:
+        return json_response(502, {"message": f"{exc}; nothing was sent"})
     return json_response(exc.status if 400 <= exc.status < 500 else 502, {"message": "Optimove refused the request",
                                                                           "detail": exc.detail})
 

@@ -44,7 +44,7 @@ def test_wrong_keys_end_in_a_clear_refusal(optimove_sandbox):
 
 
 def test_a_secret_without_both_keys_is_refused_before_any_call(optimove_sandbox):
-    with pytest.raises(OptimoveError, match="api_key and brand_key"):
+    with pytest.raises(OptimoveError, match="^the Optimove secret must be JSON with api_key and brand_key$"):
         client_for(optimove_sandbox, Secret({"api_key": "only"})).connections()
     assert optimove_sandbox.app.stats()["total"] == 0
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import boto3
 import pytest
 import requests
 
@@ -67,6 +68,23 @@ def test_uploads_of_a_key_in_a_bucket_whose_versioning_is_suspended_are_batches_
     first, second = uploads(stack, connection)
     assert first["batch_uuid"] != second["batch_uuid"]  # a completed batch is not opened again
     assert set(held(stack, connection)) == {"1", "2"}
+
+
+def test_a_webhook_call_with_the_optimove_secret_unusable_answers_502_saying_so_and_sends_nothing(stack, connection):
+    from aws_lambda_powertools.utilities import parameters
+
+    name, secrets = stack.template.parameters["OptimoveSecretName"], boto3.client("secretsmanager")
+    good = secrets.get_secret_value(SecretId=name)["SecretString"]
+    secrets.put_secret_value(SecretId=name, SecretString="not json")
+    parameters.clear_caches()  # as a new container finds it
+    try:
+        answer = call(stack, "POST", f"/optimove/connections/{connection['uuid']}/delete", json={"primary_keys": ["1"]})
+    finally:
+        secrets.put_secret_value(SecretId=name, SecretString=good)
+        parameters.clear_caches()
+    assert answer.status_code == 502
+    assert answer.json() == {"message": "the Optimove secret must be JSON with api_key and brand_key; nothing was sent"}
+    assert not stack.optimove.received(f"/connections/{connection['uuid']}/delete_data")
 
 
 def test_connections_can_be_named_instead_of_by_uuid(stack, connection):

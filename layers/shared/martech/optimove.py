@@ -49,10 +49,11 @@ def connection_list(answer: Any) -> list[dict[str, Any]]:
 
 # -- errors -------------------------------------------------------------------------------
 class OptimoveError(Exception):
-    """Optimove refused the request (4xx); ``status`` and ``detail`` are its answer."""
+    """Optimove refused the request (4xx); ``status`` and ``detail`` are its answer. Status 0: no request
+    was made, as the Optimove secret is not usable."""
 
     def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(f"Optimove answered {status}: {detail}")
+        super().__init__(f"Optimove answered {status}: {detail}" if status else str(detail))
         self.status, self.detail = status, detail
 
 
