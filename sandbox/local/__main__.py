@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import threading
@@ -16,7 +17,12 @@ from typing import Any
 
 import requests
 
+from sandbox.local.functions import import_layer
 from sandbox.local.stack import ROOT, LocalStack
+
+import_layer()  # the functions' settings, read as they read them
+from martech.names import did_you_mean  # noqa: E402
+from martech.settings import Settings, SettingsError  # noqa: E402
 
 EVENTS = ROOT / "events"
 DATA_SUFFIXES = (".csv", ".json", ".jsonl", ".ndjson", ".gz")
@@ -160,12 +166,20 @@ def endpoints(stack: LocalStack) -> str:
     ])
 
 
+SETTING_NAMES = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings))
+
+
 def setting(text: str) -> tuple[str, str]:
-    """``NAME=VALUE`` from the command line, as (name, value)."""
+    """``NAME=VALUE`` from the command line, as (name, value): one of the functions' settings (or
+    Powertools' own), so that a name written wrong is not passed on unread."""
     name, equals, value = text.partition("=")
-    if not equals or not name.strip():
+    name = name.strip()
+    if not equals or not name:
         raise argparse.ArgumentTypeError(f"{text!r}: write a setting as NAME=VALUE, e.g. CSV_NULLS=NULL")
-    return name.strip(), value
+    if name not in SETTING_NAMES and not name.startswith("POWERTOOLS_"):
+        raise argparse.ArgumentTypeError(f"{name}: no such setting{did_you_mean(name, SETTING_NAMES)}; README.md"
+                                         " (Configuration) lists them")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="a setting of the functions' environment, over the template's (README: Settings);"
                              " repeat it for more")
     args = parser.parse_args(argv)
+    try:
+        Settings.from_env(dict(args.env))  # values the functions would refuse, said before anything starts
+    except SettingsError as exc:
+        parser.error(str(exc))
     log_level = args.log_level or ("INFO" if args.command == "serve" else "WARNING")
     with LocalStack(log_level=log_level, function_env=dict(args.env)) as stack:
         prepare_vendors(stack)

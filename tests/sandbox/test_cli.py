@@ -86,3 +86,21 @@ def test_a_setting_not_written_name_equals_value_is_refused_saying_how(capsys):
     with pytest.raises(SystemExit):
         local.main(["serve", "--env", "CSV_NULLS"])
     assert "'CSV_NULLS': write a setting as NAME=VALUE, e.g. CSV_NULLS=NULL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given, said", [
+    ("UNKOWN_COLUMNS=drop", "UNKOWN_COLUMNS: no such setting (did you mean UNKNOWN_COLUMNS?)"),
+    ("UNKNOWN_COLUMNS=maybe", "UNKNOWN_COLUMNS='maybe' must be one of reject, drop"),
+    ("MONETATE_BATCH_SIZE=0", "MONETATE_BATCH_SIZE='0' must be greater than 0"),
+])
+def test_a_setting_the_functions_do_not_have_or_would_refuse_is_refused_before_anything_starts(monkeypatch, capsys,
+                                                                                             given, said):
+    from sandbox.local import __main__ as local
+
+    def stack(**kwargs):
+        raise AssertionError("the stack was started")
+
+    monkeypatch.setattr(local, "LocalStack", stack)
+    with pytest.raises(SystemExit) as exited:
+        local.main(["serve", "--env", given])
+    assert exited.value.code == 2 and said in capsys.readouterr().err
