@@ -544,6 +544,12 @@ def test_webhook_takes_monetates_own_body_and_the_list_alone(stack, schema, body
     assert sorted(posted_keys(stack, schema)) == ["R1", "R2"]
 
 
+def test_webhook_body_with_a_byte_order_mark_before_it_is_read(stack, schema):
+    body = b"\xef\xbb\xbf" + json.dumps({"records": customers(2)}).encode()  # as PowerShell 5 saves a file
+    answer = webhook(stack, schema, body)
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+
+
 def test_webhook_body_holding_nan_is_refused_with_where_it_is_and_what_to_write_instead(stack, schema):
     body = '{"records": [{"customer_id": "C-1", "lifetime_value": NaN}]}'  # as Python's json.dumps writes a missing value
     answer = webhook(stack, schema, body)

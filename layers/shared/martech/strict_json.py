@@ -43,7 +43,9 @@ def json_error(exc: json.JSONDecodeError, one_line: bool = False) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """``text`` as strict JSON, by orjson: the webhooks' body reader. Raises BadJson."""
+    """``text`` as strict JSON, by orjson: the webhooks' body reader. Raises BadJson. A byte order mark
+    before it, as Windows tools may write one, is no part of it (RFC 8259 lets a reader ignore it)."""
+    text = text.removeprefix("\ufeff") if isinstance(text, str) else text.removeprefix(b"\xef\xbb\xbf")
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
