@@ -550,6 +550,15 @@ def test_webhook_body_with_a_byte_order_mark_before_it_is_read(stack, schema):
     assert answer.status_code == 200 and answer.json()["accepted"] == 2
 
 
+def test_webhook_body_that_is_gzip_compressed_is_refused_saying_so(stack, schema):
+    import gzip
+
+    answer = webhook(stack, schema, gzip.compress(json.dumps({"records": customers(2)}).encode()),
+                     headers={"Content-Encoding": "gzip"})
+    assert answer.status_code == 400 and answer.json()["message"] == (
+        "the body is gzip-compressed, which the webhooks do not take: send the JSON as it is")
+
+
 def test_webhook_body_holding_nan_is_refused_with_where_it_is_and_what_to_write_instead(stack, schema):
     body = '{"records": [{"customer_id": "C-1", "lifetime_value": NaN}]}'  # as Python's json.dumps writes a missing value
     answer = webhook(stack, schema, body)

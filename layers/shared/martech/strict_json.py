@@ -58,6 +58,8 @@ def body_of(event: Any) -> Any:
     try:
         return event.json_body
     except UnicodeDecodeError as exc:
+        if exc.object[:2] == b"\x1f\x8b":
+            raise BadJson("the body is gzip-compressed, which the webhooks do not take: send the JSON as it is") from None
         raise BadJson(f"the body is not UTF-8 text: byte {exc.start + 1} is {exc.object[exc.start]:#04x}") from None
 
 
