@@ -262,6 +262,23 @@ def test_a_webhook_call_the_bundle_or_the_vendor_failed_is_logged_as_a_warning(s
     assert (line["level"], line["message"], line["call"]["status"]) == (level, "call answered", status)
 
 
+def test_a_file_whose_every_record_was_set_aside_is_logged_as_a_warning_with_its_reasons():
+    from aws_lambda_powertools import Logger
+
+    from martech.handlers import ERRORS_LOGGED, log_file_run
+    from martech.reports import RunReport
+
+    reasons = {f"field{i}: expected a number, found '...'": 10 - i for i in range(ERRORS_LOGGED + 2)}
+    report = RunReport("inbox", "monetate/customers/day.csv", None, "monetate", status="complete", read=63, sent=0,
+                       rejected=63, rejected_reasons=reasons).as_dict()
+    stream = io.StringIO()
+    log_file_run(Logger(service="files-all-set-aside", stream=stream), report, ("read", "sent", "rejected"))
+    line = json.loads(stream.getvalue())
+    assert (line["level"], line["message"]) == ("WARNING", "file delivered, every record set aside")
+    assert line["report"]["reasons"] == dict(list(reasons.items())[:ERRORS_LOGGED])
+    assert line["report"]["report"] == "reports/monetate/customers/day.csv.json"
+
+
 @pytest.mark.parametrize("status, level, message", [
     ("complete", "INFO", "file delivered"), ("partial", "WARNING", "file partly delivered"),
     ("failed", "ERROR", "file failed"),

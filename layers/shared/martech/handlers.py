@@ -157,11 +157,17 @@ ERRORS_LOGGED = 5  # of a file that did not complete: the report holds the rest
 
 def log_file_run(logger: Logger, report: dict[str, Any], fields: tuple[str, ...]) -> None:
     """A file run's last line, with the report's ``fields``: INFO when the file is complete, WARNING when
-    partial, ERROR when it failed, with its first errors and where its report is. A log filter on the
-    level then finds every file that needs a look."""
+    partial or when every record was set aside (a wrong date format, say), ERROR when it failed, with
+    its first errors or reasons and where its report is. A log filter on the level then finds every
+    file that needs a look."""
     summary = {name: report[name] for name in ("status", *fields)}
-    if report["status"] == "complete":
+    if report["status"] == "complete" and (report["sent"] or not report["rejected"]):
         logger.info("file delivered", extra={"report": summary})
+        return
+    if report["status"] == "complete":
+        summary["reasons"] = dict(list(report["rejected_reasons"].items())[:ERRORS_LOGGED])
+        summary["report"] = report_key(report["key"])
+        logger.warning("file delivered, every record set aside", extra={"report": summary})
         return
     summary["errors"] = report["errors"][:ERRORS_LOGGED]
     summary["report"] = report_key(report["key"])
