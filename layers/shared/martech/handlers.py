@@ -160,18 +160,17 @@ def log_file_run(logger: Logger, report: dict[str, Any], fields: tuple[str, ...]
     partial or when every record was set aside (a wrong date format, say), ERROR when it failed, with
     its first errors or reasons and where its report is. A log filter on the level then finds every
     file that needs a look."""
-    summary = {name: report[name] for name in ("status", *fields)}
-    if report["status"] == "complete" and (report["sent"] or not report["rejected"]):
+    status, summary = report["status"], {name: report[name] for name in ("status", *fields)}
+    if status == "complete" and (report["sent"] or not report["rejected"]):
         logger.info("file delivered", extra={"report": summary})
         return
-    if report["status"] == "complete":
+    summary["report"] = report_key(report["key"])
+    if status == "complete":
         summary["reasons"] = dict(list(report["rejected_reasons"].items())[:ERRORS_LOGGED])
-        summary["report"] = report_key(report["key"])
         logger.warning("file delivered, every record set aside", extra={"report": summary})
         return
     summary["errors"] = report["errors"][:ERRORS_LOGGED]
-    summary["report"] = report_key(report["key"])
-    if report["status"] == "partial":
+    if status == "partial":
         logger.warning("file partly delivered", extra={"report": summary})
     else:
         logger.error("file failed", extra={"report": summary})

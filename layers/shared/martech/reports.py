@@ -48,9 +48,10 @@ def reason_kind(reason: str) -> str:
 
 
 def _elided(match: re.Match[str]) -> str:
-    place = match["place"]
-    if place or match["number"]:
-        return f"{place} N" if place else "N"
+    if match["number"]:
+        return "N"
+    if match["place"]:
+        return f"{match['place']} N"
     return "0x.." if match[0].startswith("0x") else "'...'"
 
 
