@@ -226,9 +226,11 @@ def _lookup(kind: str, ids: list[str]) -> dict[str, Any] | Response:
     """Items of the latest snapshot by id, without calling Monetate; a Response for a bad request."""
     if kind not in KINDS:
         return json_response(404, {"message": f"unknown metadata kind {kind!r}; use one of {', '.join(KINDS)}"})
-    bad = [i for i in ids if not i.isdigit()]
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses, and Arabic-Indic digits.
+    bad = [i for i in ids if not (i.isascii() and i.isdigit() and len(i) <= 20)]
     if bad:
-        return json_response(400, {"message": f"ids are whole numbers; not {', '.join(bad)}"})
+        shown = ", ".join(i if len(i) <= 40 else f"{i[:40]}…" for i in bad[:10])
+        return json_response(400, {"message": f"ids are whole numbers (0-9, at most 20 digits); not {shown}"})
     snapshot = snapshots().latest(kind)
     if snapshot is None:
         return json_response(404, {"message": f"no snapshot of {kind} yet; POST /metadata/refresh takes one"})

@@ -63,7 +63,7 @@ def test_numbers(raw, expected):
     assert to_number(raw) == expected and type(to_number(raw)) is type(expected)
 
 
-@pytest.mark.parametrize("raw", ["lots", "nan", "inf", True, "1,5", "9" * 400, "9" * 5000, 10**400])
+@pytest.mark.parametrize("raw", ["lots", "nan", "inf", True, "1,5", "9" * 400, "9" * 5000, 10**400, "1_000", "12_34.5"])
 def test_unreadable_numbers_are_refused(raw):
     with pytest.raises(InvalidValue):
         to_number(raw)
@@ -162,7 +162,7 @@ ODD_VALUES = {
     "tags": ["a,b", "a, b", "a,,b", ",a", "a,", "solo", " x ", "", "a,\tb", ["x", "y"], ["a,b"], None, 4],
     "spend": ["10", "10.5", "-3", "1e3", "1.5e3", " 7 ", "7.", ".5", "nan", "inf", "1.0e999", "x", "", "1_000",
               "٣", 12, 2.5, True, None, float("nan"), "18446744073709551615", "18446744073709551616",
-              "-9223372036854775809", "9" * 400, "9" * 5000, 2**64, -(2**70)],
+              "-9223372036854775809", "9" * 400, "9" * 5000, 2**64, -(2**70), "12_34.5", "1_2"],
     "vip": ["yes", "No", "TRUE", "t", "1", "0", " yes", "maybe", "", True, False, 1, 1.0, None, ["y"]],
     "joined": ["2024-05-01 10:15:00", "2024-05-01T10:15:00", "2024-13-01 10:15:00", "2024-05-01T10:15:0Z",
                "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:15:00.5", "05/02/2024", "2024-W01-1",

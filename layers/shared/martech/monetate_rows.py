@@ -115,6 +115,8 @@ def to_number(value: Any) -> int | float:
         number = value
     else:
         text = str(value).strip()
+        if "_" in text:  # int() and float() read 1_000 as Python writes it: 12_34 would become 1234
+            raise InvalidValue(f"expected a number, found {text!r}")
         try:
             number = int(text)
         except ValueError:
@@ -211,7 +213,7 @@ def _fast_number(value: str) -> int | float | None:
         return value
     if value.isdecimal() and len(value) < 19:  # within 64 bits; longer ones go to the careful converter
         return int(value)
-    if "." in value:
+    if "." in value and "_" not in value:
         number = float(value)
         if number - number == 0:  # finite
             return number
@@ -225,8 +227,9 @@ def _number_column(column: list[Any]) -> list[int | float | None]:
     try:
         numbers = [float(value) if "." in value else int(value) for value in column]
         # Their sizes sum below 2**63 (a float compare, exact enough at that size): no inf, no nan, no
-        # integer past 64 bits. One pass; a column of larger numbers is looked at closer.
-        if math.fsum(map(abs, numbers)) < _INT63:
+        # integer past 64 bits. One pass; a column of larger numbers is looked at closer, and so is
+        # one with an underscore, which int() and float() take as a digit separator.
+        if math.fsum(map(abs, numbers)) < _INT63 and "_" not in "".join(column):
             return numbers
     except (ValueError, TypeError, OverflowError):  # a blank, an exponent, a JSON number, a huge integer
         pass
