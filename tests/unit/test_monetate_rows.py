@@ -31,6 +31,9 @@ SCHEMA = Schema.from_api({
     ("5/2/2024", "2024-05-02"), ("May 2, 2024", "2024-05-02"), ("20240502", "2024-05-02"),  # dates stay dates
     ("5/2/2024 0:00", "2024-05-02T00:00:00"), ("2024-05-02 00:00:00", "2024-05-02T00:00:00"),
     ("2024-5-2", "2024-05-02"), ("02-MAY-2024", "2024-05-02"), ("2 May 2024 10:15", "2024-05-02T10:15:00"),
+    ("Thu, 02 May 2024 10:15:00 GMT", "2024-05-02T10:15:00+00:00"),  # HTTP, e-mail, JavaScript's toUTCString()
+    ("Thu, 2 May 2024 10:15 +0200", "2024-05-02T10:15:00+02:00"),
+    ("May  2 2024 10:15PM", "2024-05-02T22:15:00"),  # SQL Server's datetime as text
 ])
 def test_datetimes_in_common_formats_become_iso_8601(raw, expected):
     assert to_datetime(raw) == expected
@@ -38,6 +41,8 @@ def test_datetimes_in_common_formats_become_iso_8601(raw, expected):
 
 @pytest.mark.parametrize("raw", ["not a date", "2024-13-01", "31/31/2024", True, "17145576000", "171455760",
                                  "2024-05-01 10:15:00 CET", "2024-05-01 10:15:00 +7", "02-MAY-24",
+                                 "Xyz, 02 May 2024 10:15:00 GMT", "Thu, 31 Feb 2024 10:15:00 GMT",
+                                 "Thu, 02 May 24 10:15:00 GMT", "Thu, 02 May 2024 10:15:00 CEST",
                                  10**20, -(10**20), 253402300800000, float("nan")])
 def test_unreadable_datetimes_are_refused(raw):
     with pytest.raises(InvalidValue):

@@ -2,7 +2,8 @@
 does not all take, and the common forms spreadsheets and people write.
 
 BigQuery writes ``2024-05-01 10:15:00 UTC``, Snowflake ``2024-05-01 10:15:00.000 -0700``, and
-JavaScript ``2024-05-01T10:15:00.000Z``; Excel ``5/1/2024 10:15``.
+JavaScript ``2024-05-01T10:15:00.000Z`` (``Wed, 01 May 2024 10:15:00 GMT`` as its toUTCString() and
+HTTP write it); Excel ``5/1/2024 10:15``.
 
 Example::
 
@@ -13,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import re
 
 # A zone after the time: Z, UTC or GMT, or an offset after a space.
@@ -37,7 +39,11 @@ COMMON_FORMATS = (
     "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S",
     "%Y%m%dT%H%M%SZ", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d, %Y",
     "%Y-%m-%d", "%d-%b-%Y", "%d %b %Y %H:%M", "%d %b %Y %H:%M:%S",  # 2024-5-1, 01-May-2024 (four-digit years only)
+    "%b %d %Y %I:%M%p",  # May  1 2024 10:15AM, SQL Server's datetime as text
 )
+# As e-mail and HTTP write dates, and JavaScript's toUTCString(): Wed, 01 May 2024 10:15:00 GMT
+_RFC_2822 = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} [A-Za-z]{3} [0-9]{4}"
+                       r" [0-9]{2}:[0-9]{2}(?::[0-9]{2})? (?:GMT|UT|UTC|Z|[+-][0-9]{4})")
 
 
 def from_written(text: str) -> tuple[dt.datetime, bool]:
@@ -47,6 +53,8 @@ def from_written(text: str) -> tuple[dt.datetime, bool]:
         return from_iso(text), not any(mark in text for mark in "T: ")  # 2024-05-01 or 20240501
     except ValueError:
         pass
+    if _RFC_2822.fullmatch(text):
+        return email.utils.parsedate_to_datetime(text), False
     for fmt in COMMON_FORMATS:
         try:
             return dt.datetime.strptime(text, fmt), "%H" not in fmt and "%I" not in fmt
