@@ -110,8 +110,10 @@ def export() -> Response:
         body = body_of(api.current_event)
     except BadJson as exc:
         return json_response(400, {"topLevelError": str(exc)})
-    if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return json_response(400, {"topLevelError": 'the body must be {"userId"?, "messages": [...], "defaultAction"?}'})
+    if not body["messages"]:
+        return json_response(400, {"topLevelError": "messages is empty: Mona takes one message at least"})
     if refused := too_many(body["messages"], settings):
         return refused
     default_action = body.get("defaultAction")

@@ -338,6 +338,11 @@ def test_export_webhook_refuses_what_mona_would_refuse(stack, body):
     assert answer.status_code == 400 and answer.json()["topLevelError"]
 
 
+def test_an_export_of_no_messages_is_refused_saying_so(stack):
+    answer = webhook(stack, "/mona/export", {"messages": []})
+    assert answer.status_code == 400 and answer.json()["topLevelError"].startswith("messages is empty")
+
+
 @pytest.mark.parametrize("value", ["NaN", "-Infinity", "1e400"])
 def test_webhook_bodies_holding_what_json_has_not_are_refused_not_sent_on_as_null(stack, arc, value):
     export = f'{{"messages": [{{"arcClass": "{arc}", "contextId": "c", "message": {{"score": {value}}}}}]}}'
