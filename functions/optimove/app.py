@@ -21,7 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
-from martech.optimove_webhooks import WebhookError, check_connection_body, check_update_items, in_requests
+from martech.optimove_webhooks import (WebhookError, check_connection_body, check_delete_keys, check_update_items,
+                                      in_requests)
 from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
                               pinned, query_flag, report_metrics, retry_note, s3, stop_time)
 from martech.s3_events import dropped_files
@@ -179,9 +180,7 @@ def update_data(connection: str) -> Response:
 def delete_data(connection: str) -> Response:
     deadline = call_deadline(settings)
     conn = optimove().resolve(connection)
-    keys = body().get("primary_keys") if isinstance(body(), dict) else None
-    if not isinstance(keys, list) or not keys:
-        raise WebhookError(400, 'the body must be {"primary_keys": [...]}')
+    keys = check_delete_keys(body())
     uuid_ = conn["data_connection_uuid"]
     return json_response(200, in_requests(lambda part: optimove().delete(uuid_, part), keys, "deleted_records",
                                           settings.optimove_batch_size, deadline))

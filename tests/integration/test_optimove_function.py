@@ -397,6 +397,24 @@ def test_webhook_updates_and_deletes_go_in_requests_of_at_most_5000(stack, conne
     assert sorted(held(stack, connection), key=int) == [str(i) for i in range(5500, 6001)]
 
 
+def test_a_delete_holding_a_key_that_is_no_key_deletes_nothing_and_says_which(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": str(i), "tier": "seed"} for i in range(5001)]))
+    keys = [str(i) for i in range(5001)] + [None, " ", True, {"id": 1}]  # the bad ones in the second request
+    answer = webhook(stack, "POST", f"/connections/{connection['uuid']}/delete", {"primary_keys": keys})
+    assert answer.status_code == 400
+    assert answer.json()["message"] == ("primary_keys must be text or numbers; not items 5001 (None), 5002 (' '),"
+                                        " 5003 (True), 5004 ({'id': 1}); nothing was deleted")
+    assert len(held(stack, connection)) == 5001 and not stack.optimove.received(f"{connection['uuid']}/delete")
+
+
+@pytest.mark.parametrize("key", [{"id": 1}, ["1"], True, "  "])
+def test_an_update_whose_primary_key_is_no_key_is_refused_before_optimove(stack, connection, key):
+    answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data", [{"primary_key": key, "data": {}}])
+    assert answer.status_code == 400 and answer.json()["message"].startswith("item 0: primary_key must be text or a number")
+    assert not stack.optimove.received(f"{connection['uuid']}/update_data")
+
+
 def test_a_webhook_body_over_the_limit_is_refused_with_413_and_nothing_sent(stack, connection):
     module = stack.functions["OptimoveFunction"].module
     settings = module.settings

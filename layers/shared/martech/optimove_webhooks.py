@@ -52,6 +52,13 @@ def check_connection_body(body: Any) -> dict[str, Any]:
     return body
 
 
+def _is_key(value: Any) -> bool:
+    """A primary key Optimove can hold: text that is not blank, or a number (not true/false)."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_update_items(body: Any) -> list[dict[str, Any]]:
     """update_data items: a list of {primary_key, data, ttl?}, or {"records": [...]} of the same."""
     items = body.get("records") if isinstance(body, dict) else body
@@ -60,10 +67,25 @@ def check_update_items(body: Any) -> list[dict[str, Any]]:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or item.get("primary_key") in (None, "") or not isinstance(item.get("data"), dict):
             raise WebhookError(400, f"item {i}: needs primary_key and a data object")
+        if not _is_key(item["primary_key"]):
+            raise WebhookError(400, f"item {i}: primary_key must be text or a number, not {item['primary_key']!r}")
         ttl = item.get("ttl")
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0):
             raise WebhookError(400, f"item {i}: ttl must be a whole number of seconds or null")
     return items
+
+
+def check_delete_keys(body: Any) -> list[Any]:
+    """The primary keys of ``{"primary_keys": [...]}``, each checked before any is deleted: a bad key in
+    a later request would leave the call half done."""
+    keys = body.get("primary_keys") if isinstance(body, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise WebhookError(400, 'the body must be {"primary_keys": [...]}')
+    bad = [i for i, key in enumerate(keys) if not _is_key(key)]
+    if bad:
+        shown = ", ".join(f"{i} ({keys[i]!r})" for i in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise WebhookError(400, f"primary_keys must be text or numbers; not items {shown}; nothing was deleted")
+    return keys
 
 
 def in_requests(send: Callable[[list[Any]], Any], items: list[Any], counted: str, size: int, deadline: float
