@@ -188,6 +188,11 @@ def test_csv_blank_lines_are_skipped_but_counted():
     assert read(b'id\n1\n""\n2\n', "x.csv") == [Record(2, {"id": "1"}), Record(4, {"id": "2"})]
 
 
+@pytest.mark.parametrize("data", [b"id\n1\n  \n\t\n2\n", b"id,tier\n1,a\n , \n\t,\n2,b\n"])
+def test_csv_lines_of_spaces_alone_are_blank_lines_whatever_the_width(data):
+    assert [record.line for record in read(data, "x.csv")] == [2, 5]
+
+
 def test_csv_rows_of_delimiters_alone_are_blank_lines():
     """Spreadsheets write an empty row as its delimiters: no record, and nothing to set aside."""
     data = b"id,tier,points\r\n1,gold,3\r\n,,\r\n;,\r\n,,,\r\n2,,\r\n,silver,\r\n  \r\n\t, \r\n"
