@@ -113,6 +113,16 @@ def test_rejected_rows_name_their_line_and_reason(stack, schema):
                          "record": rows[1]}]
 
 
+def test_rejected_items_of_a_json_array_on_one_line_name_their_place_in_it(stack, schema):
+    rows = customers(4)
+    rows[1]["newsletter"], rows[3]["lifetime_value"] = "maybe", "lots"
+    report = drop(stack, f"monetate/{schema}/export.json", json.dumps(rows).encode())  # as json.dump writes it
+    assert (report["sent"], report["rejected"]) == (2, 2)
+    body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
+    assert [(r["line"], r["index"], r["record"]) for r in map(json.loads, body.splitlines())] == [
+        (1, 1, rows[1]), (1, 3, rows[3])]
+
+
 def test_rows_monetate_refuses_are_set_aside_as_read_and_the_rest_of_the_batch_is_sent(stack, schema):
     drop(stack, f"monetate/{schema}/first.csv", csv_bytes(customers(1)))  # the function now holds the schema
     del stack.monetate.datasets[schema].fields["tier"]  # changed since: Monetate refuses rows with a tier

@@ -574,6 +574,23 @@ def test_json_array_items_carry_the_line_they_start_on():
     assert records[2].line == 5 and "expected a JSON object" in records[2].error
 
 
+def test_json_array_items_on_one_line_carry_their_place_in_the_array():
+    # json.dump and pandas' to_json(orient="records") write the whole array on line 1.
+    records = read(b'{"records": [{"a": 1}, 2, {"a": 3}]}', "x.json")
+    assert [(record.line, record.line.index) for record in records] == [(1, 0), (1, 1), (1, 2)]
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'[{"a": 1}, {"a": 2}, {"a": }]', "line 1 (item 2 of the array): invalid JSON in the array"),
+    (b'[{"a": 1}, {"a": 2} {"a": 3}]', "line 1 (item 2 of the array): expected ',' or ']' between array items"),
+    (b'[{"a": 1}, {"a": 2}', "line 1 (item 2 of the array): the JSON array is not closed"),
+])
+def test_a_broken_json_array_says_at_which_item(data, message):
+    with pytest.raises(UnreadableFile) as caught:
+        read(data, "x.json")
+    assert str(caught.value) == message
+
+
 def test_json_array_across_many_chunks_is_read_whole():
     items = [{"id": i, "text": "x" * (i % 300)} for i in range(5000)]
     records = read(json.dumps(items, indent=1).encode(), "x.json")
@@ -693,7 +710,7 @@ def test_a_csv_cell_may_be_as_long_as_a_record_not_only_as_pythons_csv_allows():
 def test_an_item_of_a_json_array_too_long_for_any_record_fails_the_file_after_the_items_before():
     records = read_records(io.BytesIO(b'[{"id": 1},\n{"blob": "' + b"x" * BIG + b'"}]'), "x.json")
     assert next(records) == Record(1, {"id": 1})
-    with pytest.raises(UnreadableFile, match="^line 2: an item of the JSON array runs over 8 MiB"):
+    with pytest.raises(UnreadableFile, match=r"^line 2 \(item 1 of the array\): an item of the JSON array runs over 8 MiB"):
         next(records)
 
 

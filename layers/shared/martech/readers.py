@@ -91,6 +91,14 @@ class CsvOptions:
     charset: str | None = None
 
 
+class ItemLine(int):
+    """The line a JSON array's item begins on, knowing the item's place in the array (``index``, from
+    0, as ``jq '.[5]'`` counts): ``json.dump`` and pandas write a whole array on line 1. It is the line
+    wherever a line is used; the rejected rows show the index beside it."""
+
+    index: int  # set once made: ItemLine(line), then .index, costs half of a __new__ doing both
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs three times as much to make, per record
 class Record:
     line: int
@@ -580,6 +588,7 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
     the webhooks' body and many APIs' exports), decoded one at a time from a sliding buffer."""
     decoder = ItemDecoder()
     buffer, pos, line, eof = "", 0, 1, False
+    index: int | None = None  # the array's item being read, once in the array
 
     def fill() -> bool:
         nonlocal buffer, pos, eof
@@ -601,6 +610,9 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             if pos < len(buffer) or not fill():
                 return
 
+    def where(at_line: int) -> str:
+        return f"line {at_line}" if index is None else f"line {at_line} (item {index} of the array)"
+
     def next_value() -> Any:
         nonlocal pos, line
         start_line = line
@@ -611,13 +623,13 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
                     break  # a value ending at the buffer's edge may be cut short: read on
             except ValueError:
                 if eof:
-                    raise UnreadableFile(f"line {start_line}: invalid JSON in the array") from None
+                    raise UnreadableFile(f"{where(start_line)}: invalid JSON in the array") from None
             if len(buffer) - pos > _LONGEST_RECORD:
-                raise UnreadableFile(f"line {start_line}: an item of the JSON array runs over {_LONGEST_RECORD >> 20} MiB,"
+                raise UnreadableFile(f"{where(start_line)}: an item of the JSON array runs over {_LONGEST_RECORD >> 20} MiB,"
                                      " larger than any record can be sent")
             if not fill():
                 if eof and pos >= len(buffer):
-                    raise UnreadableFile(f"line {start_line}: the JSON array is not closed")
+                    raise UnreadableFile(f"{where(start_line)}: the JSON array is not closed")
         line += buffer.count("\n", pos, end)
         pos = end
         return value
@@ -642,28 +654,30 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             raise UnreadableFile(f"line {line}: {shapes}")
         expect(":", shapes)
     expect("[", shapes)
-    after_item = False
+    after_item, index = False, 0
     while True:
         skip_blank()
         if pos >= len(buffer):
-            raise UnreadableFile(f"line {line}: the JSON array is not closed")
+            raise UnreadableFile(f"{where(line)}: the JSON array is not closed")
         char = buffer[pos]
         if char == "]":  # after a comma too: hand-written exporters leave one, and no value is in doubt
             pos += 1
             break
         if after_item:
             if char != ",":
-                raise UnreadableFile(f"line {line}: expected ',' or ']' between array items")
+                raise UnreadableFile(f"{where(line)}: expected ',' or ']' between array items")
             pos += 1
             after_item = False
             continue
-        start_line = line
+        place = ItemLine(line)
+        place.index = index
         value = next_value()
         if decoder.problems:  # read, but not as JSON the vendors take: set aside, not changed
-            yield Record(start_line, value, "invalid JSON: " + "; ".join(decoder.problems))
+            yield Record(place, value, "invalid JSON: " + "; ".join(decoder.problems))
         else:
-            yield _object_record(start_line, value, objects_only)
+            yield _object_record(place, value, objects_only)
         after_item = True
+        index += 1
     if holder:
         expect("}", f"the object holding the array holds more than the array; {shapes}")
     skip_blank()

@@ -90,7 +90,9 @@ class RejectedRows:
         self.discarded = False
 
     def add(self, line: int, reasons: list[str], record: Any = None) -> None:
-        entry = json.dumps({"line": line, "reasons": reasons, "record": record}, default=str).encode() + b"\n"
+        index = getattr(line, "index", None)  # a JSON array's item (readers.ItemLine): its place beside the line
+        where = {"line": line} if index is None else {"line": line, "index": index}
+        entry = json.dumps({**where, "reasons": reasons, "record": record}, default=str).encode() + b"\n"
         try:
             self._file.write(entry)
         except OSError as exc:  # the disk is full: keep the rows written whole, and say so
