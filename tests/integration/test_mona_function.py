@@ -370,7 +370,7 @@ def test_numbers_json_holds_no_exact_form_of_arrive_as_written_or_are_set_aside_
     assert found["c1"]["fields"] == {"iccid": "89014103211118510720", "count": 18446744073709551615}
     assert found["c3"]["fields"] == {"big": 1.2345678901234568e+29}  # as orjson, and JSON Lines, read it
     rejected = stack.s3.get_object(Bucket=stack.bucket, Key=scores["rejected_rows"])["Body"].read()
-    assert json.loads(rejected) == {"line": 1, "reasons": ["invalid JSON: NaN is not JSON: write null or a number"],
+    assert json.loads(rejected) == {"line": 1, "index": 0, "reasons": ["invalid JSON: NaN is not JSON: write null or a number"],
                                     "record": {"contextId": "c2", "score": "NaN"}}
 
 

@@ -352,7 +352,8 @@ def test_an_unreadable_file_ends_in_the_report(stack, schema):
 
 def test_a_file_that_breaks_sends_what_was_read_before_the_break_and_fails(stack, schema):
     report = drop(stack, f"monetate/{schema}/half.json", b'[{"customer_id": "C1"}, {"customer_id": ""},')
-    assert report["status"] == "failed" and "line 1: the JSON array is not closed" in report["errors"][0]
+    assert report["status"] == "failed"
+    assert "line 1, after 2 items of the array: the JSON array is not closed" in report["errors"][0]
     assert (report["read"], report["sent"], report["rejected"], report["failed"]) == (2, 1, 1, 0)
     assert posted_keys(stack, schema) == ["C1"]
 

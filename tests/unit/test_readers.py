@@ -11,7 +11,7 @@ import zipfile
 import orjson
 import pytest
 
-from martech.readers import CsvOptions, Record, UnreadableFile, detect_format, read_records
+from martech.readers import CsvOptions, Record, UnreadableFile, detect_format, lines_between, read_records
 
 
 HINT = " in Windows-1252: save the file as UTF-8; Excel calls it CSV UTF-8"
@@ -580,10 +580,17 @@ def test_json_array_items_on_one_line_carry_their_place_in_the_array():
     assert [(record.line, record.line.index) for record in records] == [(1, 0), (1, 1), (1, 2)]
 
 
+def test_a_batch_of_array_items_is_placed_by_item_and_line():
+    items = read(b'[{"a": 1}, {"a": 2},\n {"a": 3}]', "x.json")
+    assert lines_between(items[0].line, items[1].line) == "items 0-1 of the array (line 1)"
+    assert lines_between(items[0].line, items[2].line) == "items 0-2 of the array (lines 1-2)"
+    assert lines_between(3, 502) == "lines 3-502"
+
+
 @pytest.mark.parametrize("data, message", [
-    (b'[{"a": 1}, {"a": 2}, {"a": }]', "line 1 (item 2 of the array): invalid JSON in the array"),
-    (b'[{"a": 1}, {"a": 2} {"a": 3}]', "line 1 (item 2 of the array): expected ',' or ']' between array items"),
-    (b'[{"a": 1}, {"a": 2}', "line 1 (item 2 of the array): the JSON array is not closed"),
+    (b'[{"a": 1}, {"a": 2}, {"a": }]', "line 1 (the array's item at index 2): invalid JSON in the array"),
+    (b'[{"a": 1}, {"a": 2} {"a": 3}]', "line 1, after 2 items of the array: expected ',' or ']' between array items"),
+    (b'[{"a": 1}, {"a": 2}', "line 1, after 2 items of the array: the JSON array is not closed"),
 ])
 def test_a_broken_json_array_says_at_which_item(data, message):
     with pytest.raises(UnreadableFile) as caught:
@@ -710,7 +717,7 @@ def test_a_csv_cell_may_be_as_long_as_a_record_not_only_as_pythons_csv_allows():
 def test_an_item_of_a_json_array_too_long_for_any_record_fails_the_file_after_the_items_before():
     records = read_records(io.BytesIO(b'[{"id": 1},\n{"blob": "' + b"x" * BIG + b'"}]'), "x.json")
     assert next(records) == Record(1, {"id": 1})
-    with pytest.raises(UnreadableFile, match=r"^line 2 \(item 1 of the array\): an item of the JSON array runs over 8 MiB"):
+    with pytest.raises(UnreadableFile, match=r"^line 2 \(the array's item at index 1\): an item of the JSON array runs over"):
         next(records)
 
 

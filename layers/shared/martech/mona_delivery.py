@@ -22,7 +22,7 @@ from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order, unsent_reason
-from martech.readers import CsvOptions, UnreadableFile, is_csv
+from martech.readers import CsvOptions, UnreadableFile, is_csv, lines_between
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -48,7 +48,7 @@ def export_batch(client: MonaClient, batch: list[tuple[int, dict[str, Any]]], de
         return outcome
     except FateUnknown as exc:
         outcome.unknown = len(batch)
-        outcome.errors.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc}")
+        outcome.errors.append(f"{lines_between(batch[0][0], batch[-1][0])}: {exc}")
         return outcome
     outcome.refused = [(batch[i][0], reasons, batch[i][1]) for i, reasons in sorted(result.failed.items())]
     outcome.sent = len(batch) - len(outcome.refused)

@@ -23,7 +23,7 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, unsent_reason
-from martech.readers import CsvOptions, Record, UnreadableFile, is_csv
+from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, lines_between
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -160,7 +160,7 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
         return outcome
     except FateUnknown as exc:
         outcome.unknown = len(batch)
-        outcome.errors.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc}")
+        outcome.errors.append(f"{lines_between(batch[0][0], batch[-1][0])}: {exc}")
         return outcome
     except RowsRejected as exc:
         by_row: dict[int, list[str]] = {}

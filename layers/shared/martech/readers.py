@@ -99,6 +99,15 @@ class ItemLine(int):
     index: int  # set once made: ItemLine(line), then .index, costs half of a __new__ doing both
 
 
+def lines_between(first: int, last: int) -> str:
+    """Where a batch of records lies, for an error: ``lines 3-502``, or for a JSON array's items also
+    their places, which tell more when the array is on one line."""
+    if isinstance(first, ItemLine) and isinstance(last, ItemLine):
+        lines = f"line {first}" if first == last else f"lines {first}-{last}"
+        return f"items {first.index}-{last.index} of the array ({lines})"
+    return f"lines {first}-{last}"
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs three times as much to make, per record
 class Record:
     line: int
@@ -610,8 +619,11 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             if pos < len(buffer) or not fill():
                 return
 
-    def where(at_line: int) -> str:
-        return f"line {at_line}" if index is None else f"line {at_line} (item {index} of the array)"
+    def where(at_line: int) -> str:  # reading an item
+        return f"line {at_line}" if index is None else f"line {at_line} (the array's item at index {index})"
+
+    def after(at_line: int) -> str:  # between items
+        return f"line {at_line}" if not index else f"line {at_line}, after {index} item{'s' * (index > 1)} of the array"
 
     def next_value() -> Any:
         nonlocal pos, line
@@ -658,14 +670,14 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
     while True:
         skip_blank()
         if pos >= len(buffer):
-            raise UnreadableFile(f"{where(line)}: the JSON array is not closed")
+            raise UnreadableFile(f"{after(line)}: the JSON array is not closed")
         char = buffer[pos]
         if char == "]":  # after a comma too: hand-written exporters leave one, and no value is in doubt
             pos += 1
             break
         if after_item:
             if char != ",":
-                raise UnreadableFile(f"{where(line)}: expected ',' or ']' between array items")
+                raise UnreadableFile(f"{after(line)}: expected ',' or ']' between array items")
             pos += 1
             after_item = False
             continue
