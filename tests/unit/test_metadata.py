@@ -1,6 +1,7 @@
 """Metadata snapshots, change events, schedules and Session Stream rows, without a network."""
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from martech.metadata_refresh import MAX_DETAIL_BYTES, change_event
 from martech.metadata_snapshots import as_csv
 from martech.monetate_metadata import Changes
-from martech.session_stream import Interpretation, Names, interpret_session, output_key
+from martech.session_stream import Interpretation, Names, interpret, interpret_session, output_key
 from sandbox.local.schedules import interval_seconds, scheduled_event
 
 WHEN = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
@@ -55,6 +56,25 @@ def test_an_offer_whose_variant_belongs_to_another_experience_has_no_split():
     row = interpret_session({"offers": ["100-7", "200-7"]}, names, seen)
     assert [(e["experience_name"], e["split"]) for e in row["interpreted"]["experiences"]] == [("Hero", "B"), ("Cart", None)]
     assert dict(seen.unknown["variant"]) == {"200-7": 1} and "experience" not in seen.unknown
+
+
+def test_a_session_of_another_shape_is_set_aside_with_why_and_the_others_are_interpreted():
+    lines = [{"session_id": "s1", "city": "Denver", "page_event_ids": {"7": "2026-11-23T10:00:00Z"}, "offers": ["100-7"]},
+             {"session_id": "s2", "page_event_ids": ["7"], "offers": "100-7", "custom_targets": [1]},
+             {"session_id": "s3", "city": {"name": "Lyon"}, "offers": None},
+             {"session_id": "s4", "city": 75001, "custom_targets": {"3": True}}]
+    stream = io.BytesIO(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    out, rejected = io.BytesIO(), []
+    seen = interpret(stream, "monetate-sessions/x.jsonl", Names(), out, lambda *row: rejected.append(row))
+    assert [json.loads(line)["session_id"] for line in out.getvalue().splitlines()] == ["s1", "s4"]
+    assert (seen.sessions, seen.rejected) == (2, 2)
+    assert [(line, reasons) for line, reasons, _ in rejected] == [
+        (2, ["page_event_ids: expected an object of page event ids and their times, found a list",
+             'offers: expected a list of offers ("<experience id>-<variant id>"), found text',
+             "custom_targets: expected an object of custom target ids and their values, found a list"]),
+        (3, ["city: expected text, found an object"])]
+    assert rejected[0][2] == lines[1]
+    assert dict(seen.events_by_city) == {"Denver": {"unknown page event 7": 1}}
 
 
 def test_interpreted_files_mirror_the_session_key():

@@ -104,9 +104,26 @@ def _titled(raw_id: Any, items: dict[int, dict[str, Any]], kind: str, seen: Inte
     return (item_id if item_id is not None else raw_id), title
 
 
+# What each part of a session must be for it to be read; any may be missing or null.
+_SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "page_event_ids": ((dict,), "an object of page event ids and their times"),
+    "offers": ((list,), 'a list of offers ("<experience id>-<variant id>")'),
+    "custom_targets": ((dict,), "an object of custom target ids and their values"),
+    "city": ((str, int, float), "text"),
+}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number", float: "a number"}
+
+
+def session_problems(session: dict[str, Any]) -> list[str]:
+    """Why the session cannot be interpreted: a part that is not what the Session Stream writes."""
+    return [f"{name}: expected {what}, found {_JSON_NAMES.get(type(session[name]), type(session[name]).__name__)}"
+            for name, (types, what) in _SHAPES.items()
+            if session.get(name) is not None and (not isinstance(session[name], types) or isinstance(session[name], bool))]
+
+
 def interpret_session(session: dict[str, Any], names: Names, seen: Interpretation) -> dict[str, Any]:
     """The session with an ``interpreted`` object; what it saw is counted in ``seen``."""
-    city = session.get("city") or UNKNOWN_CITY
+    city = str(session.get("city") or UNKNOWN_CITY)
     page_events = []
     for raw_id, when in (session.get("page_event_ids") or {}).items():
         event_id, title = _titled(raw_id, names.pageevent, "pageevent", seen)
@@ -154,10 +171,11 @@ def interpret(stream: IO[bytes], key: str, names: Names, out: IO[bytes], reject:
     seen = Interpretation()
     records = read_records(stream, key, fmt=JSON_LINES)  # JSON Lines whatever the extension (.json hourly files)
     for _, record in read_whole_in_time(records, stop_at, "interpret", "sessions"):
-        if record.error:
+        problems = [record.error] if record.error else session_problems(record.data)
+        if problems:
             seen.rejected += 1
             if reject:
-                reject(record.line, [record.error], record.data)
+                reject(record.line, problems, record.data)
             continue
         out.write(orjson.dumps(interpret_session(record.data, names, seen)) + b"\n")
     return seen
