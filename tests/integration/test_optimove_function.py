@@ -241,7 +241,9 @@ def test_an_update_of_keys_optimove_does_not_hold_sets_those_rows_aside_and_upda
         Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()]
     assert [(r["line"], r["record"]["customer_id"]) for r in rejected] == [(12, "gone-1"), (779, "gone-2")]
     assert rejected[0]["reasons"] == [
-        "Optimove refused the update: Invalid primary key: gone-1 does not exist in this data connection"]
+        "Optimove refused the update: Invalid primary key: 'gone-1' does not exist in this data connection"]
+    assert report["rejected_reasons"] == {  # the key quoted: one reason, however many keys
+        "Optimove refused the update: Invalid primary key: '...' does not exist in this data connection": 2}
     records = held(stack, connection)
     assert sum(record["tier"] == "vip" for record in records.values()) == 998 and "gone-1" not in records
 

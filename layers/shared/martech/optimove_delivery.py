@@ -11,6 +11,7 @@ retries, and only the file's last request completes it.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
@@ -193,6 +194,13 @@ def _upload(batch: list[tuple[int, str, dict[str, Any]]], uuid_: str, batch_uuid
     report.sent += len(batch)
 
 
+def _quoted(detail: str, key: str) -> str:
+    """Optimove's reason with the row's key in quotes, as reasons quote values: the report then counts
+    the rows it refused alike as one reason, not one for each key."""
+    key = str(key)
+    return re.sub(rf"(?<![\w'\"]){re.escape(key)}(?![\w'\"])", lambda _: repr(key), detail, count=1) if key else detail
+
+
 def _update(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, pk_field: str, ttl: int | None,
             client: OptimoveClient, settings: Settings, run: FileRun) -> None:
     """Optimove refuses a whole update for one key it does not hold (400, invalid primary key): the
@@ -218,8 +226,8 @@ def _update(rows: Iterable[tuple[int, str, dict[str, Any]]], uuid_: str, pk_fiel
             if refused > MOST_UPDATES_REFUSED:
                 raise ValueError(f"Optimove refused the update of over {MOST_UPDATES_REFUSED} rows one by one, the"
                                  f" last for {exc.detail}; if the records are new, drop the file under upsert/") from None
-            line, _, row = batch[0]
-            run.rejected.add(line, [f"Optimove refused the update: {exc.detail}"], row)
+            line, key, row = batch[0]
+            run.rejected.add(line, [f"Optimove refused the update: {_quoted(exc.detail, key)}"], row)
             return
         run.report.batches += 1
         run.report.sent += len(batch)
