@@ -104,11 +104,16 @@ def sessions_summary(stack: LocalStack, key: str) -> list[str]:
     return lines
 
 
+def _place(row: dict[str, Any]) -> str:
+    """Where a rejected row was: its line, and its item's index when it is one of a JSON array's."""
+    return f"line {row['line']}" + (f", item {row['index']}" if "index" in row else "")
+
+
 def rejected_summary(stack: LocalStack, report: dict[str, Any], shown: int = 3) -> list[str]:
     """The first rejected rows with their reasons, so the summary says why."""
     body = stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read()
     rows = [json.loads(row) for row in body.splitlines()[:shown]]
-    lines = [f"        line {row['line']}: {'; '.join(row['reasons'])}" for row in rows]
+    lines = [f"        {_place(row)}: {'; '.join(row['reasons'])}" for row in rows]
     if report["rejected"] > shown:
         lines.append(f"        and {report['rejected'] - shown} more")
     return lines

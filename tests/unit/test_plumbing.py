@@ -684,3 +684,16 @@ def test_a_name_in_another_case_is_found_only_when_one_alone_matches(names, foun
     from martech.names import in_another_case
 
     assert in_another_case("customer_id", names) == found
+
+
+def test_the_local_summary_places_a_rejected_item_of_a_json_array_by_its_index():
+    import io
+    from types import SimpleNamespace
+
+    from sandbox.local.__main__ import rejected_summary
+
+    rows = b'{"line": 1, "index": 4, "reasons": ["tier: expected text"], "record": {}}\n' \
+           b'{"line": 7, "reasons": ["malformed CSV"], "record": "x"}\n'
+    s3 = SimpleNamespace(get_object=lambda **_: {"Body": io.BytesIO(rows)})
+    lines = rejected_summary(SimpleNamespace(s3=s3, bucket="b"), {"rejected_rows": "r", "rejected": 2})
+    assert [line.strip() for line in lines] == ["line 1, item 4: tier: expected text", "line 7: malformed CSV"]
