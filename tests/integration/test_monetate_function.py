@@ -429,9 +429,18 @@ def test_a_webhook_call_made_again_with_its_idempotency_key_gets_the_first_answe
     assert again.headers.get("Idempotency-Replayed") == "true" and "Idempotency-Replayed" not in first.headers
     assert stack.monetate.state()["schemas"][name] == 3
     other = webhook(stack, name, {"records": customers(1)}, key)
-    assert other.status_code == 422 and "used before with another body" in other.json()["message"]
+    assert other.status_code == 422 and "used before with another body or query" in other.json()["message"]
     assert webhook(stack, name, body).status_code == 200  # without a key every call is sent
     assert stack.monetate.state()["schemas"][name] == 6
+
+
+def test_a_call_made_again_with_its_key_and_another_query_is_refused_not_answered_as_the_first(stack, schema):
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"records": [*customers(2), {"customer_id": ""}]}
+    assert webhook(stack, schema, body, key).status_code == 400  # one invalid record: nothing sent
+    partial = webhook(stack, schema, body, key, partial="true")  # then the valid ones anyway, with the same key
+    assert partial.status_code == 422 and "another body or query" in partial.json()["message"]
+    assert webhook(stack, schema, body, {"Idempotency-Key": str(uuid.uuid4())}, partial="true").json()["accepted"] == 2
 
 
 def test_a_webhook_answer_of_503_is_not_kept_so_the_call_made_again_is_sent(stack, schema):

@@ -3,7 +3,7 @@
 A caller that lost an answer (a timeout, a dropped connection) can call again without sending
 the records twice: the first answer is kept (Powertools idempotency on DynamoDB, by method,
 path and key) for ``WEBHOOK_REPLAY_HOURS`` and given again, marked ``Idempotency-Replayed:
-true``. The same key with another body is refused (422), so is a key whose first call is still
+true``. The same key with another body or query is refused (422), so is a key whose first call is still
 being answered (409). Answers of 500 and over are not kept, so that calling again does the work
 again, unless the call sent part of its records before it failed: that answer says which were not
 sent, and calling again gets it, rather than sending the others twice.
@@ -59,15 +59,17 @@ class RepeatedCalls:
         key = _header(event, HEADER)
         if not key or event.get("httpMethod") in ("GET", "HEAD", "OPTIONS"):
             return api.resolve(event, context)
-        body = (event.get("body") or "").encode()
-        call = {"key": f"{event['httpMethod']} {event.get('path')} {key}", "body": hashlib.sha256(body).hexdigest()}
+        # The query is part of what was asked (?partial=true sends what a call without it does not).
+        asked = orjson.dumps(_query(event)) + b"\n" + (event.get("body") or "").encode()
+        call = {"key": f"{event['httpMethod']} {event.get('path')} {key}", "body": hashlib.sha256(asked).hexdigest()}
         self.config.register_lambda_context(context)
         try:
             kept = self._once(call=call, answer=lambda: api.resolve(event, context))
         except _NotKept as exc:
             return exc.answer
         except IdempotencyValidationError:
-            return _error(422, f"the {HEADER} {key!r} was used before with another body; a new call needs a new key")
+            return _error(422, f"the {HEADER} {key!r} was used before with another body or query; a new call needs a"
+                               " new key")
         except IdempotencyAlreadyInProgressError:
             return _error(409, f"the first call with the {HEADER} {key!r} is still being answered; call again later")
         return _unpacked(kept)
@@ -103,6 +105,13 @@ def _replayed(kept: dict[str, Any], record: Any) -> dict[str, Any]:
 
 def _unpacked(kept: dict[str, Any]) -> dict[str, Any]:
     return {**kept, "body": gzip.decompress(base64.b64decode(kept["body"])).decode()}
+
+
+def _query(event: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """The call's query parameters, in an order that does not depend on how they were written."""
+    query = event.get("multiValueQueryStringParameters") or \
+        {name: [value] for name, value in (event.get("queryStringParameters") or {}).items()}
+    return sorted((name, sorted(values)) for name, values in query.items())
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
