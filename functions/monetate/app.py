@@ -32,8 +32,8 @@ from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
-                              log_sessions_run, pinned, query_flag, query_values, report_metrics, retry_note, s3, stop_time,
-                              too_many)
+                              log_sessions_run, pinned, query_flag, query_taken, query_values, report_metrics, retry_note, s3,
+                              stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -45,6 +45,7 @@ logger = Logger(service="monetate")
 metrics = Metrics(namespace="MarketingBundle", service="monetate")
 tracer = Tracer(service="monetate")
 api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
+api.use([query_taken({"/monetate/{schema}/records": ["partial"], "/metadata/{kind}": ["ids"]})])
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)

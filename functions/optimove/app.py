@@ -24,7 +24,7 @@ from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable,
 from martech.optimove_webhooks import (WebhookError, check_connection_body, check_delete_keys, check_update_items,
                                       in_requests)
 from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
-                              pinned, query_flag, report_metrics, retry_note, s3, stop_time)
+                              pinned, query_flag, query_taken, report_metrics, retry_note, s3, stop_time)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -35,6 +35,7 @@ logger = Logger(service="optimove")
 metrics = Metrics(namespace="MarketingBundle", service="optimove")
 tracer = Tracer(service="optimove")
 api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
+api.use([query_taken({"/optimove/connections/{connection}/data": ["merge"]})])
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)

@@ -434,6 +434,13 @@ def test_a_webhook_call_made_again_with_its_idempotency_key_gets_the_first_answe
     assert stack.monetate.state()["schemas"][name] == 6
 
 
+def test_a_query_parameter_the_call_does_not_take_is_refused(stack, schema):
+    answer = webhook(stack, schema, {"records": customers(1)}, parital="true")
+    assert answer.status_code == 400 and answer.json()["message"] == (
+        "this call takes no such query parameter: ?parital (did you mean partial?); it takes ?partial")
+    assert webhook(stack, schema, {"records": customers(1)}, partial="true").status_code == 200
+
+
 def test_a_call_made_again_with_its_key_and_another_query_is_refused_not_answered_as_the_first(stack, schema):
     key = {"Idempotency-Key": str(uuid.uuid4())}
     body = {"records": [*customers(2), {"customer_id": ""}]}

@@ -417,6 +417,19 @@ def test_an_update_whose_primary_key_is_no_key_is_refused_before_optimove(stack,
     assert not stack.optimove.received(f"{connection['uuid']}/update_data")
 
 
+def test_a_query_parameter_the_call_does_not_take_is_refused_so_a_misspelt_merge_erases_nothing(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))
+    answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data", [{"primary_key": "1", "data": {"tier": "vip"}}],
+                     marge="true")
+    assert answer.status_code == 400
+    assert answer.json()["message"] == ("this call takes no such query parameter: ?marge (did you mean merge?);"
+                                        " it takes ?merge")
+    assert held(stack, connection)["1"] == {"customer_id": "1", "tier": "gold", "city": "Lyon"}
+    listed = webhook(stack, "GET", "/connections", limit="10")
+    assert listed.status_code == 400 and listed.json()["message"].endswith("?limit; it takes none")
+
+
 def test_a_webhook_body_over_the_limit_is_refused_with_413_and_nothing_sent(stack, connection):
     module = stack.functions["OptimoveFunction"].module
     settings = module.settings

@@ -12,17 +12,19 @@ import warnings
 from email.message import EmailMessage
 from functools import cache
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 
 import boto3
 from botocore.exceptions import ClientError
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
+from martech.names import did_you_mean
 from martech.repeated_calls import REPLAYED, RepeatedCalls
 from martech.reports import report_key
 from martech.s3_events import DroppedFile, continuation
@@ -97,6 +99,23 @@ def query_flag(api: APIGatewayRestResolver, name: str) -> bool:
     if len(flags) > 1:
         raise BadQuery(f"?{name} is given both true and false: give it once")
     return flags.pop() if flags else False
+
+
+def query_taken(by_route: Mapping[str, Collection[str]]) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response]:
+    """A middleware answering 400 to a call whose query names a parameter its route does not take
+    (``by_route``: the route, as ``app.request.route`` writes it, -> the names it takes): ``?marge=true``
+    let pass would send an update without the merge asked for, and erase fields."""
+    def check(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        event = app.current_event
+        taken = by_route.get(app.request.route, ())
+        given = set(event.multi_value_query_string_parameters or {}) | set(event.query_string_parameters or {})
+        unknown = sorted(given.difference(taken))
+        if not unknown:
+            return next_middleware(app)
+        takes = f"it takes {', '.join(f'?{name}' for name in sorted(taken))}" if taken else "it takes none"
+        named = "; ".join(f"?{name}{did_you_mean(name, taken)}" for name in unknown)
+        return json_response(400, {"message": f"this call takes no such query parameter: {named}; {takes}"})
+    return check
 
 
 def too_many(records: list[Any], settings: Settings) -> Response | None:
