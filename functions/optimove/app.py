@@ -49,9 +49,8 @@ def optimove() -> OptimoveClient:
 
 # -- files -------------------------------------------------------------------------------------
 def file_metadata(head: dict[str, Any]) -> dict[str, str]:
-    """The object metadata that sets a file's TTL and merge mode (``delivery.file_options``)."""
-    metadata = {k.lower(): v for k, v in head.get("Metadata", {}).items()}
-    return {name: metadata[name] for name in ("ttl", "merge") if name in metadata}
+    """The object metadata, which sets a file's TTL and merge mode (``delivery.file_options``)."""
+    return {k.lower(): v for k, v in head.get("Metadata", {}).items()}
 
 
 @idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)

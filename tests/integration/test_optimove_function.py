@@ -260,7 +260,8 @@ def test_an_update_file_of_keys_optimove_mostly_does_not_hold_fails_saying_where
 
 
 @pytest.mark.parametrize("metadata, wrong", [({"ttl": "1 day", "merge": "true"}, "ttl='1 day'"),
-                                             ({"merge": "sure"}, "merge='sure'")])
+                                             ({"merge": "sure"}, "merge='sure'"),
+                                             ({"Marge": "true"}, "marge='true' is no option (did you mean merge?)")])
 def test_a_file_whose_metadata_ttl_or_merge_means_nothing_fails_and_sends_nothing(stack, connection, metadata, wrong):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}]))

@@ -558,13 +558,16 @@ def test_dropped_files_expire_only_when_a_retention_is_set_and_then_under_every_
     ({"merge": "True"}, (3600, True)),
     ({"merge": "no", "ttl": " 86400 "}, (86400, False)),
     ({"merge": ""}, (3600, False)),
+    ({"mtime": "1700000000.5", "s3cmd-attrs": "uid:0"}, (3600, False)),  # what tools add is let be
 ])
 def test_file_options_come_from_object_metadata_over_the_setting(metadata, options):
     assert file_options(metadata, 3600) == options
 
 
 @pytest.mark.parametrize("metadata, named", [({"ttl": "1 day"}, "ttl='1 day'"), ({"ttl": "-5"}, "ttl='-5'"),
-                                            ({"ttl": "0"}, "ttl='0'"), ({"merge": "sure"}, "merge='sure'")])
+                                            ({"ttl": "0"}, "ttl='0'"), ({"merge": "sure"}, "merge='sure'"),
+                                            ({"marge": "true"}, "marge='true' is no option (did you mean merge?)"),
+                                            ({"ttl-seconds": "60"}, "(did you mean ttl?)")])
 def test_file_options_that_mean_nothing_are_refused_by_name(metadata, named):
     with pytest.raises(ValueError, match=re.escape(named)):
         file_options(metadata, None)

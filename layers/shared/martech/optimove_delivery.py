@@ -53,10 +53,17 @@ def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]
     return {**(stored or {}), **new}
 
 
+FILE_OPTIONS = ("ttl", "merge")  # object metadata a file may carry
+
+
 def file_options(metadata: Mapping[str, str], default_ttl: int | None) -> tuple[int | None, bool]:
     """(TTL, merge) of a file: ``default_ttl`` and no merge, unless its object metadata says ``ttl`` (whole
     seconds) or ``merge`` (true or false). A value that says neither is a ValueError, not a default: sent
-    without merge, a partial update would erase fields."""
+    without merge, a partial update would erase fields; so is a name that is nearly one of these
+    (``marge``): other metadata, that tools such as rclone add (``mtime``), is let be."""
+    for name, value in metadata.items():
+        if name not in FILE_OPTIONS and (near := did_you_mean(name, FILE_OPTIONS)):
+            raise ValueError(f"the object's metadata {name}={value!r} is no option{near}; nothing was sent")
     ttl, merge = default_ttl, False
     raw_ttl, raw_merge = metadata.get("ttl", "").strip(), metadata.get("merge", "").strip()
     if raw_ttl:
