@@ -7,7 +7,6 @@ shapes the vendor does not publish are kept together below, marked [inferred].
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Any
@@ -21,7 +20,6 @@ from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret
 from martech.settings import Settings
 
 MAX_ROWS_PER_UPLOAD = 5000  # [doc]
-UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 # -- [inferred] shapes, in one place --------------------------------------------------------
@@ -30,11 +28,6 @@ def query_body(primary_key: Any = None, placeholder_values: dict[str, Any] | Non
     if placeholder_values is not None:
         return {"placeholder_values": placeholder_values}
     return {"primary_key": primary_key}
-
-
-def batch_query_body(queries: list[dict[str, Any]]) -> dict[str, Any]:
-    """[inferred] a batch query is a list of queries."""
-    return {"queries": queries}
 
 
 def query_data(answer: dict[str, Any]) -> Any:
