@@ -13,12 +13,14 @@ from martech.settings import Settings
     ("2024-05-01 03:00:00.000 -0700", 1714557600.0),
     ("5/1/2024 10:00", 1714557600.0), ("05/01/2024 10:00:00 AM", 1714557600.0), ("01.05.2024 10:00", 1714557600.0),
     ("2024-5-1", 1714521600.0), ("1 May 2024", 1714521600.0),  # as spreadsheets write them, as DATETIME reads them
+    ("20240501", 1714521600.0),
 ])
 def test_timestamps(value, expected):
     assert to_epoch_seconds(value) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600, "5/1/24"])
+@pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600, "5/1/24",
+                                   "20241301", 12345678])
 def test_bad_timestamps(value):
     with pytest.raises(ValueError):
         to_epoch_seconds(value)

@@ -36,6 +36,8 @@ def to_epoch_seconds(value: Any, common_forms: bool = True) -> float:
     if isinstance(value, str):
         text = value.strip()
         try:
+            if len(text) == 8 and common_forms:  # 20240501, as DATETIME reads it: no Unix time has 8 digits here
+                return from_written(text)[0].replace(tzinfo=dt.UTC).timestamp()
             value = float(text)
         except ValueError:
             try:
