@@ -123,6 +123,17 @@ def test_rejected_items_of_a_json_array_on_one_line_name_their_place_in_it(stack
         (1, 1, rows[1]), (1, 3, rows[3])]
 
 
+def test_dates_with_slashes_are_read_day_first_when_date_order_says_so(stack, schema):
+    rows = customers(2)
+    rows[0]["last_purchase"], rows[1]["last_purchase"] = "25/12/2024", "01/05/2024 18:30"
+    with changed_settings(stack, date_order="day-first"):
+        report = drop(stack, f"monetate/{schema}/uk.csv", csv_bytes(rows))
+    assert (report["sent"], report["rejected"]) == (2, 0)
+    sent = {row["customer_id"]: row["last_purchase"] for entry in stack.monetate.received(f"/data/{schema}/")
+            if entry["status"] == 201 for row in entry["body"]["schema_rows"]}
+    assert sent == {"C0": "2024-12-25", "C1": "2024-05-01T18:30:00"}
+
+
 def test_rows_monetate_refuses_are_set_aside_as_read_and_the_rest_of_the_batch_is_sent(stack, schema):
     drop(stack, f"monetate/{schema}/first.csv", csv_bytes(customers(1)))  # the function now holds the schema
     del stack.monetate.datasets[schema].fields["tier"]  # changed since: Monetate refuses rows with a tier

@@ -19,6 +19,11 @@ def test_timestamps(value, expected):
     assert to_epoch_seconds(value) == pytest.approx(expected)
 
 
+def test_dates_with_slashes_are_read_day_first_when_asked():
+    assert to_epoch_seconds("01/05/2024 10:00", day_first=True) == pytest.approx(1714557600.0)  # 1 May
+    assert to_epoch_seconds("01/05/2024 10:00") == pytest.approx(1704448800.0)  # 5 January, month first
+
+
 @pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600, "5/1/24",
                                    "20241301", 12345678])
 def test_bad_timestamps(value):
@@ -28,6 +33,12 @@ def test_bad_timestamps(value):
 
 def build(record, **settings):
     return MessageBuilder(Settings(**settings)).build(record, "orders", 1700000000.0)
+
+
+def test_a_file_time_written_with_slashes_is_read_day_first_when_date_order_says_so():
+    record = {"id": "o-1", "exportTimestamp": "01/05/2024 10:00", "score": 1}
+    assert build(record, date_order="day-first")[0]["exportTimestamp"] == pytest.approx(1714557600.0)  # 1 May
+    assert build(record)[0]["exportTimestamp"] == pytest.approx(1704448800.0)  # 5 January
 
 
 def test_context_id_from_the_first_configured_field_present():

@@ -39,6 +39,23 @@ def test_datetimes_in_common_formats_become_iso_8601(raw, expected):
     assert to_datetime(raw) == expected
 
 
+@pytest.mark.parametrize("raw, expected", [
+    ("05/01/2024", "2024-01-05"), ("25/12/2024 18:30", "2024-12-25T18:30:00"), ("5/1/2024 10:15 PM", "2024-01-05T22:15:00"),
+    ("01.05.2024", "2024-05-01"), ("2024/05/01", "2024-05-01"), ("2024-05-01 10:15:00", "2024-05-01T10:15:00"),  # unchanged
+])
+def test_dates_with_slashes_are_read_day_first_when_asked(raw, expected):
+    assert to_datetime(raw, day_first=True) == expected
+    converter = RowConverter(SCHEMA, day_first=True)
+    good, bad = converter.convert_rows(["id", "joined"], [["c1", raw], ["c2", "2024-05-01 10:15:00"]])
+    assert bad == [] and good[0][1]["joined"] == expected
+
+
+def test_dates_with_slashes_are_month_first_unless_asked():
+    assert to_datetime("05/01/2024") == "2024-05-01"
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "joined"], [["c1", "25/12/2024"]])
+    assert good == [] and "found '25/12/2024'" in bad[0][1][0]
+
+
 @pytest.mark.parametrize("raw", ["not a date", "2024-13-01", "31/31/2024", True, "17145576000", "171455760",
                                  "2024-05-01 10:15:00 CET", "2024-05-01 10:15:00 +7", "02-MAY-24",
                                  "Xyz, 02 May 2024 10:15:00 GMT", "Thu, 31 Feb 2024 10:15:00 GMT",

@@ -9,6 +9,7 @@ Example::
 
     from_iso("2024-05-01 10:15:00.123 UTC")  # datetime(2024, 5, 1, 10, 15, 0, 123000, tzinfo=UTC)
     from_written("5/1/2024")                  # (datetime(2024, 5, 1, 0, 0), True): a date alone
+    from_written("5/1/2024", day_first=True)  # (datetime(2024, 1, 5, 0, 0), True)
 """
 
 from __future__ import annotations
@@ -46,16 +47,21 @@ _RFC_2822 = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} [A-Za-z]{3}
                        r" [0-9]{2}:[0-9]{2}(?::[0-9]{2})? (?:GMT|UT|UTC|Z|[+-][0-9]{4})")
 
 
-def from_written(text: str) -> tuple[dt.datetime, bool]:
+# The same with dates written with slashes day first, as in Britain and most of the world: 01/05/2024 is 1 May.
+DAY_FIRST_FORMATS = tuple(fmt.replace("%m/%d/%Y", "%d/%m/%Y") for fmt in COMMON_FORMATS)
+
+
+def from_written(text: str, day_first: bool = False) -> tuple[dt.datetime, bool]:
     """The date-time ``text`` writes, in ISO-8601 as above or a common format, and whether it is a
-    date alone (told by its form: no time in it); ValueError if it is neither."""
+    date alone (told by its form: no time in it); ValueError if it is neither. ``day_first``: a date
+    written with slashes has its day first (01/05/2024 is 1 May), not its month as in the US."""
     try:
         return from_iso(text), not any(mark in text for mark in "T: ")  # 2024-05-01 or 20240501
     except ValueError:
         pass
     if _RFC_2822.fullmatch(text):
         return email.utils.parsedate_to_datetime(text), False
-    for fmt in COMMON_FORMATS:
+    for fmt in DAY_FIRST_FORMATS if day_first else COMMON_FORMATS:
         try:
             return dt.datetime.strptime(text, fmt), "%H" not in fmt and "%I" not in fmt
         except ValueError:

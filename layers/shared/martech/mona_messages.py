@@ -28,20 +28,21 @@ from martech.settings import Settings
 ARC_CLASS = re.compile(r"^[A-Za-z0-9_@-]+$")
 
 
-def to_epoch_seconds(value: Any, common_forms: bool = True) -> float:
+def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = False) -> float:
     """Unix seconds, Unix milliseconds (13 digits), ISO-8601 or, with ``common_forms``, a common date
-    format (as Monetate's DATETIME reads them; a date alone is its midnight, UTC), as Unix seconds."""
+    format (as Monetate's DATETIME reads them; a date alone is its midnight, UTC), as Unix seconds.
+    ``day_first``: a date written with slashes has its day first (DATE_ORDER=day-first)."""
     if isinstance(value, bool):
         raise ValueError("a timestamp cannot be true/false")
     if isinstance(value, str):
         text = value.strip()
         try:
             if len(text) == 8 and common_forms:  # 20240501, as DATETIME reads it: no Unix time has 8 digits here
-                return from_written(text)[0].replace(tzinfo=dt.UTC).timestamp()
+                return from_written(text, day_first)[0].replace(tzinfo=dt.UTC).timestamp()
             value = float(text)
         except ValueError:
             try:
-                parsed = from_written(text)[0] if common_forms else from_iso(text)
+                parsed = from_written(text, day_first)[0] if common_forms else from_iso(text)
             except ValueError:
                 forms = "ISO-8601 or a common date format (05/01/2024 10:15)" if common_forms else "ISO-8601"
                 raise ValueError(f"{text!r} is not Unix seconds, milliseconds or {forms}") from None
@@ -73,6 +74,7 @@ class MessageBuilder:
         self.default_action = settings.mona_default_action
         self.drop_nulls = settings.mona_drop_nulls
         self.csv_numbers = settings.csv_values == "typed"
+        self.day_first = settings.day_first
         self._shape: set[str] = set()  # the field names of the last record, and what to rename in them
         self._shape_renames: dict[str, str] = {}
 
@@ -115,7 +117,7 @@ class MessageBuilder:
         raw_stamp = fields.pop(self.timestamp_field, None)
         if not _blank(raw_stamp):
             try:
-                stamp = to_epoch_seconds(raw_stamp)
+                stamp = to_epoch_seconds(raw_stamp, day_first=self.day_first)
             except ValueError as exc:
                 reasons.append(f"{self.timestamp_field}: {exc}")
         action = fields.pop(self.action_field, None)

@@ -42,7 +42,7 @@ SCHEMA_RECHECK_SECONDS = 10
 def current_schema(client: MonetateClient, schema: Schema, names: Iterable[str], unknown_columns: str) -> Schema:
     """``schema``, or the schema as Monetate has it now when ``names`` holds names it lacks (a field
     added in Monetate since the schema was cached)."""
-    if not RowConverter(schema, unknown_columns).unknown(names):
+    if not RowConverter(schema, unknown_columns).unknown(names):  # names alone: no dates read
         return schema
     return client.schema(schema.name, max_age=SCHEMA_RECHECK_SECONDS)
 
@@ -73,7 +73,8 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
         original = partial(_original, columns)
 
         def converter_for(names: Iterable[str]) -> RowConverter:
-            return RowConverter(current_schema(client, schema, names, settings.unknown_columns), settings.unknown_columns)
+            return RowConverter(current_schema(client, schema, names, settings.unknown_columns), settings.unknown_columns,
+                                settings.day_first)
 
         batches = _convertible(run, stream, converter_for, settings.monetate_batch_size, columns, original)
         # Without a unique key Monetate stores every row sent: one batch at a time, then. With one, a
@@ -181,7 +182,7 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
 def validate_records(records: list[Any], schema: Schema, settings: Settings
                      ) -> tuple[list[dict[str, Any]], list[tuple[int, dict[str, Any], Any]]]:
     """Webhook validation: one result per record, and the (index, row, record) ready to post."""
-    converter = RowConverter(schema, settings.unknown_columns)
+    converter = RowConverter(schema, settings.unknown_columns, settings.day_first)
     results: list[dict[str, Any]] = []
     ready = []
     for index, record in enumerate(records):

@@ -21,6 +21,8 @@ import datetime as dt
 import math
 import re
 from collections import Counter
+from functools import partial
+from itertools import repeat
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -142,8 +144,9 @@ def to_boolean(value: Any) -> bool:
     raise InvalidValue(f"expected true/false, 1/0 or yes/no, found {value!r}")
 
 
-def to_datetime(value: Any) -> str:
-    """ISO-8601 text from ISO-8601, common date formats, or Unix seconds/milliseconds."""
+def to_datetime(value: Any, day_first: bool = False) -> str:
+    """ISO-8601 text from ISO-8601, common date formats, or Unix seconds/milliseconds. ``day_first``:
+    a date written with slashes has its day first (01/05/2024 is 1 May), as outside the US."""
     if isinstance(value, bool):
         raise InvalidValue("expected a date or date-time, found true/false")
     if isinstance(value, (int, float)):
@@ -156,7 +159,7 @@ def to_datetime(value: Any) -> str:
     if _UNIX_TEXT.fullmatch(text):  # as a CSV holds them
         return to_datetime(float(text) if "." in text else int(text))
     try:
-        parsed, date_only = from_written(text)
+        parsed, date_only = from_written(text, day_first)
     except ValueError:
         raise InvalidValue("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
                            f" milliseconds), found {text!r}") from None
@@ -236,7 +239,7 @@ def _number_column(column: list[Any]) -> list[int | float | None]:
     return list(map(_fast_number, column))  # each on its own
 
 
-def _fast_datetime(value: str) -> str | None:
+def _fast_datetime(value: str, day_first: bool = False) -> str | None:
     # A canonical "YYYY-MM-DD[ T]HH:MM:SS" that parses needs only its T; isoformat() costs 4x more.
     if len(value) == 19 and value[4] == "-" and value[7] == "-" and value[13] == ":" and value[16] == ":" \
             and (value[10] == " " or value[10] == "T"):
@@ -244,7 +247,7 @@ def _fast_datetime(value: str) -> str | None:
         return value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
     if not value:
         return None
-    return to_datetime(value)
+    return to_datetime(value, day_first)
 
 
 # Digits to 0 and the date-time separator T to a space: every usual value then reads as the shape below.
@@ -252,12 +255,12 @@ _DATETIME_SHAPE = bytes.maketrans(b"0123456789T", b"0000000000 ")
 _USUAL_DATETIME = b"0000-00-00 00:00:00\n"
 
 
-def _datetime_column(column: list[Any]) -> list[str | None]:
+def _datetime_column(column: list[Any], day_first: bool = False) -> list[str | None]:
     # A column of "YYYY-MM-DD[ T]HH:MM:SS" values is checked in one pass over its joined text, and
     # the dates are checked real by fromisoformat; about a quarter of the cost of each value on its own.
     joined = "\n".join(column)  # TypeError for anything but text
     if not column or joined.encode().translate(_DATETIME_SHAPE) != (_USUAL_DATETIME * len(column))[:-1]:
-        return list(map(_fast_datetime, column))  # other forms or blanks: each on its own
+        return list(map(_fast_datetime, column, repeat(day_first, len(column))))  # other forms or blanks: each on its own
     list(map(_from_iso, column))  # ValueError for a date or time that does not exist
     return joined.replace(" ", "T").split("\n")  # the shape puts a space nowhere but between date and time
 
@@ -279,13 +282,18 @@ _BAD = object()  # a value the careful converter refused
 
 
 class RowConverter:
-    """Converts records for one schema. ``unknown_columns``: ``reject`` the row or ``drop`` the column."""
+    """Converts records for one schema. ``unknown_columns``: ``reject`` the row or ``drop`` the column.
+    ``day_first``: dates written with slashes have their day first (DATE_ORDER=day-first)."""
 
-    def __init__(self, schema: Schema, unknown_columns: str = "reject") -> None:
+    def __init__(self, schema: Schema, unknown_columns: str = "reject", day_first: bool = False) -> None:
         self.schema = schema
         self.drop_unknown = unknown_columns == "drop"
-        self._converters = {name: CONVERTERS.get(f.data_type, to_string) for name, f in schema.fields.items()}
-        self._columns = {name: COLUMN_CONVERTERS.get(f.data_type, _string_column) for name, f in schema.fields.items()}
+        converters, columns = CONVERTERS, COLUMN_CONVERTERS
+        if day_first:
+            converters = {**CONVERTERS, "DATETIME": partial(to_datetime, day_first=True)}
+            columns = {**COLUMN_CONVERTERS, "DATETIME": partial(_datetime_column, day_first=True)}
+        self._converters = {name: converters.get(f.data_type, to_string) for name, f in schema.fields.items()}
+        self._columns = {name: columns.get(f.data_type, _string_column) for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
         self._not_a_field_reasons: dict[str, str] = {}
         lowered = Counter(name.lower() for name in schema.fields)

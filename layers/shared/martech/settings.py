@@ -55,6 +55,8 @@ class Settings:
     monetate_concurrency: int = _env("MONETATE_CONCURRENCY", int, 4)  # batches in flight per file
     monetate_schema_cache_seconds: int = _env("MONETATE_SCHEMA_CACHE_SECONDS", int, 300)
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
+    # Dates written with slashes (05/01/2024) in files and webhooks: month first, as in the US, or day first.
+    date_order: str = _env("DATE_ORDER", str, "month-first", ("month-first", "day-first"))
     # Mona and Optimove files: a CSV cell that is a plain number is sent as a number, or every cell as text.
     csv_values: str = _env("CSV_VALUES", str, "typed", ("typed", "text"))
     # CSV cells that mean no value, comma-separated (NULL,\N as SQL Server and Hive export them): read as empty.
@@ -134,6 +136,11 @@ class Settings:
     def csv_null_texts(self) -> frozenset[str]:
         """``CSV_NULLS`` as a set: ``"NULL, \\N"`` -> ``{"NULL", "\\N"}``."""
         return frozenset(filter(None, (text.strip() for text in self.csv_nulls.split(","))))
+
+    @property
+    def day_first(self) -> bool:
+        """Whether a date written with slashes has its day first (``DATE_ORDER=day-first``)."""
+        return self.date_order == "day-first"
 
     def require(self, *names: str) -> None:
         """Raise SettingsError naming the environment variables a caller needs but lacks."""
