@@ -22,6 +22,8 @@ def test_timestamps(value, expected):
 def test_dates_with_slashes_are_read_day_first_when_asked():
     assert to_epoch_seconds("01/05/2024 10:00", day_first=True) == pytest.approx(1714557600.0)  # 1 May
     assert to_epoch_seconds("01/05/2024 10:00") == pytest.approx(1704448800.0)  # 5 January, month first
+    with pytest.raises(ValueError, match="'25/12/2024' is not .*, which reads day first: set DATE_ORDER=day-first$"):
+        to_epoch_seconds("25/12/2024")
 
 
 @pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600, "5/1/24",

@@ -53,7 +53,11 @@ def test_dates_with_slashes_are_read_day_first_when_asked(raw, expected):
 def test_dates_with_slashes_are_month_first_unless_asked():
     assert to_datetime("05/01/2024") == "2024-05-01"
     good, bad = RowConverter(SCHEMA).convert_rows(["id", "joined"], [["c1", "25/12/2024"]])
-    assert good == [] and "found '25/12/2024'" in bad[0][1][0]
+    assert good == [] and bad[0][1][0].endswith("found '25/12/2024', which reads day first: set DATE_ORDER=day-first")
+    with pytest.raises(InvalidValue, match="found '12/25/2024', which reads month first: set DATE_ORDER=month-first$"):
+        to_datetime("12/25/2024", day_first=True)
+    with pytest.raises(InvalidValue, match="found '31/31/2024'$"):  # in neither order: no hint
+        to_datetime("31/31/2024")
 
 
 @pytest.mark.parametrize("raw", ["not a date", "2024-13-01", "31/31/2024", True, "17145576000", "171455760",

@@ -67,3 +67,14 @@ def from_written(text: str, day_first: bool = False) -> tuple[dt.datetime, bool]
         except ValueError:
             continue
     raise ValueError(f"{text!r} is no date-time in ISO-8601 or a common format")
+
+
+def other_order_hint(text: str, day_first: bool) -> str:
+    """For a date that reads only in the other order (25/12/2024, read month first), the setting that
+    reads it, to add to the error; else nothing."""
+    try:
+        from_written(text, not day_first)
+    except ValueError:
+        return ""
+    order = "month" if day_first else "day"
+    return f", which reads {order} first: set DATE_ORDER={order}-first"
