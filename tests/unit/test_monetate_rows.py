@@ -1,5 +1,7 @@
 """Converting records to Monetate rows by each field's data_type."""
 
+import re
+
 import orjson
 import pytest
 
@@ -92,6 +94,13 @@ def test_numbers(raw, expected):
 @pytest.mark.parametrize("raw", ["lots", "nan", "inf", True, "1,5", "9" * 400, "9" * 5000, 10**400, "1_000", "12_34.5"])
 def test_unreadable_numbers_are_refused(raw):
     with pytest.raises(InvalidValue):
+        to_number(raw)
+
+
+@pytest.mark.parametrize("raw", ["12,50", "1.234,50", "1 234", "1'234.50", "1_000", "-3,5"])
+def test_a_number_written_with_a_decimal_comma_or_grouped_thousands_is_refused_saying_how_to_write_it(raw):
+    with pytest.raises(InvalidValue, match=re.escape(f"found {raw!r}, a decimal comma or grouped thousands: write digits and"
+                                                     " a decimal point alone (1234.50)")):
         to_number(raw)
 
 

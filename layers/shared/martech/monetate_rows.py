@@ -118,19 +118,29 @@ def to_number(value: Any) -> int | float:
     else:
         text = str(value).strip()
         if "_" in text:  # int() and float() read 1_000 as Python writes it: 12_34 would become 1234
-            raise InvalidValue(f"expected a number, found {text!r}")
+            raise InvalidValue(f"expected a number, found {text!r}{_number_hint(text)}")
         try:
             number = int(text)
         except ValueError:
             try:
                 number = float(text)
             except ValueError:
-                raise InvalidValue(f"expected a number, found {text!r}") from None
+                raise InvalidValue(f"expected a number, found {text!r}{_number_hint(text)}") from None
     if type(number) is int and number not in ORJSON_INTEGERS:  # past 64 bits: as a JSON file's reader reads it
         number = float(number) if abs(number) < _BEYOND_DOUBLES else math.inf
     if isinstance(number, float) and not math.isfinite(number):
         raise InvalidValue("expected a finite number")
     return number
+
+
+# A number as spreadsheets show it in many countries, with a decimal comma or grouped thousands
+# (12,50; 1.234,50; 1 234): which is meant is not guessed at, but the way to write it is named.
+_WRITTEN_LOCALLY = re.compile(r"[+-]?[0-9]+(?:[,.' _][0-9]+)+")
+
+
+def _number_hint(text: str) -> str:
+    return ", a decimal comma or grouped thousands: write digits and a decimal point alone (1234.50)" \
+        if _WRITTEN_LOCALLY.fullmatch(text) else ""
 
 
 def to_boolean(value: Any) -> bool:
