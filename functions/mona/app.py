@@ -25,7 +25,7 @@ from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
 from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run, pinned,
-                              report_metrics, retry_note, s3, stop_time, too_many)
+                              query_taken, report_metrics, retry_note, s3, stop_time, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -36,6 +36,7 @@ logger = Logger(service="mona")
 metrics = Metrics(namespace="MarketingBundle", service="mona")
 tracer = Tracer(service="mona")
 api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
+api.use([query_taken({})])  # no call here takes a query parameter
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)

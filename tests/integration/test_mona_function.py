@@ -338,6 +338,12 @@ def test_export_webhook_refuses_what_mona_would_refuse(stack, body):
     assert answer.status_code == 400 and answer.json()["topLevelError"]
 
 
+def test_a_query_parameter_is_refused_as_no_mona_call_takes_one(stack, arc):
+    answer = call(stack, "POST", f"/mona/{arc}/messages", json=[{"contextId": "c", "v": 1}], params={"defaultAction": "ADD"})
+    assert answer.status_code == 400 and answer.json()["message"].endswith("?defaultAction; it takes none")
+    assert contexts(stack, arc) == {}
+
+
 def test_an_export_of_no_messages_is_refused_saying_so(stack):
     answer = webhook(stack, "/mona/export", {"messages": []})
     assert answer.status_code == 400 and answer.json()["topLevelError"].startswith("messages is empty")
