@@ -52,6 +52,13 @@ def test_dates_with_slashes_are_read_day_first_when_asked(raw, expected):
     assert bad == [] and good[0][1]["joined"] == expected
 
 
+@pytest.mark.parametrize("raw", ["2024-05-01 10:15:00 CET", "5/1/2024 10:15 EST", "2024-05-01T10:15:00 Europe/Paris"])
+def test_a_time_zone_given_by_name_is_refused_saying_to_write_its_offset(raw):
+    with pytest.raises(InvalidValue, match=re.escape(f"found {raw!r}, a time zone by name, which may mean more than one"
+                                                     " offset: write the offset (+01:00) or UTC")):
+        to_datetime(raw)
+
+
 def test_dates_with_slashes_are_month_first_unless_asked():
     assert to_datetime("05/01/2024") == "2024-05-01"
     good, bad = RowConverter(SCHEMA).convert_rows(["id", "joined"], [["c1", "25/12/2024"]])

@@ -69,12 +69,25 @@ def from_written(text: str, day_first: bool = False) -> tuple[dt.datetime, bool]
     raise ValueError(f"{text!r} is no date-time in ISO-8601 or a common format")
 
 
-def other_order_hint(text: str, day_first: bool) -> str:
-    """For a date that reads only in the other order (25/12/2024, read month first), the setting that
-    reads it, to add to the error; else nothing."""
+# A date-time with its zone named rather than given as an offset: 2024-05-01 10:15:00 CET, ... America/New_York.
+_ZONE_NAME = re.compile(r"(?P<time>.*[0-9])\s+(?P<zone>[A-Za-z][A-Za-z_/+-]*)")
+
+
+def date_hint(text: str, day_first: bool) -> str:
+    """What to add to the error for a date that does not read: the setting for one that reads only in
+    the other order (25/12/2024, read month first), or how to write a zone given by name; else nothing."""
     try:
         from_written(text, not day_first)
     except ValueError:
-        return ""
-    order = "month" if day_first else "day"
-    return f", which reads {order} first: set DATE_ORDER={order}-first"
+        pass
+    else:
+        order = "month" if day_first else "day"
+        return f", which reads {order} first: set DATE_ORDER={order}-first"
+    named = _ZONE_NAME.fullmatch(text)
+    if named and named["zone"].upper() not in ("AM", "PM"):
+        try:
+            from_written(named["time"], day_first)
+        except ValueError:
+            return ""
+        return ", a time zone by name, which may mean more than one offset: write the offset (+01:00) or UTC"
+    return ""

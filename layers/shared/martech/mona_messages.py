@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from martech.csv_values import typed_row
-from martech.iso_times import from_iso, from_written, other_order_hint
+from martech.iso_times import from_iso, from_written, date_hint
 from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings
@@ -45,7 +45,7 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
                 parsed = from_written(text, day_first)[0] if common_forms else from_iso(text)
             except ValueError:
                 forms = "ISO-8601 or a common date format (05/01/2024 10:15)" if common_forms else "ISO-8601"
-                hint = other_order_hint(text, day_first) if common_forms else ""
+                hint = date_hint(text, day_first) if common_forms else ""
                 raise ValueError(f"{text!r} is not Unix seconds, milliseconds or {forms}{hint}") from None
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:

@@ -29,7 +29,7 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from martech.dict_makers import dict_maker
-from martech.iso_times import from_written, other_order_hint
+from martech.iso_times import from_written, date_hint
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS
 
@@ -172,7 +172,7 @@ def to_datetime(value: Any, day_first: bool = False) -> str:
         parsed, date_only = from_written(text, day_first)
     except ValueError:
         raise InvalidValue("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
-                           f" milliseconds), found {text!r}{other_order_hint(text, day_first)}") from None
+                           f" milliseconds), found {text!r}{date_hint(text, day_first)}") from None
     # A date stays a date, however it was written: 5/1/2024 and 05/01/2024 alike.
     return parsed.date().isoformat() if date_only else parsed.isoformat()
 
