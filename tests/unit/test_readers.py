@@ -598,6 +598,12 @@ def test_a_broken_json_array_says_at_which_item(data, message):
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize("line, found", [(b"3", "a number"), (b'"x"', "text"), (b"null", "null"), (b"true", "true/false"),
+                                         (b"[1, 2]", "an array")])
+def test_a_json_lines_line_that_is_no_object_says_what_it_is_in_json_terms(line, found):
+    assert read(line + b"\n", "x.jsonl")[0].error == f"expected a JSON object, found {found}"
+
+
 def test_json_array_across_many_chunks_is_read_whole():
     items = [{"id": i, "text": "x" * (i % 300)} for i in range(5000)]
     records = read(json.dumps(items, indent=1).encode(), "x.json")

@@ -586,10 +586,13 @@ def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Re
         yield _object_record(line, value, objects_only)
 
 
+_JSON_KINDS = {list: "an array", str: "text", int: "a number", float: "a number", bool: "true/false", type(None): "null"}
+
+
 def _object_record(line: int, value: Any, objects_only: bool) -> Record:
     if isinstance(value, dict) or not objects_only:
         return Record(line, value)
-    return Record(line, value, f"expected a JSON object, found {type(value).__name__}")
+    return Record(line, value, f"expected a JSON object, found {_JSON_KINDS.get(type(value), type(value).__name__)}")
 
 
 def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Record]:
