@@ -69,9 +69,9 @@ def test_a_session_of_another_shape_is_set_aside_with_why_and_the_others_are_int
     assert [json.loads(line)["session_id"] for line in out.getvalue().splitlines()] == ["s1", "s4"]
     assert (seen.sessions, seen.rejected) == (2, 2)
     assert [(line, reasons) for line, reasons, _ in rejected] == [
-        (2, ["page_event_ids: expected an object of page event ids and their times, found a list",
-             'offers: expected a list of offers ("<experience id>-<variant id>"), found text',
-             "custom_targets: expected an object of custom target ids and their values, found a list"]),
+        (2, ["page_event_ids: expected an object of page event ids and their times, found an array",
+             'offers: expected an array of offers ("<experience id>-<variant id>"), found text',
+             "custom_targets: expected an object of custom target ids and their values, found an array"]),
         (3, ["city: expected text, found an object"])]
     assert rejected[0][2] == lines[1]
     assert dict(seen.events_by_city) == {"Denver": {"unknown page event 7": 1}}

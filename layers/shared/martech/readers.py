@@ -31,7 +31,7 @@ from itertools import chain
 import orjson
 
 from martech.dict_makers import dict_maker
-from martech.strict_json import ItemDecoder, json_error
+from martech.strict_json import ItemDecoder, json_error, json_kind
 
 CSV, JSON_ARRAY, JSON_LINES = "csv", "json", "jsonl"
 # .txt is delimited text as spreadsheets export it: Excel's "Text (Tab delimited)" and "Unicode Text".
@@ -586,13 +586,10 @@ def _json_lines_records(lines: _Lines, objects_only: bool = True) -> Iterator[Re
         yield _object_record(line, value, objects_only)
 
 
-_JSON_KINDS = {list: "an array", str: "text", int: "a number", float: "a number", bool: "true/false", type(None): "null"}
-
-
 def _object_record(line: int, value: Any, objects_only: bool) -> Record:
     if isinstance(value, dict) or not objects_only:
         return Record(line, value)
-    return Record(line, value, f"expected a JSON object, found {_JSON_KINDS.get(type(value), type(value).__name__)}")
+    return Record(line, value, f"expected a JSON object, found {json_kind(value)}")
 
 
 def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Record]:

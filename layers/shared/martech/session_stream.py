@@ -28,6 +28,7 @@ from martech.metadata_snapshots import Snapshot, SnapshotStore
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_metadata import RefreshFailed
 from martech.readers import JSON_LINES, UnreadableFile, read_records
+from martech.strict_json import json_kind
 
 PREFIX, OUTPUT_PREFIX = "monetate-sessions/", "interpreted/"
 TOP_EXPERIENCES = 10
@@ -107,16 +108,15 @@ def _titled(raw_id: Any, items: dict[int, dict[str, Any]], kind: str, seen: Inte
 # What each part of a session must be for it to be read; any may be missing or null.
 _SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
     "page_event_ids": ((dict,), "an object of page event ids and their times"),
-    "offers": ((list,), 'a list of offers ("<experience id>-<variant id>")'),
+    "offers": ((list,), 'an array of offers ("<experience id>-<variant id>")'),
     "custom_targets": ((dict,), "an object of custom target ids and their values"),
     "city": ((str, int, float), "text"),
 }
-_JSON_NAMES = {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number", float: "a number"}
 
 
 def session_problems(session: dict[str, Any]) -> list[str]:
     """Why the session cannot be interpreted: a part that is not what the Session Stream writes."""
-    return [f"{name}: expected {what}, found {_JSON_NAMES.get(type(session[name]), type(session[name]).__name__)}"
+    return [f"{name}: expected {what}, found {json_kind(session[name])}"
             for name, (types, what) in _SHAPES.items()
             if session.get(name) is not None and (not isinstance(session[name], types) or isinstance(session[name], bool))]
 

@@ -26,6 +26,15 @@ _NOT_JSON = ("NaN", "Infinity", "-Infinity")
 ORJSON_INTEGERS = range(-(1 << 63), 1 << 64)  # what orjson reads and writes as an integer (signed or unsigned 64 bits)
 
 
+_KINDS = {dict: "an object", list: "an array", str: "text", int: "a number", float: "a number", bool: "true/false",
+          type(None): "null"}
+
+
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words: ``an array``, not Python's ``list``."""
+    return _KINDS.get(type(value), type(value).__name__)
+
+
 class BadJson(ValueError):
     """A text that is not strict JSON; the message says what and where."""
 
