@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
 from martech.names import did_you_mean
-from martech.strict_json import ORJSON_INTEGERS
+from martech.strict_json import ORJSON_INTEGERS, json_kind
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
@@ -88,7 +88,7 @@ def to_string(value: Any) -> str:
             return text
         raise InvalidValue("expected non-empty text")
     if isinstance(value, (dict, list)):
-        raise InvalidValue("expected text, found a JSON " + ("object" if isinstance(value, dict) else "list"))
+        raise InvalidValue(f"expected text, found {json_kind(value)}")
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value).strip()
