@@ -461,6 +461,14 @@ def test_a_csv_is_read_in_the_charset_its_content_type_names(key, gzipped):
     assert unnamed[0].error.endswith(", or upload it with Content-Type text/csv; charset=windows-1252)")
 
 
+@pytest.mark.parametrize("ascii_lines", [0, 20_000])  # the first text past ASCII in the first chunk, or a later one
+def test_a_utf8_file_labelled_with_another_charset_fails_rather_than_send_mojibake(ascii_lines):
+    data = b"id,name\n" + b"0,plain\n" * ascii_lines + "1,Müller\n2,Café\n".encode()
+    with pytest.raises(UnreadableFile, match="^x.csv: its Content-Type names charset 'windows-1252', but its text is UTF-8:"
+                                             r" upload it again without the charset \(or with charset=utf-8\)$"):
+        list(read_records(io.BytesIO(data), "x.csv", options=CsvOptions(charset="windows-1252")))
+
+
 def test_a_line_with_a_byte_the_named_charset_lacks_is_set_aside_alone():
     data = WINDOWS_1252_ROWS.replace(b"3,x", b"3,x\x81y")  # 0x81: no character in Windows-1252
     records = list(read_records(io.BytesIO(data), "x.csv", options=CsvOptions(charset="windows-1252")))

@@ -159,7 +159,9 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
             _refuse_json(raw, key)
             name = key.lower().removesuffix(".gz")
             delimiters = next((found for suffix, found in _DELIMITERS.items() if name.endswith(suffix)), _DELIMITERS[".csv"])
-            lines = _Lines(raw, of_csv=True, encoding=_csv_encoding(raw, key, options.charset, utf16))
+            lines = _Lines(raw, of_csv=True, encoding=_csv_encoding(raw, key, options.charset, utf16),
+                           mislabelled=f"{key}: its Content-Type names charset {options.charset!r}, but its text is UTF-8:"
+                                       " upload it again without the charset (or with charset=utf-8)")
             yield from _csv_records(lines, delimiters, columns, options)
         else:  # JSON Lines, and .json files of one object per line, as Spark, BigQuery or Snowflake write them
             yield from _json_lines_records(_Lines(raw), objects_only)
@@ -327,7 +329,7 @@ class _Lines:
     lines from ``keep_from`` on are kept, to be read again (``between``), and a line that is not UTF-8
     says that the file's charset can be named."""
 
-    def __init__(self, raw: IO[bytes], of_csv: bool = False, encoding: str = "utf-8") -> None:
+    def __init__(self, raw: IO[bytes], of_csv: bool = False, encoding: str = "utf-8", mislabelled: str = "") -> None:
         self._raw = raw
         self._of_csv = of_csv
         self._encoding = encoding
@@ -335,6 +337,8 @@ class _Lines:
         self._next = 1
         self.keep_from = 1
         self.undecodable: dict[int, str] = {}
+        self._mislabelled = mislabelled  # what to say if the text is UTF-8 after all (see _check_label)
+        self._label_checked = encoding == "utf-8"
 
     def __iter__(self) -> Iterator[list[str]]:
         pieces: list[bytes] = []  # of a line that goes on past the chunks read so far
@@ -388,6 +392,8 @@ class _Lines:
         return lines
 
     def _decode(self, data: bytes) -> list[str]:
+        if not self._label_checked and not data.isascii():
+            self._check_label(data)
         try:
             text = data.decode(self._encoding)
         except UnicodeDecodeError:
@@ -407,6 +413,17 @@ class _Lines:
                 self.undecodable[number] = _undecodable(raw, exc.start, self._encoding, self._of_csv)
                 lines[number - self._next] = raw.decode(self._encoding, errors="replace")
         return lines
+
+    def _check_label(self, data: bytes) -> None:
+        """A file its Content-Type says is in another charset, whose first text past ASCII is UTF-8, is
+        UTF-8 mislabelled (text in Windows-1252 and the like is next to never also UTF-8): read as
+        labelled, each é would be sent as Ã©."""
+        self._label_checked = True
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        raise UnreadableFile(self._mislabelled)
 
     def between(self, first: int, last: int) -> list[str]:
         """Lines ``first`` to ``last``, read already and not before ``keep_from``."""
