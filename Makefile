@@ -52,6 +52,7 @@ bench: $(INSTALLED)
 	$(PY) bench/monetate_file_throughput.py
 	$(PY) bench/mona_export_throughput.py
 	$(PY) bench/optimove_repeated_keys.py
+	$(PY) bench/written_dates.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .sandbox
