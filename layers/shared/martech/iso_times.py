@@ -67,6 +67,38 @@ def _by_shape(formats: tuple[str, ...]) -> dict[tuple[bool, ...], tuple[str, ...
 _MONTH_FIRST_BY_SHAPE, _DAY_FIRST_BY_SHAPE = _by_shape(COMMON_FORMATS), _by_shape(DAY_FIRST_FORMATS)
 
 
+# The numeric forms above, read without strptime (a fifth of its cost): 2024/05/01, 5/1/2024 10:15 PM,
+# 01.05.2024 10:15:30. strptime stays the judge of anything this does not read.
+_NUMERIC = re.compile(r"(?:(?P<year_first>[0-9]{4})/(?P<ym>[0-9]{1,2})/(?P<yd>[0-9]{1,2})"
+                      r"|(?P<a>[0-9]{1,2})(?P<sep>[/.])(?P<b>[0-9]{1,2})(?P=sep)(?P<year>[0-9]{4}))"
+                      r"(?:\s+(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{1,2})(?::(?P<second>[0-9]{1,2}))?"
+                      r"(?:\s+(?P<half>[AaPp][Mm]))?)?")
+
+
+def _numeric(text: str, day_first: bool) -> tuple[dt.datetime, bool] | None:
+    found = _NUMERIC.fullmatch(text)
+    if not found:
+        return None
+    half = found["half"]
+    if found["year_first"]:
+        year, month, day = found["year_first"], found["ym"], found["yd"]
+    else:
+        year, first, second = found["year"], found["a"], found["b"]
+        month, day = (second, first) if found["sep"] == "." or day_first else (first, second)
+    if half and (found["year_first"] or found["sep"] == "."):  # the formats with AM/PM are m/d/Y ones alone
+        return None
+    hour = int(found["hour"] or 0)
+    if half:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half.lower() == "pm" else 0)
+    try:
+        return (dt.datetime(int(year), int(month), int(day), hour, int(found["minute"] or 0), int(found["second"] or 0)),
+                found["hour"] is None)
+    except ValueError:
+        return None
+
+
 def from_written(text: str, day_first: bool = False) -> tuple[dt.datetime, bool]:
     """The date-time ``text`` writes, in ISO-8601 as above or a common format, and whether it is a
     date alone (told by its form: no time in it); ValueError if it is neither. ``day_first``: a date
@@ -77,6 +109,8 @@ def from_written(text: str, day_first: bool = False) -> tuple[dt.datetime, bool]
         pass
     if _RFC_2822.fullmatch(text):
         return email.utils.parsedate_to_datetime(text), False
+    if (numeric := _numeric(text, day_first)) is not None:
+        return numeric
     for fmt in (_DAY_FIRST_BY_SHAPE if day_first else _MONTH_FIRST_BY_SHAPE).get(_shape(text), ()):
         try:
             return dt.datetime.strptime(text, fmt), "%H" not in fmt and "%I" not in fmt
