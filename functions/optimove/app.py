@@ -160,7 +160,7 @@ def delete_connection(connection: str) -> Response:
 def update_data(connection: str) -> Response:
     deadline = call_deadline(settings)
     conn = optimove().resolve(connection)
-    items = check_update_items(body())
+    items = check_update_items(body(), conn.get("primary_key"))
     merge = query_flag(api, "merge")
     uuid_ = conn["data_connection_uuid"]
     reads = 0

@@ -411,6 +411,15 @@ def test_a_delete_holding_a_key_that_is_no_key_deletes_nothing_and_says_which(st
     assert len(held(stack, connection)) == 5001 and not stack.optimove.received(f"{connection['uuid']}/delete")
 
 
+def test_an_update_whose_data_names_another_key_is_refused_before_optimove(stack, connection):
+    items = [{"primary_key": "1", "data": {"tier": "vip"}}, {"primary_key": "2", "data": {"customer_id": "3", "tier": "x"}},
+             {"primary_key": 4, "data": {"customer_id": "4"}}]  # the same key, as a number and as text: fine
+    answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data", items)
+    assert answer.status_code == 400 and answer.json()["message"] == (
+        "item 1: data holds customer_id='3', another key than its primary_key '2'; nothing was sent")
+    assert not stack.optimove.received(f"{connection['uuid']}/update_data")
+
+
 @pytest.mark.parametrize("key", [{"id": 1}, ["1"], True, "  "])
 def test_an_update_whose_primary_key_is_no_key_is_refused_before_optimove(stack, connection, key):
     answer = webhook(stack, "PUT", f"/connections/{connection['uuid']}/data", [{"primary_key": key, "data": {}}])

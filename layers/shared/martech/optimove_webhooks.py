@@ -59,8 +59,10 @@ def _is_key(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_update_items(body: Any) -> list[dict[str, Any]]:
-    """update_data items: a list of {primary_key, data, ttl?}, or {"records": [...]} of the same."""
+def check_update_items(body: Any, pk_field: str | None = None) -> list[dict[str, Any]]:
+    """update_data items: a list of {primary_key, data, ttl?}, or {"records": [...]} of the same. An
+    item whose data names another key in the connection's primary-key field (``pk_field``) is refused:
+    which record it means is in doubt."""
     items = body.get("records") if isinstance(body, dict) else body
     if not isinstance(items, list) or not items:
         raise WebhookError(400, 'the body must be a non-empty list of {"primary_key", "data", "ttl"}')
@@ -69,6 +71,9 @@ def check_update_items(body: Any) -> list[dict[str, Any]]:
             raise WebhookError(400, f"item {i}: needs primary_key and a data object")
         if not _is_key(item["primary_key"]):
             raise WebhookError(400, f"item {i}: primary_key must be text or a number, not {item['primary_key']!r}")
+        if pk_field in item["data"] and str(item["data"][pk_field]) != str(item["primary_key"]):
+            raise WebhookError(400, f"item {i}: data holds {pk_field}={item['data'][pk_field]!r}, another key than its"
+                                    f" primary_key {item['primary_key']!r}; nothing was sent")
         ttl = item.get("ttl")
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0):
             raise WebhookError(400, f"item {i}: ttl must be a whole number of seconds or null")
