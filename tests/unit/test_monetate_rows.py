@@ -1,5 +1,6 @@
 """Converting records to Monetate rows by each field's data_type."""
 
+import contextlib
 import re
 
 import orjson
@@ -57,6 +58,16 @@ def test_a_time_zone_given_by_name_is_refused_saying_to_write_its_offset(raw):
     with pytest.raises(InvalidValue, match=re.escape(f"found {raw!r}, a time zone by name, which may mean more than one"
                                                      " offset: write the offset (+01:00) or UTC")):
         to_datetime(raw)
+
+
+def test_only_values_short_enough_to_be_dates_are_kept_in_the_cache():
+    from martech.monetate_rows import _written_datetime
+
+    _written_datetime.cache_clear()
+    for raw in ("05/01/2024", "x" * 65, "y" * 1_000_000):
+        with contextlib.suppress(InvalidValue):
+            to_datetime(raw)
+    assert _written_datetime.cache_info().currsize == 1
 
 
 def test_dates_with_slashes_are_month_first_unless_asked():

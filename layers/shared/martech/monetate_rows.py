@@ -168,7 +168,8 @@ def to_datetime(value: Any, day_first: bool = False) -> str:
     text = str(value).strip()
     if _UNIX_TEXT.fullmatch(text):  # as a CSV holds them
         return to_datetime(float(text) if "." in text else int(text))
-    iso, problem = _written_datetime(text, day_first)
+    # A cell can run to megabytes: only what could be a date is kept in the cache, so memory stays flat.
+    iso, problem = (_written_datetime if len(text) <= 64 else _written_datetime.__wrapped__)(text, day_first)
     if problem:
         raise InvalidValue(problem)
     return iso
