@@ -10,6 +10,7 @@ from martech.names import did_you_mean
     ("email", ["email_hash", "tier"], "email_hash"),
     ("customer_id", ["id", "score"], "id"),  # the field a word of the name
     ("Customer ID", ["customer_id", "tier"], "customer_id"),
+    ("idz", ["ids"], "ids"),  # a short name, one letter wrong
 ])
 def test_the_nearest_known_name_is_suggested(name, known, expected):
     assert did_you_mean(name, known) == f" (did you mean {expected}?)"

@@ -23,7 +23,8 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     known name that holds ``name`` as a word, or is a word of it (``id`` and ``customer_id``,
     ``email`` and ``email_hash``); nothing when there is none, or several."""
     by_lower = {candidate.lower(): candidate for candidate in known}
-    close = difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.75)
+    # A short name has few letters to match: one wrong in four (?idz for ?ids) is still near.
+    close = difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.75 if len(name) > 4 else 0.6)
     if not close:
         close = [lower for lower in by_lower if _word_of(name.lower(), lower) or _word_of(lower, name.lower())]
     return f" (did you mean {by_lower[close[0]]}?)" if len(close) == 1 else ""
