@@ -178,7 +178,7 @@ def test_an_unknown_id_is_404_with_when_the_snapshot_was_taken(stack):
                                           ("/metadata/pageevent", 400), ("/metadata/pageevent?ids=%C2%B2", 400),
                                           ("/metadata/pageevent?ids=%D9%A1%D9%A2", 400),
                                           ("/metadata/pageevent?ids=1," + "9" * 5000, 400),
-                                          ("/metadata/pageevent?id=1", 400), ("/metadata/pageevent/1?ids=2", 400)])
+                                          ("/metadata/pageevent?ids=1&id=1", 400), ("/metadata/pageevent/1?ids=2", 400)])
 def test_bad_lookups_say_what_is_wrong(stack, path, status):
     answer = call(stack, "GET", path)
     assert answer.status_code == status and answer.json()["message"]

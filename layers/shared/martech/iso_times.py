@@ -126,13 +126,14 @@ _ZONE_NAME = re.compile(r"(?P<time>.*[0-9])\s+(?P<zone>[A-Za-z][A-Za-z_/+-]*)")
 def date_hint(text: str, day_first: bool) -> str:
     """What to add to the error for a date that does not read: the setting for one that reads only in
     the other order (25/12/2024, read month first), or how to write a zone given by name; else nothing."""
-    try:
-        from_written(text, not day_first)
-    except ValueError:
-        pass
-    else:
-        order = "month" if day_first else "day"
-        return f", which reads {order} first: set DATE_ORDER={order}-first"
+    if "/" in text:  # the order is a question for dates with slashes alone
+        try:
+            from_written(text, not day_first)
+        except ValueError:
+            pass
+        else:
+            order = "month" if day_first else "day"
+            return f", which reads {order} first: set DATE_ORDER={order}-first"
     named = _ZONE_NAME.fullmatch(text)
     if named and named["zone"].upper() not in ("AM", "PM"):
         try:
