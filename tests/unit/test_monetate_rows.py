@@ -37,6 +37,14 @@ SCHEMA = Schema.from_api({
     ("Thu, 02 May 2024 10:15:00 GMT", "2024-05-02T10:15:00+00:00"),  # HTTP, e-mail, JavaScript's toUTCString()
     ("Thu, 2 May 2024 10:15 +0200", "2024-05-02T10:15:00+02:00"),
     ("May  2 2024 10:15PM", "2024-05-02T22:15:00"),  # SQL Server's datetime as text
+    ("Jan 5, 2024", "2024-01-05"), ("Friday, January 5, 2024", "2024-01-05"),  # as spreadsheets show dates
+    ("Jan 5, 2024 1:05 PM", "2024-01-05T13:05:00"), ("January 5, 2024 1:05:09 AM", "2024-01-05T01:05:09"),
+    ("5/1/2024, 10:15:00 PM", "2024-05-01T22:15:00"), ("Jan 5, 2024, 10:15 AM", "2024-01-05T10:15:00"),  # toLocaleString()
+    ("5/1/2024, 10:15", "2024-05-01T10:15:00"),
+    ("Fri Jan 05 2024 10:15:00 GMT+0100 (Central European Standard Time)", "2024-01-05T10:15:00+01:00"),  # String(date)
+    ("Fri Jan 05 2024 10:15:00 GMT-0500", "2024-01-05T10:15:00-05:00"),
+    ("2024-05-01 10:15:00 +0000 UTC", "2024-05-01T10:15:00+00:00"),  # Go's time.Time
+    ("2024-05-01 10:15:00.5 -0700 MST", "2024-05-01T10:15:00.500000-07:00"),
 ])
 def test_datetimes_in_common_formats_become_iso_8601(raw, expected):
     assert to_datetime(raw) == expected
@@ -80,7 +88,32 @@ def test_dates_with_slashes_are_month_first_unless_asked():
         to_datetime("31/31/2024")
 
 
+@pytest.mark.parametrize("raw, hint", [
+    ("5/1/24", "whose year has two digits, which could be of any century: write all four (5/1/2024)"),
+    ("02-MAY-24", "whose year has two digits, which could be of any century: write all four (02-MAY-2024)"),
+    ("3/9/85 10:15 PM", "whose year has two digits, which could be of any century: write all four (3/9/1985 10:15 PM)"),
+    ("25/12/24", "whose year has two digits, which could be of any century: write all four (25/12/2024),"
+                 " which reads day first: set DATE_ORDER=day-first"),
+    ("0000-00-00 00:00:00", "MySQL's zero date, which means no date: leave the value out (in a CSV file,"
+                            " CSV_NULLS=0000-00-00 00:00:00 reads such cells as empty)"),
+    ("45413", "which looks like a spreadsheet's date serial (45413 is 2024-05-01): format the column as a date"
+              " before saving the file"),
+    ("45413.4270833", "which looks like a spreadsheet's date serial (45413 is 2024-05-01)"),
+])
+def test_dates_no_format_reads_are_refused_saying_what_they_look_like(raw, hint):
+    with pytest.raises(InvalidValue, match=f"found {re.escape(repr(raw))}, {re.escape(hint)}"):
+        to_datetime(raw)
+
+
+@pytest.mark.parametrize("raw", ["31/31/24", "5/1/24 10:15 XYZ", "1234", "123456", "2024-05-01 24:00:00"])
+def test_a_date_no_hint_fits_is_refused_with_the_reason_alone(raw):
+    with pytest.raises(InvalidValue, match=f"found {re.escape(repr(raw))}$"):
+        to_datetime(raw)
+
+
 @pytest.mark.parametrize("raw", ["not a date", "2024-13-01", "31/31/2024", True, "17145576000", "171455760",
+                                 "Monday, January 5, 2024", "Fri Jan 05 2024 10:15:00 GMT+01",
+                                 "2024-05-01 10:15:00 +0000 Europe/Paris", "5/1/2024,10:15",
                                  "2024-05-01 10:15:00 CET", "2024-05-01 10:15:00 +7", "02-MAY-24",
                                  "Xyz, 02 May 2024 10:15:00 GMT", "Thu, 31 Feb 2024 10:15:00 GMT",
                                  "Thu, 02 May 24 10:15:00 GMT", "Thu, 02 May 2024 10:15:00 CEST",

@@ -18,8 +18,10 @@ import datetime as dt
 import email.utils
 import re
 
-# A zone after the time: Z, UTC or GMT, or an offset after a space.
-_ZONE = re.compile(r"(?<=[0-9])(?:\s*(?:Z|UTC|GMT)|\s+([+-][0-9]{2}(?::?[0-9]{2})?))$", re.IGNORECASE)
+# A zone after the time: Z, UTC or GMT, or an offset after a space, which Go follows with the zone's
+# abbreviation (2024-05-01 10:15:00 -0700 MST, as its time.Time prints): the offset says it all.
+_ZONE = re.compile(r"(?<=[0-9])(?:\s*(?:Z|UTC|GMT)|\s+([+-][0-9]{2}(?::?[0-9]{2})?)(?:\s+[A-Za-z]{1,5})?)$",
+                   re.IGNORECASE)
 
 
 def from_iso(text: str) -> dt.datetime:
@@ -41,10 +43,17 @@ COMMON_FORMATS = (
     "%Y%m%dT%H%M%SZ", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d, %Y",
     "%Y-%m-%d", "%d-%b-%Y", "%d %b %Y %H:%M", "%d %b %Y %H:%M:%S",  # 2024-5-1, 01-May-2024 (four-digit years only)
     "%b %d %Y %I:%M%p",  # May  1 2024 10:15AM, SQL Server's datetime as text
+    "%b %d, %Y", "%A, %B %d, %Y",  # Jan 5, 2024 and Friday, January 5, 2024, as spreadsheets show dates
+    "%b %d, %Y %I:%M %p", "%b %d, %Y %I:%M:%S %p", "%B %d, %Y %I:%M %p", "%B %d, %Y %I:%M:%S %p",
 )
 # As e-mail and HTTP write dates, and JavaScript's toUTCString(): Wed, 01 May 2024 10:15:00 GMT
 _RFC_2822 = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} [A-Za-z]{3} [0-9]{4}"
                        r" [0-9]{2}:[0-9]{2}(?::[0-9]{2})? (?:GMT|UT|UTC|Z|[+-][0-9]{4})")
+# As JavaScript's Date writes itself as text (String(date)): Fri Jan 05 2024 10:15:00 GMT+0100 (Central European Standard Time)
+_JAVASCRIPT = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<time>[A-Za-z]{3} [0-9]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2})"
+                         r" GMT(?P<offset>[+-][0-9]{4})(?: \([^()]*\))?")
+# A comma between the date and its time, as JavaScript's toLocaleString() writes (5/1/2024, 10:15:00 AM).
+_COMMA_BEFORE_TIME = re.compile(r"(?<=[0-9]{4}), (?=[0-9]{1,2}:)")
 
 
 # The same with dates written with slashes day first, as in Britain and most of the world: 01/05/2024 is 1 May.
@@ -109,13 +118,20 @@ def from_written(text: str, day_first: bool = False) -> tuple[dt.datetime, bool]
         pass
     if _RFC_2822.fullmatch(text):
         return email.utils.parsedate_to_datetime(text), False
+    if javascript := _JAVASCRIPT.fullmatch(text):
+        return dt.datetime.strptime(f"{javascript['time']} {javascript['offset']}", "%b %d %Y %H:%M:%S %z"), False
+    if "," in text:
+        text = _COMMA_BEFORE_TIME.sub(" ", text)
     if (numeric := _numeric(text, day_first)) is not None:
         return numeric
     for fmt in (_DAY_FIRST_BY_SHAPE if day_first else _MONTH_FIRST_BY_SHAPE).get(_shape(text), ()):
         try:
-            return dt.datetime.strptime(text, fmt), "%H" not in fmt and "%I" not in fmt
+            parsed = dt.datetime.strptime(text, fmt)
         except ValueError:
             continue
+        if fmt.startswith("%A") and not text.lower().startswith(parsed.strftime("%A").lower()):
+            continue  # strptime takes any weekday: Monday, January 5, 2024 is no date
+        return parsed, "%H" not in fmt and "%I" not in fmt
     raise ValueError(f"{text!r} is no date-time in ISO-8601 or a common format")
 
 
@@ -125,7 +141,8 @@ _ZONE_NAME = re.compile(r"(?P<time>.*[0-9])\s+(?P<zone>[A-Za-z][A-Za-z_/+-]*)")
 
 def date_hint(text: str, day_first: bool) -> str:
     """What to add to the error for a date that does not read: the setting for one that reads only in
-    the other order (25/12/2024, read month first), or how to write a zone given by name; else nothing."""
+    the other order (25/12/2024, read month first); how to write a zone given by name, a year of two
+    digits or what MySQL writes for no date; what a spreadsheet's date serial (45413) is; else nothing."""
     if "/" in text:  # the order is a question for dates with slashes alone
         try:
             from_written(text, not day_first)
@@ -141,4 +158,30 @@ def date_hint(text: str, day_first: bool) -> str:
         except ValueError:
             return ""
         return ", a time zone by name, which may mean more than one offset: write the offset (+01:00) or UTC"
+    if text.startswith("0000-00-00"):
+        return (", MySQL's zero date, which means no date: leave the value out (in a CSV file,"
+                f" CSV_NULLS={text} reads such cells as empty)")
+    if short := _TWO_DIGIT_YEAR.fullmatch(text):
+        year = int(short["year"])
+        century = 2000 if year <= dt.date.today().year % 100 + 10 else 1900  # 5/1/24 is 2024, 3/9/85 1985
+        in_full = f"{short['date']}{century + year}{short['time'] or ''}"
+        try:
+            from_written(in_full, day_first)
+            order = ""
+        except ValueError:
+            order = date_hint(in_full, day_first)  # 31/12/24 read month first
+            if not order:
+                return ""
+        return f", whose year has two digits, which could be of any century: write all four ({in_full}){order}"
+    if serial := _SPREADSHEET_SERIAL.fullmatch(text):
+        day = _SPREADSHEET_DAY_ZERO + dt.timedelta(days=int(serial[1]))
+        return (f", which looks like a spreadsheet's date serial ({serial[1]} is {day.isoformat()}): format"
+                " the column as a date before saving the file")
     return ""
+
+
+# A date with its year in two digits, as Excel shows 5/1/24 and Oracle exports 01-MAY-24, and maybe a time after.
+_TWO_DIGIT_YEAR = re.compile(r"(?P<date>[0-9]{1,2}([/.-])(?:[0-9]{1,2}|[A-Za-z]{3})\2)(?P<year>[0-9]{2})(?P<time>[ ,].*)?")
+# Days since 30 December 1899, as Excel and Google Sheets hold dates: those from 1927 to 2173.
+_SPREADSHEET_SERIAL = re.compile(r"([1-9][0-9]{4})(?:\.[0-9]+)?")
+_SPREADSHEET_DAY_ZERO = dt.date(1899, 12, 30)

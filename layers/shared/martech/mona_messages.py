@@ -34,8 +34,9 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
     ``day_first``: a date written with slashes has its day first (DATE_ORDER=day-first)."""
     if isinstance(value, bool):
         raise ValueError("a timestamp cannot be true/false")
+    written = None
     if isinstance(value, str):
-        text = value.strip()
+        text = written = value.strip()
         try:
             if len(text) == 8 and common_forms:  # 20240501, as DATETIME reads it: no Unix time has 8 digits here
                 return from_written(text, day_first)[0].replace(tzinfo=dt.UTC).timestamp()
@@ -54,6 +55,9 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
             return float(value)
         if digits == 13:
             return value / 1000.0
+    if written is not None:  # numeric text, as a CSV holds it: 45413 from a spreadsheet, say
+        raise ValueError(f"{written!r} is not Unix seconds (10 digits) or milliseconds (13 digits)"
+                         + (date_hint(written, day_first) if common_forms else ""))
     raise ValueError(f"{value!r} is not Unix seconds (10 digits) or milliseconds (13 digits)")
 
 
