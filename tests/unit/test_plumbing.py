@@ -5,6 +5,8 @@ import json
 import logging
 import re
 import time
+from collections import defaultdict
+from pathlib import Path
 
 import orjson
 import pytest
@@ -700,3 +702,15 @@ def test_the_local_summary_places_a_rejected_item_of_a_json_array_by_its_index()
     s3 = SimpleNamespace(get_object=lambda **_: {"Body": io.BytesIO(rows)})
     lines = rejected_summary(SimpleNamespace(s3=s3, bucket="b"), {"rejected_rows": "r", "rejected": 2})
     assert [line.strip() for line in lines] == ["line 1, item 4: tier: expected text", "line 7: malformed CSV"]
+
+
+def test_the_csv_nulls_parameter_reaches_every_function_as_its_setting():
+    from martech.settings import Settings
+    from sandbox.local.template import Template
+
+    template = Path(__file__).resolve().parents[2] / "template.yaml"
+    made = {name: defaultdict(lambda: "made") for name in Template(template, {}).resources}  # every !Ref and !GetAtt resolves
+    for parameters, expected in (({}, frozenset()), ({"CsvNulls": "NULL,\\N"}, frozenset({"NULL", "\\N"}))):
+        specs = Template(template, parameters, made).functions()
+        assert {spec.logical_id: Settings.from_env(spec.environment).csv_null_texts for spec in specs} == \
+            {spec.logical_id: expected for spec in specs}, parameters
