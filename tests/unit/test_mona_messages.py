@@ -28,8 +28,8 @@ def test_dates_with_slashes_are_read_day_first_when_asked():
 
 @pytest.mark.parametrize("value, reason", [
     ("45413", "'45413' is not Unix seconds (10 digits) or milliseconds (13 digits), which looks like a spreadsheet's"
-              " date serial (45413 is 2024-05-01): format the column as a date before saving the file"),
-    ("5/1/24 10:15", "whose year has two digits, which could be of any century: write all four (5/1/2024 10:15)"),
+              " date serial, '2024-05-01': format the column as a date before saving the file"),
+    ("5/1/24 10:15", "whose year has two digits, which could be of any century: write all four, '5/1/2024 10:15'"),
     (45413, "45413 is not Unix seconds (10 digits) or milliseconds (13 digits)"),  # a JSON number: no guess at a spreadsheet
 ])
 def test_a_timestamp_that_does_not_read_says_what_it_looks_like(value, reason):

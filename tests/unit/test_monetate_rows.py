@@ -89,16 +89,16 @@ def test_dates_with_slashes_are_month_first_unless_asked():
 
 
 @pytest.mark.parametrize("raw, hint", [
-    ("5/1/24", "whose year has two digits, which could be of any century: write all four (5/1/2024)"),
-    ("02-MAY-24", "whose year has two digits, which could be of any century: write all four (02-MAY-2024)"),
-    ("3/9/85 10:15 PM", "whose year has two digits, which could be of any century: write all four (3/9/1985 10:15 PM)"),
-    ("25/12/24", "whose year has two digits, which could be of any century: write all four (25/12/2024),"
+    ("5/1/24", "whose year has two digits, which could be of any century: write all four, '5/1/2024'"),
+    ("02-MAY-24", "whose year has two digits, which could be of any century: write all four, '02-MAY-2024'"),
+    ("3/9/85 10:15 PM", "whose year has two digits, which could be of any century: write all four, '3/9/1985 10:15 PM'"),
+    ("25/12/24", "whose year has two digits, which could be of any century: write all four, '25/12/2024',"
                  " which reads day first: set DATE_ORDER=day-first"),
-    ("0000-00-00 00:00:00", "MySQL's zero date, which means no date: leave the value out (in a CSV file,"
-                            " CSV_NULLS=0000-00-00 00:00:00 reads such cells as empty)"),
-    ("45413", "which looks like a spreadsheet's date serial (45413 is 2024-05-01): format the column as a date"
-              " before saving the file"),
-    ("45413.4270833", "which looks like a spreadsheet's date serial (45413 is 2024-05-01)"),
+    ("0000-00-00 00:00:00", "MySQL's zero date, which means no date: leave it out, or name it in CSV_NULLS to read"
+                            " such CSV cells as empty"),
+    ("45413", "which looks like a spreadsheet's date serial, '2024-05-01': format the column as a date before saving"
+              " the file"),
+    ("45413.4270833", "which looks like a spreadsheet's date serial, '2024-05-01'"),
 ])
 def test_dates_no_format_reads_are_refused_saying_what_they_look_like(raw, hint):
     with pytest.raises(InvalidValue, match=f"found {re.escape(repr(raw))}, {re.escape(hint)}"):
@@ -153,6 +153,43 @@ def test_a_number_written_with_a_decimal_comma_or_grouped_thousands_is_refused_s
     with pytest.raises(InvalidValue, match=re.escape(f"found {raw!r}, a decimal comma or grouped thousands: write digits and"
                                                      " a decimal point alone (1234.50)")):
         to_number(raw)
+
+
+@pytest.mark.parametrize("raw, hint", [
+    ("€12.50", "a currency sign: write the number alone, '12.50'"),
+    ("-$5", "a currency sign: write the number alone, '-5'"),
+    ("12 €", "a currency sign: write the number alone, '12'"),
+    ("$1,250.50", "a currency sign and a decimal comma or grouped thousands: write digits and a decimal point alone (1234.50)"),
+    ("12.5%", "a percent sign: write the number alone, '12.5', or as a fraction '0.125'"),
+    ("(100)", "accounting's brackets for a negative number: write the number alone, '-100'"),
+    ("($1,250.00)", "a currency sign, accounting's brackets for a negative number and a decimal comma or grouped"
+                    " thousands: write digits and a decimal point alone (1234.50)"),
+    ("N/A", "which means no value: leave it out, or name it in CSV_NULLS to read such CSV cells as empty"),
+    ("#DIV/0!", "a spreadsheet's error: mend its formula, or name it in CSV_NULLS to read such CSV cells as empty"),
+])
+def test_a_number_written_with_signs_or_no_value_is_refused_saying_what_is_in_the_way(raw, hint):
+    with pytest.raises(InvalidValue, match=f"^expected a number, found {re.escape(repr(raw))}, {re.escape(hint)}$"):
+        to_number(raw)
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "spend"], [["c1", raw]])  # a file's column: the same reason
+    assert good == [] and bad[0][1] == [f"spend: expected a number, found {raw!r}, {hint}"]
+
+
+@pytest.mark.parametrize("raw", ["USD 12", "$", "%", "()", "lots", "12 apples"])
+def test_a_number_no_hint_fits_is_refused_with_the_reason_alone(raw):
+    with pytest.raises(InvalidValue, match=f"found {re.escape(repr(raw))}$"):
+        to_number(raw)
+
+
+def test_nan_text_is_refused_as_no_value_and_every_type_names_the_words_for_none():
+    with pytest.raises(InvalidValue, match=re.escape("expected a finite number, found 'NaN', which means no value: leave it"
+                                                     " out, or name it in CSV_NULLS to read such CSV cells as empty")):
+        to_number(" NaN ")
+    with pytest.raises(InvalidValue, match=re.escape("found 'NULL', which means no value: leave it out")):
+        to_boolean("NULL")
+    with pytest.raises(InvalidValue, match=re.escape("found '\\\\N', which means no value: leave it out, or name")):
+        to_datetime("\\N")  # as Hive and MySQL write no value
+    with pytest.raises(InvalidValue, match="^expected a finite number$"):  # a float, not text: nothing to quote
+        to_number(float("nan"))
 
 
 @pytest.mark.parametrize("raw, expected", [("a, b ,c", "a,b,c"), (["x", " y "], "x,y"), ("solo", "solo"),
@@ -332,3 +369,16 @@ def test_a_batch_with_field_names_that_need_quoting_converts_like_each_record():
     assert bad == []
     assert good == [(i, {name: f"{name}-{i}" for name in names}) for i in range(3)]
     assert list(good[0][1]) == names  # the row keeps the schema's field order
+
+
+@pytest.mark.parametrize("field, values", [
+    ("spend", ["$12.50", "$13", "€7.25"]), ("spend", ["12%", "7.5%"]), ("spend", ["(100)", "(2.50)"]),
+    ("spend", ["N/A", "NULL", "-"]), ("joined", ["5/1/24", "12/31/99 10:15"]), ("joined", ["45413", "45414.5"]),
+    ("joined", ["0000-00-00", "0000-00-00 00:00:00"]), ("vip", ["N/A", "null"]),
+])
+def test_rows_refused_alike_count_as_one_reason_in_the_report_whatever_their_values(field, values):
+    from martech.reports import reason_kind
+
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", field], [[f"c{n}", value] for n, value in enumerate(values)])
+    assert good == [] and len(bad) == len(values)
+    assert len({reason_kind(reasons[0]) for _, reasons in bad}) == 1, [reasons for _, reasons in bad]

@@ -142,7 +142,8 @@ _ZONE_NAME = re.compile(r"(?P<time>.*[0-9])\s+(?P<zone>[A-Za-z][A-Za-z_/+-]*)")
 def date_hint(text: str, day_first: bool) -> str:
     """What to add to the error for a date that does not read: the setting for one that reads only in
     the other order (25/12/2024, read month first); how to write a zone given by name, a year of two
-    digits or what MySQL writes for no date; what a spreadsheet's date serial (45413) is; else nothing."""
+    digits or what MySQL writes for no date; what a spreadsheet's date serial (45413) is; else nothing.
+    What varies with the value is quoted, as the value is, so that a report counts alike reasons as one."""
     if "/" in text:  # the order is a question for dates with slashes alone
         try:
             from_written(text, not day_first)
@@ -159,8 +160,7 @@ def date_hint(text: str, day_first: bool) -> str:
             return ""
         return ", a time zone by name, which may mean more than one offset: write the offset (+01:00) or UTC"
     if text.startswith("0000-00-00"):
-        return (", MySQL's zero date, which means no date: leave the value out (in a CSV file,"
-                f" CSV_NULLS={text} reads such cells as empty)")
+        return ", MySQL's zero date, which means no date: leave it out, or name it in CSV_NULLS to read such CSV cells as empty"
     if short := _TWO_DIGIT_YEAR.fullmatch(text):
         year = int(short["year"])
         century = 2000 if year <= dt.date.today().year % 100 + 10 else 1900  # 5/1/24 is 2024, 3/9/85 1985
@@ -172,11 +172,11 @@ def date_hint(text: str, day_first: bool) -> str:
             order = date_hint(in_full, day_first)  # 31/12/24 read month first
             if not order:
                 return ""
-        return f", whose year has two digits, which could be of any century: write all four ({in_full}){order}"
+        return f", whose year has two digits, which could be of any century: write all four, '{in_full}'{order}"
     if serial := _SPREADSHEET_SERIAL.fullmatch(text):
         day = _SPREADSHEET_DAY_ZERO + dt.timedelta(days=int(serial[1]))
-        return (f", which looks like a spreadsheet's date serial ({serial[1]} is {day.isoformat()}): format"
-                " the column as a date before saving the file")
+        return (f", which looks like a spreadsheet's date serial, '{day.isoformat()}': format the column as a date"
+                " before saving the file")
     return ""
 
 

@@ -32,6 +32,7 @@ from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS, json_kind
+from martech.value_hints import no_value_hint, number_hint
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
@@ -118,29 +119,20 @@ def to_number(value: Any) -> int | float:
     else:
         text = str(value).strip()
         if "_" in text:  # int() and float() read 1_000 as Python writes it: 12_34 would become 1234
-            raise InvalidValue(f"expected a number, found {text!r}{_number_hint(text)}")
+            raise InvalidValue(f"expected a number, found {text!r}{number_hint(text)}")
         try:
             number = int(text)
         except ValueError:
             try:
                 number = float(text)
             except ValueError:
-                raise InvalidValue(f"expected a number, found {text!r}{_number_hint(text)}") from None
+                raise InvalidValue(f"expected a number, found {text!r}{number_hint(text)}") from None
     if type(number) is int and number not in ORJSON_INTEGERS:  # past 64 bits: as a JSON file's reader reads it
         number = float(number) if abs(number) < _BEYOND_DOUBLES else math.inf
     if isinstance(number, float) and not math.isfinite(number):
-        raise InvalidValue("expected a finite number")
+        written = value.strip() if isinstance(value, str) and number != number else ""  # NaN, as pandas writes no value
+        raise InvalidValue("expected a finite number" + (f", found {written!r}{no_value_hint(written)}" if written else ""))
     return number
-
-
-# A number as spreadsheets show it in many countries, with a decimal comma or grouped thousands
-# (12,50; 1.234,50; 1 234): which is meant is not guessed at, but the way to write it is named.
-_WRITTEN_LOCALLY = re.compile(r"[+-]?[0-9]+(?:[,.' _][0-9]+)+")
-
-
-def _number_hint(text: str) -> str:
-    return ", a decimal comma or grouped thousands: write digits and a decimal point alone (1234.50)" \
-        if _WRITTEN_LOCALLY.fullmatch(text) else ""
 
 
 def to_boolean(value: Any) -> bool:
@@ -151,7 +143,7 @@ def to_boolean(value: Any) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise InvalidValue(f"expected true/false, 1/0 or yes/no, found {value!r}")
+    raise InvalidValue(f"expected true/false, 1/0 or yes/no, found {value!r}{no_value_hint(str(value).strip())}")
 
 
 def to_datetime(value: Any, day_first: bool = False) -> str:
@@ -183,7 +175,7 @@ def _written_datetime(text: str, day_first: bool) -> tuple[str, str]:
         parsed, date_only = from_written(text, day_first)
     except ValueError:
         return "", ("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
-                    f" milliseconds), found {text!r}{date_hint(text, day_first)}")
+                    f" milliseconds), found {text!r}{date_hint(text, day_first) or no_value_hint(text)}")
     # A date stays a date, however it was written: 5/1/2024 and 05/01/2024 alike.
     return (parsed.date().isoformat() if date_only else parsed.isoformat()), ""
 

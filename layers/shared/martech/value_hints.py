@@ -1,0 +1,64 @@
+"""What a value that does not read looks like, added to the reason its row is set aside: the
+words and signs spreadsheets and exports put where a number, a date or a yes/no belongs.
+
+Example::
+
+    number_hint("€12.50")  # ", a currency sign: write the number alone, '12.50'"
+    no_value_hint("N/A")   # ", which means no value: leave it out, or name it in CSV_NULLS to read such CSV cells as empty"
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+# Written for a missing value by people and exports (pandas writes NaN, R and Excel NA, Hive \N).
+_NO_VALUE_WORDS = frozenset({"n/a", "na", "nan", "null", "none", "nil", "-", "--", "?", "\\n"})
+# What a spreadsheet saves in a cell whose formula failed.
+_SPREADSHEET_ERRORS = frozenset({"#n/a", "#value!", "#ref!", "#div/0!", "#name?", "#num!", "#null!", "#spill!",
+                                 "#calc!", "#error!"})
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# A number as spreadsheets show it in many countries, with a decimal comma or grouped thousands
+# (12,50; 1.234,50; 1 234): which is meant is not guessed at, but the way to write it is named.
+_WRITTEN_LOCALLY = re.compile(r"[+-]?[0-9]+(?:[,.' _][0-9]+)+")
+_CURRENCY_SIGNS = re.compile(r"\s*[$€£¥₹]\s*")
+_WRITE_PLAINLY = "write digits and a decimal point alone (1234.50)"
+
+
+def no_value_hint(text: str) -> str:
+    """For text that stands for no value (N/A, NULL, #DIV/0!): how to leave it out; else nothing."""
+    lowered = text.lower()
+    if lowered in _SPREADSHEET_ERRORS:
+        what = "a spreadsheet's error: mend its formula"
+    elif lowered in _NO_VALUE_WORDS:
+        what = "which means no value: leave it out"
+    else:
+        return ""
+    return f", {what}, or name it in CSV_NULLS to read such CSV cells as empty"
+
+
+def number_hint(text: str) -> str:
+    """For text that is no number as written: what is in the way (a currency sign, a percent sign,
+    accounting's brackets, a decimal comma or grouped thousands) and how to write it; else nothing."""
+    if hint := no_value_hint(text):
+        return hint
+    negative = text.startswith("(") and text.endswith(")")  # (1,250.00): accounting's negative
+    inner = text[1:-1].strip() if negative else text
+    percent = inner.endswith("%")
+    inner = inner.removesuffix("%")
+    bare = _CURRENCY_SIGNS.sub("", inner).strip()
+    currency = bare != inner.strip()
+    if not (negative or percent or currency):
+        return f", a decimal comma or grouped thousands: {_WRITE_PLAINLY}" if _WRITTEN_LOCALLY.fullmatch(text) else ""
+    plain = _PLAIN_NUMBER.fullmatch(bare)
+    signs = [what for what, found in (("a currency sign", currency), ("a percent sign", percent),
+                                      ("accounting's brackets for a negative number", negative),
+                                      ("a decimal comma or grouped thousands", not plain and _WRITTEN_LOCALLY.fullmatch(bare)))
+             if found]
+    said = ", ".join(signs[:-1]) + (" and " if len(signs) > 1 else "") + signs[-1]
+    if plain:
+        number = f"-{bare.lstrip('+')}" if negative and not bare.startswith("-") else bare
+        fraction = f", or as a fraction '{Decimal(number) / 100}'" if percent else ""
+        return f", {said}: write the number alone, '{number}'{fraction}"  # quoted: the report counts alike reasons as one
+    return f", {said}: {_WRITE_PLAINLY}" if _WRITTEN_LOCALLY.fullmatch(bare) else ""
