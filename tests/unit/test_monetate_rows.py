@@ -198,6 +198,27 @@ def test_multi_strings_from_lists_or_comma_strings(raw, expected):
     assert to_multi_string(raw) == expected
 
 
+@pytest.mark.parametrize("raw, expected", [('["a","b"]', "a,b"), ('[ "a", 2, null, "" ]', "a,2"),  # as Snowflake unloads an ARRAY
+                                           ("[beta],[alpha]", "[beta],[alpha]"), ("[x]", "[x]")])  # text with brackets of its own
+def test_a_multi_string_written_as_a_json_list_is_read_as_its_items(raw, expected):
+    assert to_multi_string(raw) == expected
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "tags"], [["c1", raw], ["c2", "x,y"]])  # a file's column: the same
+    assert bad == [] and [row["tags"] for _, row in good] == [expected, "x,y"]
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("['a', 'b']", "a list as Python writes it: write its items comma-separated (a,b) or as JSON ([\"a\",\"b\"])"),
+    ('{a,"b c"}', "an array as Postgres writes it: write its items comma-separated (a,b), as array_to_string(column, ',')"
+                  " does, or as JSON (array_to_json)"),
+    ('["a", ["b"]]', "expected text, found an array"),
+])
+def test_a_multi_string_written_as_python_or_postgres_write_lists_is_refused_saying_how_to_write_it(raw, reason):
+    with pytest.raises(InvalidValue, match=f"^{re.escape(reason)}$"):
+        to_multi_string(raw)
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "tags"], [["c1", raw], ["c2", "x,y"]])
+    assert [row["tags"] for _, row in good] == ["x,y"] and bad == [(0, [f"tags: {reason}"])]
+
+
 def test_multi_string_list_items_cannot_hold_commas():
     with pytest.raises(ValueError):
         to_multi_string(["a,b", "c"])

@@ -28,6 +28,8 @@ from operator import itemgetter
 from typing import Any
 from collections.abc import Callable, Iterable
 
+import orjson
+
 from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
 from martech.names import did_you_mean
@@ -99,6 +101,8 @@ def to_string(value: Any) -> str:
 
 
 def to_multi_string(value: Any) -> str:
+    if type(value) is str and (written := _list_written_as_text(value.strip())) is not None:
+        value = written
     if type(value) is str:
         parts = [part for part in (p.strip() for p in value.split(",")) if part]
     else:
@@ -109,6 +113,31 @@ def to_multi_string(value: Any) -> str:
     if any("," in part for part in parts):
         raise InvalidValue("a list item must not itself contain a comma")
     return ",".join(parts)
+
+
+# A list as Python prints it (['a', 'b'], as pandas writes a column of lists) or as Postgres writes an array ({a,b}).
+_PYTHON_LIST = re.compile(r"\[\s*(?:'[^']*'|\"[^\"]*\")(?:\s*,\s*(?:'[^']*'|\"[^\"]*\"))*\s*,?\s*\]")
+_POSTGRES_ARRAY = re.compile(r"\{[^{}]*\}")
+
+
+def _list_written_as_text(text: str) -> list[Any] | None:
+    """The items of a list a cell writes as JSON (["a","b"], as Snowflake unloads an ARRAY), or None
+    for text that is no list: its commas part its items. A list as Python or Postgres writes it is
+    refused saying how to write it, rather than sent with its brackets and quotes in its items."""
+    if text[:1] == "[" and text[-1:] == "]":
+        try:
+            items = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            items = None
+        if isinstance(items, list):
+            return items
+        if _PYTHON_LIST.fullmatch(text):
+            raise InvalidValue("a list as Python writes it: write its items comma-separated (a,b) or as JSON"
+                               ' (["a","b"])')
+    elif _POSTGRES_ARRAY.fullmatch(text):
+        raise InvalidValue("an array as Postgres writes it: write its items comma-separated (a,b), as"
+                           " array_to_string(column, ',') does, or as JSON (array_to_json)")
+    return None
 
 
 def to_number(value: Any) -> int | float:
@@ -208,7 +237,7 @@ def _fast_multi_string(value: str) -> str | None:
     text = value.strip()
     if not text:
         return None
-    if "," in text and _MULTI_NEEDS_WORK.search(text):
+    if ("," in text and _MULTI_NEEDS_WORK.search(text)) or text[0] in "[{":
         return to_multi_string(text)
     return text
 
@@ -218,8 +247,9 @@ def _multi_string_column(column: list[Any]) -> list[str | None]:
     # value is already as the careful converter would leave it. About a third of the cost of
     # looking at each value.
     values = list(map(str.strip, column))  # TypeError for anything but text
-    items = ",".join(filter(None, values)).split(",")
-    if not all(items) or list(map(str.strip, items)) != items:
+    joined = ",".join(filter(None, values))
+    items = joined.split(",")
+    if not all(items) or list(map(str.strip, items)) != items or "[" in joined or "{" in joined:
         return list(map(_fast_multi_string, column))  # some values need work: each on its own
     return [value or None for value in values] if "" in values else values
 
