@@ -597,6 +597,28 @@ def test_webhook_body_that_is_gzip_compressed_is_refused_saying_so(stack, schema
         "the body is gzip-compressed, which the webhooks do not take: send the JSON as it is")
 
 
+@pytest.mark.parametrize("body, headers, said", [
+    (json.dumps({"records": customers(1)}).encode("utf-16"), {},  # as PowerShell's Out-File saves text
+     "the body is UTF-16 text, as its byte order mark says, which the webhooks do not take: send it as UTF-8"),
+    (b"customer_id,tier\nC-1,gold\n", {"Content-Type": "text/csv"},
+     "the body is not valid JSON: unexpected character, expected a JSON value at line 1, column 1; it looks like CSV:"
+     " the webhooks take JSON, and a CSV file goes into the bucket"),
+    (b"customer_id,tier\nC-1,gold\n", {"Content-Type": "application/x-www-form-urlencoded"},  # as curl -d sends a file
+     "the body is not valid JSON: unexpected character, expected a JSON value at line 1, column 1; it looks like CSV:"
+     " the webhooks take JSON, and a CSV file goes into the bucket"),
+    (b'{"customer_id": "C-1"}\n{"customer_id": "C-2"}\n', {},
+     "the body is not valid JSON: unexpected content after document at line 2, column 1; it holds more than one JSON"
+     ' value, as JSON Lines does: send one ({"records": [...]}), or drop the file into the bucket'),
+    (b"hello", {}, "the body is not valid JSON: unexpected character, expected a JSON value at line 1, column 1"),
+    (b'{"records": [}', {"Content-Type": "application/json"},
+     "the body is not valid JSON: unexpected character, expected a JSON value at line 1, column 14"),
+])
+def test_webhook_body_in_another_format_is_refused_saying_which_and_where_its_file_goes(stack, schema, body, headers, said):
+    answer = webhook(stack, schema, body, headers=headers)
+    assert answer.status_code == 400 and answer.json()["message"] == said
+    assert posted_keys(stack, schema) == []
+
+
 def test_webhook_body_holding_nan_is_refused_with_where_it_is_and_what_to_write_instead(stack, schema):
     body = '{"records": [{"customer_id": "C-1", "lifetime_value": NaN}]}'  # as Python's json.dumps writes a missing value
     answer = webhook(stack, schema, body)

@@ -69,7 +69,26 @@ def body_of(event: Any) -> Any:
     except UnicodeDecodeError as exc:
         if exc.object[:2] == b"\x1f\x8b":
             raise BadJson("the body is gzip-compressed, which the webhooks do not take: send the JSON as it is") from None
+        if exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):  # as PowerShell's Out-File and Windows tools save text
+            raise BadJson("the body is UTF-16 text, as its byte order mark says, which the webhooks do not take:"
+                          " send it as UTF-8") from None
         raise BadJson(f"the body is not UTF-8 text: byte {exc.start + 1} is {exc.object[exc.start]:#04x}") from None
+    except BadJson as exc:
+        raise BadJson(f"{exc}{_what_the_body_looks_like(event, str(exc))}") from None
+
+
+def _what_the_body_looks_like(event: Any, problem: str) -> str:
+    """For a body that is no JSON value: the file format it looks like, and where such a file goes."""
+    body = event.decoded_body or ""
+    if "unexpected content after document" in problem and body.lstrip()[:1] in ("{", "["):
+        return ("; it holds more than one JSON value, as JSON Lines does: send one ({\"records\": [...]}),"
+                " or drop the file into the bucket")
+    content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
+    first_line = body.lstrip("\ufeff").split("\n", 1)[0]
+    if "csv" in content_type.lower() or (first_line[:1] not in ("{", "[", '"') and first_line.count(",") >= 1
+                                         and "line 1, column 1" in problem):
+        return "; it looks like CSV: the webhooks take JSON, and a CSV file goes into the bucket"
+    return ""
 
 
 class ItemDecoder:
