@@ -128,7 +128,7 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
             ok = False
             continue
         ok &= report["status"] == "complete"
-        extra = "".join(f", {name} {report[name]}" for name in ("duplicates", "reads", "unknown") if report[name])
+        extra = "".join(f", {name} {report[name]}" for name in ("duplicates", "reads", "unknown") if report.get(name))
         lines.append(f"  {key}: {report['status']} - read {report['read']}, sent {report['sent']}, "
                      f"rejected {report['rejected']}, failed {report['failed']}{extra}, {report['seconds']} s")
         lines.append(f"      report   s3://{stack.bucket}/reports/{key}.json")
