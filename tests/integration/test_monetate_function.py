@@ -301,6 +301,20 @@ def test_an_event_for_a_version_deleted_before_its_turn_is_dropped_not_retried_a
     assert stack.report(key) == first and len(posted_keys(stack, schema)) == 3
 
 
+def test_a_spark_output_folder_delivers_its_part_files_and_leaves_its_markers_alone_without_a_report(stack, schema):
+    folder = f"monetate/{schema}/export"
+    for key, body in ((f"{folder}/_temporary/0/task_1/part-00000.csv", csv_bytes(customers(2))),  # staged, then moved
+                      (f"{folder}/part-00000-c000.csv", csv_bytes(customers(2))),
+                      (f"{folder}/.part-00000-c000.csv.crc", b"crc\x00\x01"), (f"{folder}/_SUCCESS", b""),
+                      (f"monetate/{schema}/.DS_Store", b"\x00\x00\x00\x01Bud1")):
+        stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
+    stack.wait_idle()
+    reports = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"reports/monetate/{schema}/")
+    assert [item["Key"] for item in reports.get("Contents", [])] == [f"reports/{folder}/part-00000-c000.csv.json"]
+    assert sorted(posted_keys(stack, schema)) == ["C0", "C1"]  # once, from the part file in place
+    assert not any(stack.dead_letters().values())
+
+
 def test_a_new_version_of_the_same_key_is_delivered_again(stack, schema):
     key = f"monetate/{schema}/daily.csv"
     drop(stack, key, csv_bytes(customers(5)))

@@ -97,6 +97,19 @@ def test_s3_test_events_and_other_event_names_name_no_files():
     assert dropped_files(notification("a.csv", event="ObjectRemoved:Delete")) == []
 
 
+@pytest.mark.parametrize("key, data", [
+    ("monetate/customers/export/_SUCCESS", False), ("monetate/customers/export/.part-00000.csv.crc", False),
+    ("optimove/loyalty/upsert/.DS_Store", False), ("mona/orders/_committed_5107", False),
+    ("monetate/customers/export/_temporary/0/task_1/part-00000.csv", False),
+    ("monetate/customers/export/part-00000-c000.csv", True), ("monetate/customers/my_file_.csv", True),
+    ("monetate/customers/_by_day/2024-05-01.csv", True), ("monetate/customers/temporary/a.csv", True),
+])
+def test_markers_a_spark_job_or_a_mac_leaves_beside_its_files_are_no_data_by_their_names(key, data):
+    from martech.s3_events import no_data_by_name
+
+    assert (no_data_by_name(key) is None) is data
+
+
 def test_a_folder_made_in_the_s3_console_is_not_a_file():
     assert dropped_files(notification("monetate/customers/")) == []
     assert dropped_files(notification("monetate/customers%2F")) == []  # the slash as S3 may encode it

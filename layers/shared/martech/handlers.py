@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from martech.names import did_you_mean
 from martech.repeated_calls import REPLAYED, RepeatedCalls
 from martech.reports import report_key
-from martech.s3_events import DroppedFile, continuation
+from martech.s3_events import DroppedFile, continuation, no_data_by_name
 from martech.settings import Settings, yes_or_no
 
 
@@ -138,7 +138,11 @@ def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
     """The file's version, from the notification or, where S3 did not name it, the current one, and the
     charset its Content-Type names (``charset_of``). None, logged, when that version is gone (deleted,
     or expired before its turn came): no retry can bring it back, so its message is not sent back to
-    the queue to end in the dead-letter queue."""
+    the queue to end in the dead-letter queue. None, logged, for a file whose name says it holds no
+    records (``no_data_by_name``): it gets no report, so that a Spark job's _SUCCESS fails no alarm."""
+    if why := no_data_by_name(dropped.key):
+        logger.info("file left alone", extra={"file": {"key": dropped.key, "version_id": dropped.version_id, "why": why}})
+        return None
     try:
         head = s3().head_object(Bucket=dropped.bucket, Key=dropped.key,
                                 **({"VersionId": dropped.version_id} if dropped.version_id else {}))

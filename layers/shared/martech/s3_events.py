@@ -45,3 +45,17 @@ def dropped_files(sqs_body: str) -> list[DroppedFile]:
             continue
         files.append(DroppedFile(s3["bucket"]["name"], key, obj.get("versionId"), obj.get("size")))
     return files
+
+
+def no_data_by_name(key: str) -> str | None:
+    """Why a file holds no records by its name, else None. Spark and Hive read a folder leaving out
+    the names that start with _ or . (Spark's _SUCCESS, Hadoop's .part-0.csv.crc, macOS's .DS_Store),
+    and Spark stages its files under _temporary/ before moving them into place: a job's output folder,
+    copied or synced here, arrives with those beside its data."""
+    *folders, name = key.split("/")
+    if name.startswith(("_", ".")):
+        return (f"its name starts with {name[0]}, as Spark's _SUCCESS, Hadoop's .crc files and macOS's .DS_Store do,"
+                " which Spark and Hive leave out of a folder too")
+    if "_temporary" in folders:
+        return "it is under _temporary/, where Spark stages its files before moving them into place"
+    return None
