@@ -31,6 +31,9 @@ def test_dates_with_slashes_are_read_day_first_when_asked():
               " date serial, '2024-05-01': format the column as a date before saving the file"),
     ("5/1/24 10:15", "whose year has two digits, which could be of any century: write all four, '5/1/2024 10:15'"),
     (45413, "45413 is not Unix seconds (10 digits) or milliseconds (13 digits)"),  # a JSON number: no guess at a spreadsheet
+    ("N/A", "which means no value: leave it out, or name it in CSV_NULLS to read such CSV cells as empty"),
+    ("NaN", "'NaN' is not Unix seconds (10 digits) or milliseconds (13 digits), which means no value: leave it out,"
+            " or name it in CSV_NULLS to read such CSV cells as empty"),
 ])
 def test_a_timestamp_that_does_not_read_says_what_it_looks_like(value, reason):
     with pytest.raises(ValueError) as refused:

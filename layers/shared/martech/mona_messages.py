@@ -24,6 +24,7 @@ from martech.iso_times import from_iso, from_written, date_hint
 from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings
+from martech.value_hints import no_value_hint
 
 ARC_CLASS = re.compile(r"^[A-Za-z0-9_@-]+$")
 
@@ -46,7 +47,7 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
                 parsed = from_written(text, day_first)[0] if common_forms else from_iso(text)
             except ValueError:
                 forms = "ISO-8601 or a common date format (05/01/2024 10:15)" if common_forms else "ISO-8601"
-                hint = date_hint(text, day_first) if common_forms else ""
+                hint = (date_hint(text, day_first) if common_forms else "") or no_value_hint(text)
                 raise ValueError(f"{text!r} is not Unix seconds, milliseconds or {forms}{hint}") from None
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
@@ -57,7 +58,7 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
             return value / 1000.0
     if written is not None:  # numeric text, as a CSV holds it: 45413 from a spreadsheet, say
         raise ValueError(f"{written!r} is not Unix seconds (10 digits) or milliseconds (13 digits)"
-                         + (date_hint(written, day_first) if common_forms else ""))
+                         + ((date_hint(written, day_first) if common_forms else "") or no_value_hint(written)))
     raise ValueError(f"{value!r} is not Unix seconds (10 digits) or milliseconds (13 digits)")
 
 
