@@ -39,7 +39,7 @@ template: $(SAM_INSTALLED)
 	$(PYTHON) tests/check_layer.py .aws-sam/build/SharedLayer/python
 
 run: $(INSTALLED)
-	$(PY) -m sandbox.local run
+	$(PY) -m sandbox.local run $(foreach file,$(FILES),--file $(file)) $(foreach setting,$(SETTINGS),--env $(setting))
 
 serve: $(INSTALLED)
 	$(PY) -m sandbox.local serve $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL)) $(foreach setting,$(SETTINGS),--env $(setting))

@@ -3,6 +3,7 @@
     python -m sandbox.local run     # start, drop the samples in events/, call the webhooks, summarise, stop
     python -m sandbox.local serve   # start and keep running, for curl and `aws --endpoint-url`
     python -m sandbox.local serve --env CSV_NULLS=NULL --env UNKNOWN_COLUMNS=drop   # settings to try
+    python -m sandbox.local run --file day.csv=monetate/customers/   # your files instead of the samples
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import requests
 
 from sandbox.local.functions import import_layer
 from sandbox.local.stack import ROOT, LocalStack
+from sandbox.local.template import Template
 
 import_layer()  # the functions' settings, read as they read them
 from martech.names import did_you_mean  # noqa: E402
@@ -67,6 +69,12 @@ def drop_samples(stack: LocalStack) -> list[str]:
             stack.s3.upload_file(str(path), stack.bucket, key)
             keys.append(key)
     return keys
+
+
+def drop_files(stack: LocalStack, files: list[tuple[Path, str]]) -> list[str]:
+    for path, key in files:
+        stack.s3.upload_file(str(path), stack.bucket, key)
+    return [key for _, key in files]
 
 
 def call_webhooks(stack: LocalStack) -> list[tuple[str, int, Any]]:
@@ -139,7 +147,7 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
             lines.append(f"      error    {error}")
         if key.startswith("monetate-sessions/") and report["status"] == "complete":
             lines += sessions_summary(stack, key)
-    lines += ["", "Webhooks"]
+    lines += ["", "Webhooks"] if calls else []
     for route, status, body in calls:
         ok &= status == 200
         shown = {k: v for k, v in body.items() if k != "results"} if isinstance(body, dict) else body
@@ -187,6 +195,24 @@ def setting(text: str) -> tuple[str, str]:
     return name, value
 
 
+def file_to_drop(text: str) -> tuple[Path, str]:
+    """``PATH=KEY`` from the command line: a file, and the key it is dropped under (a key ending in /
+    is a folder, and the file keeps its name there). A key that reaches no function is refused, as
+    nothing would happen to the file."""
+    path, equals, key = text.partition("=")
+    if not equals or not path or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a file as PATH=KEY, e.g. day.csv=monetate/customers/")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise argparse.ArgumentTypeError(f"{path}: no such file")
+    key = key.lstrip("/") + (file.name if key.endswith("/") else "")
+    prefixes = tuple(n.prefix for n in Template(ROOT / "template.yaml", {}).notifications("InboxBucket"))
+    if not key.startswith(prefixes):
+        raise argparse.ArgumentTypeError(f"{key}: no function takes files there; keys start with {', '.join(prefixes)}"
+                                         " (README.md: Dropping files)")
+    return file, key
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -197,7 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], type=setting, metavar="NAME=VALUE",
                         help="a setting of the functions' environment, over the template's (README: Settings);"
                              " repeat it for more")
+    parser.add_argument("--file", action="append", default=[], type=file_to_drop, metavar="PATH=KEY",
+                        help="run: a file of yours to drop under KEY (a folder ending in / keeps its name) instead of"
+                             " the sample files and webhook calls; repeat it for more")
     args = parser.parse_args(argv)
+    if args.file and args.command != "run":
+        parser.error("--file goes with run; under serve, drop files with aws --endpoint-url as it prints")
     try:
         Settings.from_env(dict(args.env))  # values the functions would refuse, said before anything starts
     except SettingsError as exc:
@@ -213,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         refreshed = stack.run_schedule("MonetateFunction")
         refresh_text = refresh_summary(refreshed, stack.metadata_changes()).replace("{bucket}", stack.bucket)
-        keys = drop_samples(stack)
+        keys = drop_files(stack, args.file) if args.file else drop_samples(stack)
         stack.wait_idle()  # the webhooks below update what the files created
-        calls = call_webhooks(stack)
+        calls = [] if args.file else call_webhooks(stack)  # the sample calls go with the sample files
         stack.wait_idle()
         text, ok = summary(stack, keys, calls)
         print(f"Ran the bundle locally: moto at {stack.aws_endpoint}, sandboxes at {stack.monetate_server.url} (Monetate)"

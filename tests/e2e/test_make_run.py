@@ -1,5 +1,7 @@
 """`make run` as a test: the samples in events/ go through the whole local stack."""
 
+import pytest
+
 from sandbox.local.__main__ import main
 
 
@@ -24,3 +26,34 @@ def test_make_run_delivers_the_samples_and_summarises_them(capsys):
     assert "unknown ids {'pageevent': ['299999']}; refresh triggered: False" in out
     assert "GET /metadata/pageevent?ids=200000,200001: 200" in out
     assert '"level":"INFO"' not in out  # the summary alone: the functions log at INFO under `make serve` only
+
+
+def test_make_run_with_files_of_your_own_delivers_them_instead_of_the_samples(tmp_path, capsys):
+    mine = tmp_path / "day.csv"
+    mine.write_text("customer_id,tier,last_purchase\nU-1,gold,25/12/2024\nU-2,silver,31/31/2024\n")
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"id": "o-1", "score": 0.5}\n')
+    assert main(["run", "--file", f"{mine}=monetate/customers/", "--file", f"{events}=mona/orders/today.jsonl",
+                 "--env", "DATE_ORDER=day-first"]) == 0
+    out = capsys.readouterr().out
+    assert "monetate/customers/day.csv: complete - read 2, sent 1, rejected 1, failed 0" in out  # 25/12 read day first
+    assert "line 3: last_purchase: expected a date or date-time" in out
+    assert "mona/orders/today.jsonl: complete - read 1, sent 1, rejected 0" in out
+    assert "customers.csv" not in out and "orders.jsonl" not in out and "Webhooks" not in out  # not the samples
+
+
+@pytest.mark.parametrize("given, said", [
+    ("day.csv", "'day.csv': write a file as PATH=KEY, e.g. day.csv=monetate/customers/"),
+    ("{missing}=monetate/customers/", "no such file"),
+    ("{mine}=monetat/customers/", "monetat/customers/day.csv: no function takes files there; keys start with monetate/"),
+])
+def test_a_file_to_drop_that_is_missing_or_would_reach_no_function_is_refused_before_anything_starts(
+        tmp_path, monkeypatch, capsys, given, said):
+    from sandbox.local import __main__ as local
+
+    mine = tmp_path / "day.csv"
+    mine.write_text("customer_id\nU-1\n")
+    monkeypatch.setattr(local, "LocalStack", lambda **kwargs: pytest.fail("the stack was started"))
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--file", given.format(mine=mine, missing=tmp_path / "missing.csv")])
+    assert exited.value.code == 2 and said in capsys.readouterr().err
