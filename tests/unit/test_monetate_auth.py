@@ -114,7 +114,7 @@ def test_a_secret_put_right_since_it_was_cached_is_read_again_at_once(monetate_s
 
 def test_a_secret_still_malformed_when_read_again_is_a_clear_error_after_one_more_read(monetate_sandbox, secret):
     secret.secret = secret.cached = {"username": MONETATE_USER, "private_key": "not a key"}
-    with pytest.raises(MonetateAuthError, match="not a readable unencrypted PEM key"):
+    with pytest.raises(MonetateAuthError, match="private_key is no PEM key"):
         provider(monetate_sandbox, secret).token()
     assert (secret.reads, secret.forced, refresh_calls(monetate_sandbox)) == (2, 1, 0)
 
@@ -167,3 +167,38 @@ def test_malformed_secrets_say_what_is_wrong_without_showing_the_key(secret):
     with pytest.raises(MonetateAuthError) as raised:
         load_credentials(secret)
     assert "not base64" not in str(raised.value) and "BEGIN" not in str(raised.value)
+
+
+@pytest.mark.parametrize("kept_as", [
+    lambda pem: pem.replace("\n", "\\n"),  # each newline as the two characters \n: JSON escaped twice
+    lambda pem: pem.replace("\n", " "),  # its lines joined by spaces, as pasted into a one-line field
+    lambda pem: pem.replace("\n", ""),  # joined with nothing between them
+    lambda pem: "  " + pem.replace("\n", "\r\n") + "\n\n",  # Windows line ends, blank space around it
+])
+def test_a_private_key_whose_lines_a_secret_editor_mangled_is_read_as_written(monetate_sandbox, monetate_key, secret,
+                                                                             kept_as):
+    secret.secret = secret.cached = {"username": MONETATE_USER, "private_key": kept_as(monetate_key.private_pem)}
+    assert load_credentials(secret.secret).private_key.private_numbers() == \
+        serialization.load_pem_private_key(monetate_key.private_pem.encode(), None).private_numbers()
+    assert provider(monetate_sandbox, secret).token()
+
+
+def test_a_key_that_cannot_sign_is_refused_saying_what_it_is_without_showing_it(monetate_key):
+    key = serialization.load_pem_private_key(monetate_key.private_pem.encode(), None)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.BestAvailableEncryption(b"secret")).decode()
+    traditional_encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                              serialization.BestAvailableEncryption(b"secret")).decode()
+    for pem, said in ((public, "is a PUBLIC KEY block, not a private key: the secret holds the private key, and"
+                               " Monetate the public one that goes with it"),
+                      (encrypted, "is encrypted: store it unencrypted (openssl pkcs8 -topk8 -nocrypt -in key.pem)"),
+                      (traditional_encrypted, "is encrypted: store it unencrypted"),
+                      ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "is no PEM key: it must run from -----BEGIN PRIVATE KEY-----"
+                                                          " to -----END PRIVATE KEY-----")):
+        with pytest.raises(MonetateAuthError) as raised:
+            load_credentials({"username": MONETATE_USER, "private_key": pem})
+        assert str(raised.value).startswith(f"the Monetate secret's private_key {said}"), str(raised.value)
+        body = "".join(pem.splitlines()[1:-1]) or pem
+        assert body[:20] not in str(raised.value)

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -68,11 +69,35 @@ def load_credentials(secret: Any) -> Credentials:
     key = _KEY_CACHE.get(digest)
     if key is None:
         try:
-            key = serialization.load_pem_private_key(pem.encode(), password=None)
+            key = serialization.load_pem_private_key(_pem_lines(pem).encode(), password=None)
         except (ValueError, TypeError):
-            raise MonetateAuthError("the Monetate secret's private_key is not a readable unencrypted PEM key") from None
+            raise MonetateAuthError(f"the Monetate secret's private_key {_what_the_key_is(pem)}") from None
         _KEY_CACHE[digest] = key
     return Credentials(username, key, algorithm)
+
+
+# A PEM block: its label (PRIVATE KEY, RSA PRIVATE KEY) and its base64 body.
+_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+
+
+def _pem_lines(pem: str) -> str:
+    """The PEM with its newlines, where a secret's editor wrote each as the two characters \\n (JSON
+    escaped twice, as a shell or Terraform string may do); lines joined by spaces read as they are."""
+    return pem.replace("\\r\\n", "\n").replace("\\n", "\n")
+
+
+def _what_the_key_is(pem: str) -> str:
+    """Why ``pem`` is no key to sign with, without a word of the key itself."""
+    block = _PEM.search(_pem_lines(pem))
+    if block is None:
+        return "is no PEM key: it must run from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----"
+    if "ENCRYPTED" in block[0]:
+        return ("is encrypted: store it unencrypted (openssl pkcs8 -topk8 -nocrypt -in key.pem), as the function has"
+                " no password to open it")
+    if "PRIVATE" not in block[1]:
+        return (f"is a {block[1]} block, not a private key: the secret holds the private key, and Monetate the"
+                " public one that goes with it")
+    return "is not a readable unencrypted PEM key"
 
 
 class MonetateTokenProvider:
