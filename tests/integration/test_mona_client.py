@@ -117,3 +117,21 @@ def test_a_lost_answer_with_added_values_is_not_resent(mona_sandbox, secret):
     with pytest.raises(FateUnknown):
         client.export([{"arcClass": "a", "contextId": "c", "message": {"v": 1}, "action": "ADD"}])
     assert len(_exports(mona_sandbox)) == 1
+
+
+def test_keys_copied_with_a_line_break_or_spaces_around_them_are_used_without(mona_sandbox, secret):
+    copied = {"api_key": f" {secret['api_key']}\n", "secret": f"{secret['secret']}\r\n", "user_id": ""}
+    assert tokens_for(mona_sandbox, copied)[2].token()
+
+
+@pytest.mark.parametrize("secret, said", [
+    ({"api_key": "ab cd", "secret": "s"}, "the Mona secret's api_key holds a space or a control character within it"),
+    ({"api_key": "a", "secret": "s\x00t"}, "the Mona secret's secret holds a space or a control character within it"),
+    ({"api_key": "a", "secret": "  "}, "the Mona secret must be JSON with api_key and secret (and optionally user_id)"),
+    ({"api_key": ["a"], "secret": "s"}, "the Mona secret must be JSON with api_key and secret (and optionally user_id)"),
+])
+def test_a_secret_no_key_could_be_is_refused_naming_the_field_never_its_value(mona_sandbox, secret, said):
+    with pytest.raises(MonaAuthError) as refused:
+        tokens_for(mona_sandbox, secret)[2].token()
+    assert str(refused.value).startswith(said) and "ab cd" not in str(refused.value)
+    assert auth_calls(mona_sandbox) == (0, 0)

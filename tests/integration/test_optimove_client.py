@@ -49,6 +49,20 @@ def test_a_secret_without_both_keys_is_refused_before_any_call(optimove_sandbox)
     assert optimove_sandbox.app.stats()["total"] == 0
 
 
+def test_keys_copied_with_a_line_break_or_spaces_around_them_are_sent_without(optimove_sandbox, secret):
+    keys = secret.value
+    copied = Secret({"api_key": f"{keys['api_key']}\n", "brand_key": f"  {keys['brand_key']} "})
+    assert client_for(optimove_sandbox, copied).connections() == [] and copied.forced == 0
+
+
+def test_a_key_with_a_space_within_it_is_refused_naming_it_before_any_call_and_never_its_value(optimove_sandbox):
+    with pytest.raises(OptimoveError) as refused:
+        client_for(optimove_sandbox, Secret({"api_key": "key one", "brand_key": "b"})).connections()
+    assert str(refused.value.detail) == ("the Optimove secret's api_key holds a space or a control character within it,"
+                                         " which no key does: store the key alone")
+    assert optimove_sandbox.app.stats()["total"] == 0
+
+
 def test_a_secret_put_right_since_it_was_cached_is_taken_at_once(optimove_sandbox, secret):
     secret.cached = {"api_key": "only"}  # cached while it lacked its brand key
     assert client_for(optimove_sandbox, secret).connections() == []

@@ -202,3 +202,9 @@ def test_a_key_that_cannot_sign_is_refused_saying_what_it_is_without_showing_it(
         assert str(raised.value).startswith(f"the Monetate secret's private_key {said}"), str(raised.value)
         body = "".join(pem.splitlines()[1:-1]) or pem
         assert body[:20] not in str(raised.value)
+
+
+def test_a_username_copied_with_a_line_break_after_it_is_signed_without(monetate_sandbox, secret):
+    secret.secret = secret.cached = {**secret.secret, "username": f"{MONETATE_USER}\n"}
+    assert load_credentials(secret.secret).username == MONETATE_USER
+    assert provider(monetate_sandbox, secret).token()

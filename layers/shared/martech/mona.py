@@ -20,7 +20,7 @@ import requests
 import urllib3
 
 from martech.http import make_pool, make_session, out_of_time, pool_failure, within
-from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret
+from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret, secret_fields
 from martech.settings import Settings
 
 ACTIONS = ("OVERWRITE", "ADD", "NEW")
@@ -55,9 +55,10 @@ class ExportResult:
 
 
 def _checked_secret(secret: Any) -> dict[str, Any]:
-    if not isinstance(secret, dict) or not secret.get("api_key") or not secret.get("secret"):
-        raise MonaAuthError("the Mona secret must be JSON with api_key and secret (and optionally user_id)")
-    return secret
+    try:
+        return secret_fields(secret, ("api_key", "secret"), ("user_id",))
+    except ValueError as exc:
+        raise MonaAuthError(f"the Mona secret{exc}") from None
 
 
 def failure_reasons(body: dict[str, Any], count: int) -> dict[int, list[str]]:

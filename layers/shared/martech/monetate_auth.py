@@ -60,6 +60,7 @@ def load_credentials(secret: Any) -> Credentials:
     if not isinstance(secret, dict):
         raise MonetateAuthError('the Monetate secret must be JSON: {"username": ..., "private_key": ...}')
     username, pem = secret.get("username"), secret.get("private_key")
+    username = username.strip() if isinstance(username, str) else username  # as copied, with a line break after it
     algorithm = secret.get("algorithm") or "RS256"
     if not username or not pem:
         raise MonetateAuthError("the Monetate secret needs both 'username' and 'private_key'")

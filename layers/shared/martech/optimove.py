@@ -16,7 +16,7 @@ import requests
 
 from martech.http import make_session
 from martech.names import did_you_mean
-from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret
+from martech.vendor_secrets import Fetch, fetch_json_secret, read_secret, secret_fields
 from martech.settings import Settings
 
 MAX_ROWS_PER_UPLOAD = 5000  # [doc]
@@ -59,9 +59,11 @@ class UnknownConnection(OptimoveError):
 
 
 def _headers_from(secret: Any) -> dict[str, str]:
-    if not isinstance(secret, dict) or not secret.get("api_key") or not secret.get("brand_key"):
-        raise OptimoveError(0, "the Optimove secret must be JSON with api_key and brand_key")
-    return {"x-api-key": secret["api_key"], "x-brand-key": secret["brand_key"], "Content-Type": "application/json"}
+    try:
+        keys = secret_fields(secret, ("api_key", "brand_key"))
+    except ValueError as exc:
+        raise OptimoveError(0, f"the Optimove secret{exc}") from None
+    return {"x-api-key": keys["api_key"], "x-brand-key": keys["brand_key"], "Content-Type": "application/json"}
 
 
 class OptimoveClient:

@@ -41,3 +41,23 @@ def read_secret(fetch: Fetch, name: str, max_age: int, check: Callable[[Any], Ch
         if force:
             raise
     return check(fetch(name, True, max_age))
+
+
+def secret_fields(secret: Any, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, str]:
+    """The secret's ``required`` and present ``optional`` fields as text, without the spaces or line break
+    a key copied from a page or a file brings along (an HTTP header holding one is refused before it is
+    sent). ValueError, to follow "the <vendor> secret", saying what is wrong, never a word of a value."""
+    shape = f" must be JSON with {' and '.join(required)}" + (f" (and optionally {', '.join(optional)})" if optional else "")
+    if not isinstance(secret, dict):
+        raise ValueError(shape)
+    fields = {}
+    for name in required + tuple(name for name in optional if secret.get(name) not in (None, "")):
+        value = secret.get(name)
+        text = value.strip() if isinstance(value, str) else str(value) if type(value) is int else ""
+        if not text:
+            raise ValueError(shape)
+        if not text.isprintable() or " " in text:
+            raise ValueError(f"'s {name} holds a space or a control character within it, which no key does: store the"
+                             " key alone")
+        fields[name] = text
+    return fields
