@@ -180,6 +180,15 @@ def test_a_number_no_hint_fits_is_refused_with_the_reason_alone(raw):
         to_number(raw)
 
 
+def test_a_spreadsheet_error_in_a_text_field_sets_its_row_aside_so_failed_lookups_do_not_become_one_customer():
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "tier"], [["#N/A", "gold"], ["c2", " #ref! "], ["#c3", "#vip"]])
+    assert good == [(2, {"id": "#c3", "tier": "#vip"})]  # a # alone is text
+    assert bad == [(0, ["id: expected text, found '#N/A', a spreadsheet's error: mend its formula, or name it in"
+                        " CSV_NULLS to read such CSV cells as empty"]),
+                   (1, ["tier: expected text, found '#ref!', a spreadsheet's error: mend its formula, or name it in"
+                        " CSV_NULLS to read such CSV cells as empty"])]
+
+
 def test_nan_text_is_refused_as_no_value_and_every_type_names_the_words_for_none():
     with pytest.raises(InvalidValue, match=re.escape("expected a finite number, found 'NaN', which means no value: leave it"
                                                      " out, or name it in CSV_NULLS to read such CSV cells as empty")):
@@ -301,8 +310,8 @@ def test_required_fields_beyond_identifier_and_unique_key():
 
 # Values files hold, the usual and the odd: each column converter must agree with the careful one.
 ODD_VALUES = {
-    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}],
-    "tier": ["gold", "", " silver", None, 3.5, False],
+    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}, "#N/A", "#c3"],
+    "tier": ["gold", "", " silver", None, 3.5, False, "#REF!", "#vip"],
     "tags": ["a,b", "a, b", "a,,b", ",a", "a,", "solo", " x ", "", "a,\tb", ["x", "y"], ["a,b"], None, 4,
              '["a","b"]', "['a', 'b']", "{a,b}", "[beta],[alpha]", "[x]", '[["a"]]', "[]"],
     "spend": ["10", "10.5", "-3", "1e3", "1.5e3", " 7 ", "7.", ".5", "nan", "inf", "1.0e999", "x", "", "1_000",

@@ -26,6 +26,11 @@ _CURRENCY_SIGNS = re.compile(r"\s*[$€£¥₹]\s*")
 _WRITE_PLAINLY = "write digits and a decimal point alone (1234.50)"
 
 
+def is_spreadsheet_error(text: str) -> bool:
+    """Whether ``text`` is what a spreadsheet saves for a formula that failed (#N/A, #REF!)."""
+    return text[:1] == "#" and text.lower() in _SPREADSHEET_ERRORS
+
+
 def no_value_hint(text: str) -> str:
     """For text that stands for no value (N/A, NULL, #DIV/0!): how to leave it out; else nothing."""
     lowered = text.lower()
