@@ -55,6 +55,17 @@ def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_leave_fields_
     assert contexts(stack, arc)["007"]["fields"] == {"score": 0.93, "zip": "02134", "country": "FR"}
 
 
+def test_a_context_id_a_spreadsheet_mangled_sets_its_row_aside_rather_than_merging_others_into_one(stack, arc):
+    report = drop(stack, f"mona/{arc}/sheet.csv", b"contextId,score\n123456789012,0.1\n1.23457E+11,0.2\n#N/A,0.3\n")
+    assert (report["sent"], report["rejected"]) == (1, 2)
+    assert sorted(report["rejected_reasons"]) == [
+        "contextId: found '...', a long number as a spreadsheet shows it, rounded to six figures: format the column"
+        " as text before saving the file, which holds what the sheet shows",
+        "contextId: found '...', a spreadsheet's error: mend its formula, or name it in CSV_NULLS to read such CSV"
+        " cells as empty"]
+    assert list(contexts(stack, arc)) == ["123456789012"]
+
+
 def test_a_csv_written_by_hand_with_spaces_after_its_commas_sends_numbers_and_quoted_lists(stack, arc):
     report = drop(stack, f"mona/{arc}/by-hand.csv", b'contextId, score, tags\nm-1, 0.5, "vip, new"\nm-2, 3, plain\n')
     assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)

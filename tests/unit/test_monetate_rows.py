@@ -189,6 +189,16 @@ def test_a_spreadsheet_error_in_a_text_field_sets_its_row_aside_so_failed_lookup
                         " CSV_NULLS to read such CSV cells as empty"])]
 
 
+def test_a_long_number_a_spreadsheet_rounded_to_its_display_sets_its_row_aside_so_ids_do_not_merge():
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "tier"], [["123456789012", "a"], ["1.23457E+11", "b"],
+                                                                  ["1.23457E+11", "c"], ["c4", "4.15555E+09"],
+                                                                  ["c5", "1E+5 club"]])
+    assert [row["id"] for _, row in good] == ["123456789012", "c5"]
+    assert [index for index, _ in bad] == [1, 2, 3]
+    assert bad[0][1] == ["id: expected text, found '1.23457E+11', a long number as a spreadsheet shows it, rounded to"
+                         " six figures: format the column as text before saving the file, which holds what the sheet shows"]
+
+
 def test_nan_text_is_refused_as_no_value_and_every_type_names_the_words_for_none():
     with pytest.raises(InvalidValue, match=re.escape("expected a finite number, found 'NaN', which means no value: leave it"
                                                      " out, or name it in CSV_NULLS to read such CSV cells as empty")):
@@ -310,7 +320,7 @@ def test_required_fields_beyond_identifier_and_unique_key():
 
 # Values files hold, the usual and the odd: each column converter must agree with the careful one.
 ODD_VALUES = {
-    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}, "#N/A", "#c3"],
+    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}, "#N/A", "#c3", "1.23457E+11", "E+1"],
     "tier": ["gold", "", " silver", None, 3.5, False, "#REF!", "#vip"],
     "tags": ["a,b", "a, b", "a,,b", ",a", "a,", "solo", " x ", "", "a,\tb", ["x", "y"], ["a,b"], None, 4,
              '["a","b"]', "['a', 'b']", "{a,b}", "[beta],[alpha]", "[x]", '[["a"]]', "[]"],

@@ -34,7 +34,7 @@ from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS, json_kind
-from martech.value_hints import is_spreadsheet_error, no_value_hint, number_hint
+from martech.value_hints import no_value_hint, number_hint, text_hint
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
@@ -87,10 +87,10 @@ def _is_blank(value: Any) -> bool:
 def to_string(value: Any) -> str:
     if type(value) is str:  # the common case, first
         text = value.strip()
-        if text and not is_spreadsheet_error(text):
+        if text and not (hint := text_hint(text)):
             return text
-        if text:  # a lookup that failed: every row whose lookup failed would be one "#N/A" customer
-            raise InvalidValue(f"expected text, found {text!r}{no_value_hint(text)}")
+        if text:  # #N/A, 1.23457E+11: rows whose ids differ would all be one customer
+            raise InvalidValue(f"expected text, found {text!r}{hint}")
         raise InvalidValue("expected non-empty text")
     if isinstance(value, (dict, list)):
         raise InvalidValue(f"expected text, found {json_kind(value)}")
@@ -232,8 +232,9 @@ _from_iso = dt.datetime.fromisoformat
 
 def _string_column(column: list[Any]) -> list[str | None]:
     values = list(map(str.strip, column))  # TypeError for anything but text
-    if "#" in "".join(values) and any(map(is_spreadsheet_error, values)):
-        raise ValueError("a spreadsheet's error")  # the careful converter says so
+    joined = "".join(values)
+    if ("#" in joined or "E+" in joined) and any(map(text_hint, values)):
+        raise ValueError("text a spreadsheet mangled")  # the careful converter says how
     return [value or None for value in values] if "" in values else values
 
 

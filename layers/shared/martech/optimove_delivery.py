@@ -11,6 +11,7 @@ retries, and only the file's last request completes it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +26,7 @@ from martech.file_runs import FileRun, read_whole_in_time
 from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
+from martech.value_hints import text_hint
 
 KEY_PREFIX = "optimove/"
 OPERATIONS = ("upsert", "update", "delete")
@@ -40,11 +42,17 @@ def route_from_key(key: str) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
-def _key_of(value: Any) -> str | None:
+class UnusableKey(ValueError):
+    """A primary key no record has (#N/A, 1.23457E+11): rows whose keys differ would all be one."""
+
+
+def _key_of(value: Any, pk_field: str) -> str | None:
     """Primary keys compare as strings; blanks are no key."""
     if value is None or isinstance(value, (dict, list, bool)):
         return None
     text = str(value).strip()
+    if hint := text_hint(text):
+        raise UnusableKey(f"{pk_field}: the primary key {text!r}{hint}")
     return text or None
 
 
@@ -143,7 +151,7 @@ def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
         if from_csv and pk_field not in record.data:  # every row of a CSV has the header's names
             raise ValueError(f"no row of this file can be sent, whatever it holds: the header has no column"
                              f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
-        pk = _key_of(value := record.data.get(pk_field))
+        pk = _key_of(value := record.data.get(pk_field), pk_field)
         if pk is not None and type(value) is str:
             record.data[pk_field] = pk  # sent as it is compared and deleted: " C2 " is C2
         return pk
@@ -161,10 +169,15 @@ def _last_of_each_key(open_stream: Callable[[], IO[bytes]], run: FileRun, key_of
     # Every run reads the whole file first: one that cannot do even that could never send a row.
     first_pass = read_records(open_stream(), run.key, objects_only, options=run.csv_options)
     for number, record in read_whole_in_time(first_pass, run.progress.stop_at, "read through even once"):
-        if (pk := key_of(record)) is not None:
-            last.note(pk, number)
+        with contextlib.suppress(UnusableKey):  # set aside below
+            if (pk := key_of(record)) is not None:
+                last.note(pk, number)
     for number, record in enumerate(run.records(open_stream(), objects_only), start=run.progress.settled):
-        pk = key_of(record)
+        try:
+            pk = key_of(record)
+        except UnusableKey as exc:
+            run.rejected.add(record.line, [str(exc)], record.data)
+            continue
         if pk is None:
             run.rejected.add(record.line, [record.error or missing], record.data)
         elif not last.is_last(pk, number):
@@ -252,7 +265,7 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
         if isinstance(value, dict):
             _named_as_the_key(pk_field, value)
             value = value.get(pk_field, next(iter(value.values())) if len(value) == 1 else None)
-        return None if record.error else _key_of(value)
+        return None if record.error else _key_of(value, pk_field)
 
     keys = (pk for _, pk in _last_of_each_key(open_stream, run, key_of, f"no {pk_field} to delete", objects_only=False))
     for chunk in batched(keys, min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):

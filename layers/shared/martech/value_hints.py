@@ -26,9 +26,20 @@ _CURRENCY_SIGNS = re.compile(r"\s*[$€£¥₹]\s*")
 _WRITE_PLAINLY = "write digits and a decimal point alone (1234.50)"
 
 
-def is_spreadsheet_error(text: str) -> bool:
-    """Whether ``text`` is what a spreadsheet saves for a formula that failed (#N/A, #REF!)."""
-    return text[:1] == "#" and text.lower() in _SPREADSHEET_ERRORS
+# A number of 12 digits or more as Excel shows it, and so saves it in a CSV: 123456789012 is 1.23457E+11.
+_SPREADSHEET_ROUNDED = re.compile(r"-?[0-9](?:\.[0-9]{1,5})?E\+[0-9]{2}")
+
+
+def text_hint(text: str) -> str:
+    """For text no field should take as it is: a spreadsheet's error (#N/A: every failed lookup would
+    be one customer "#N/A"), or a long number a spreadsheet rounded to what it shows (1.23457E+11: ids
+    that differ past six figures would be one); what is wrong and how to mend it. Else nothing."""
+    if text[:1] == "#" and text.lower() in _SPREADSHEET_ERRORS:
+        return no_value_hint(text)
+    if "E+" in text and _SPREADSHEET_ROUNDED.fullmatch(text):
+        return (", a long number as a spreadsheet shows it, rounded to six figures: format the column as text"
+                " before saving the file, which holds what the sheet shows")
+    return ""
 
 
 def no_value_hint(text: str) -> str:
