@@ -130,6 +130,15 @@ def test_a_refresh_that_cannot_finish_leaves_the_last_snapshot_untouched(stack):
     stack.metadata_changes()
 
 
+def test_a_scheduled_refresh_that_cannot_finish_fails_its_invocation_for_the_errors_alarm(stack):
+    # The template's MonetateFunctionErrorsAlarm counts Lambda Errors: the scheduled run must raise, not answer.
+    before = {kind: latest(stack, kind) for kind in KINDS}
+    stack.monetate.faults.update({"paths": r"/metadata/variant", "rate_500": 1.0})
+    with pytest.raises(Exception, match="variant"):
+        stack.run_schedule(FUNCTION)
+    assert {kind: latest(stack, kind) for kind in KINDS} == before
+
+
 def test_a_revoked_key_ends_a_refresh_with_502_and_the_snapshots_untouched(stack):
     before = {kind: latest(stack, kind) for kind in KINDS}
     stack.monetate.items["pageevent"][288_888] = {"id": 288_888, "title": "Not Yet"}

@@ -482,7 +482,12 @@ def test_every_alarm_of_the_template_tells_the_alarm_topic():
 
     resources = load(ROOT / "template.yaml")["Resources"]
     alarms = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 6  # a dead-letter queue and files not complete, for each of three functions
+    # A dead-letter queue and files not complete, for each of three functions; a failed metadata refresh.
+    assert sorted(alarms) == sorted([f"{name}{alarm}" for name in ("Monetate", "Optimove", "Mona")
+                                     for alarm in ("DeadLetterAlarm", "FilesNotCompleteAlarm")] + ["MonetateFunctionErrorsAlarm"])
+    errors = alarms["MonetateFunctionErrorsAlarm"]["Properties"]
+    assert errors["MetricName"] == "Errors"
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "MonetateFunction"}}]
     assert all(r["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for r in alarms.values())
     assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
 
