@@ -124,7 +124,8 @@ def test_unreadable_datetimes_are_refused(raw):
 
 
 @pytest.mark.parametrize("raw, expected", [("true", True), ("FALSE", False), ("1", True), ("0", False),
-                                           ("yes", True), ("No", False), (True, True)])
+                                           ("yes", True), ("No", False), (True, True),
+                                           ("1.0", True), ("0.0", False), (1.0, True)])  # pandas: 0/1 with NaN as floats
 def test_booleans(raw, expected):
     assert to_boolean(raw) is expected
 
@@ -328,7 +329,7 @@ ODD_VALUES = {
               "٣", 12, 2.5, True, None, float("nan"), "18446744073709551615", "18446744073709551616",
               "-9223372036854775809", "9" * 400, "9" * 5000, 2**64, -(2**70), "12_34.5", "1_2", "$12.50", "12%", "(100)",
               "N/A", "NaN"],
-    "vip": ["yes", "No", "TRUE", "t", "1", "0", " yes", "maybe", "", True, False, 1, 1.0, None, ["y"]],
+    "vip": ["yes", "No", "TRUE", "t", "1", "0", " yes", "maybe", "", True, False, 1, 1.0, None, ["y"], "1.0", "0.0", "2.0"],
     "joined": ["2024-05-01 10:15:00", "2024-05-01T10:15:00", "2024-13-01 10:15:00", "2024-05-01T10:15:0Z",
                "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:15:00.5", "05/02/2024", "2024-W01-1",
                "2024-05-01T10:15:00+02:00", "soon", "", 1714557600, True, None, "2024-02-30 10:15:00",

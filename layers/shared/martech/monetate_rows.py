@@ -36,8 +36,8 @@ from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS, json_kind
 from martech.value_hints import no_value_hint, number_hint, text_hint
 
-TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
-FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t", "1.0"})  # 1.0: pandas writes a 0/1 column holding NaN as floats
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", "0.0"})
 _BEYOND_DOUBLES = 1 << 1024  # a NUMBER integer this large is no double either
 # Unix seconds (10 digits, a fraction allowed) or milliseconds (13) written as text; fewer digits
 # would be read for dates such as 20240501.
