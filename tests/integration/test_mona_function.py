@@ -56,13 +56,16 @@ def test_a_csv_files_numbers_arrive_as_numbers_and_its_blank_cells_leave_fields_
 
 
 def test_a_context_id_a_spreadsheet_mangled_sets_its_row_aside_rather_than_merging_others_into_one(stack, arc):
-    report = drop(stack, f"mona/{arc}/sheet.csv", b"contextId,score\n123456789012,0.1\n1.23457E+11,0.2\n#N/A,0.3\n")
-    assert (report["sent"], report["rejected"]) == (1, 2)
+    report = drop(stack, f"mona/{arc}/sheet.csv", b"contextId,score\n123456789012,0.1\n1.23457E+11,0.2\n#N/A,0.3\n"
+                                                b"1001.0,0.4\n")
+    assert (report["sent"], report["rejected"]) == (1, 3)
     assert sorted(report["rejected_reasons"]) == [
         "contextId: found '...', a long number as a spreadsheet shows it, rounded to six figures: format the column"
         " as text before saving the file, which holds what the sheet shows",
         "contextId: found '...', a spreadsheet's error: mend its formula, or name it in CSV_NULLS to read such CSV"
-        " cells as empty"]
+        " cells as empty",
+        "contextId: found '...', a whole number written as a float, as pandas writes an integer column that holds a"
+        " blank: write the ids as integers (in pandas, as the dtype Int64)"]
     assert list(contexts(stack, arc)) == ["123456789012"]
 
 

@@ -100,15 +100,16 @@ def test_a_repeated_key_is_sent_once_with_its_last_row_and_counted(stack, connec
 
 
 def test_a_key_a_spreadsheet_mangled_sets_its_row_aside_in_uploads_and_deletes(stack, connection):
-    sheet = b"customer_id,tier\n123456789012,gold\n1.23457E+11,x\n1.23457E+11,y\n#N/A,z\n"
+    sheet = b"customer_id,tier\n123456789012,gold\n1.23457E+11,x\n1.23457E+11,y\n#N/A,z\n1001.0,w\n"
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/sheet.csv", sheet)
-    assert (report["sent"], report["rejected"], report["duplicates"]) == (1, 3, 0)
+    assert (report["sent"], report["rejected"], report["duplicates"]) == (1, 4, 0)
     rejected = [json.loads(line) for line in stack.s3.get_object(
         Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read().splitlines()]
     assert [(row["line"], row["reasons"]) for row in rejected][0] == (3, [
         "customer_id: the primary key '1.23457E+11', a long number as a spreadsheet shows it, rounded to six figures:"
         " format the column as text before saving the file, which holds what the sheet shows"])
     assert rejected[2]["reasons"][0].startswith("customer_id: the primary key '#N/A', a spreadsheet's error")
+    assert rejected[3]["reasons"][0].startswith("customer_id: the primary key '1001.0', a whole number written as a float")
     assert list(held(stack, connection)) == ["123456789012"]
     report = drop(stack, f"optimove/{connection['uuid']}/delete/sheet.csv", b"customer_id\n1.23457E+11\n123456789012\n")
     assert (report["sent"], report["rejected"]) == (1, 1) and held(stack, connection) == {}

@@ -200,6 +200,14 @@ def test_a_long_number_a_spreadsheet_rounded_to_its_display_sets_its_row_aside_s
                          " six figures: format the column as text before saving the file, which holds what the sheet shows"]
 
 
+def test_an_id_pandas_wrote_as_a_float_sets_its_row_aside_while_other_text_may_end_in_dot_zero():
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "tier"], [["1001.0", "a"], ["1001", "10.0"], ["v1.0", "b"]])
+    assert [row for _, row in good] == [{"id": "1001", "tier": "10.0"}, {"id": "v1.0", "tier": "b"}]
+    assert bad == [(0, ["id: expected an id, found '1001.0', a whole number written as a float, as pandas writes an"
+                        " integer column that holds a blank: write the ids as integers (in pandas, as the dtype Int64)"])]
+    assert RowConverter(SCHEMA).convert({"id": 1001.0})[1][0].startswith("id: expected an id, found '1001.0'")  # JSON
+
+
 def test_nan_text_is_refused_as_no_value_and_every_type_names_the_words_for_none():
     with pytest.raises(InvalidValue, match=re.escape("expected a finite number, found 'NaN', which means no value: leave it"
                                                      " out, or name it in CSV_NULLS to read such CSV cells as empty")):
@@ -321,7 +329,7 @@ def test_required_fields_beyond_identifier_and_unique_key():
 
 # Values files hold, the usual and the odd: each column converter must agree with the careful one.
 ODD_VALUES = {
-    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}, "#N/A", "#c3", "1.23457E+11", "E+1"],
+    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}, "#N/A", "#c3", "1.23457E+11", "E+1", "1001.0", 1001.0, "v1.0"],
     "tier": ["gold", "", " silver", None, 3.5, False, "#REF!", "#vip"],
     "tags": ["a,b", "a, b", "a,,b", ",a", "a,", "solo", " x ", "", "a,\tb", ["x", "y"], ["a,b"], None, 4,
              '["a","b"]', "['a', 'b']", "{a,b}", "[beta],[alpha]", "[x]", '[["a"]]', "[]"],

@@ -24,7 +24,7 @@ from martech.iso_times import from_iso, from_written, date_hint
 from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings
-from martech.value_hints import no_value_hint, text_hint
+from martech.value_hints import key_hint, no_value_hint
 
 ARC_CLASS = re.compile(r"^[A-Za-z0-9_@-]+$")
 
@@ -119,8 +119,8 @@ class MessageBuilder:
                                    if not _blank(fields.get(name))), None)
         if isinstance(context_id, (dict, list, bool)):
             reasons.append("contextId: must be text or a number")
-        elif isinstance(context_id, str) and (hint := text_hint(context_id.strip())):  # #N/A, 1.23457E+11
-            reasons.append(f"contextId: found {context_id.strip()!r}{hint}")
+        elif isinstance(context_id, (str, float)) and (hint := key_hint(str(context_id).strip())):  # #N/A, 1001.0
+            reasons.append(f"contextId: found {str(context_id).strip()!r}{hint}")
         stamp: float | None = default_time
         raw_stamp = fields.pop(self.timestamp_field, None)
         if not _blank(raw_stamp):

@@ -34,7 +34,7 @@ from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS, json_kind
-from martech.value_hints import no_value_hint, number_hint, text_hint
+from martech.value_hints import key_hint, no_value_hint, number_hint, text_hint
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t", "1.0"})  # 1.0: pandas writes a 0/1 column holding NaN as floats
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f", "0.0"})
@@ -230,6 +230,21 @@ _MULTI_NEEDS_WORK = re.compile(r"\s,|,\s|,,|^,|,$")
 _from_iso = dt.datetime.fromisoformat
 
 
+def to_key(value: Any) -> str:
+    """A STRING identifier or unique key: text, and none a spreadsheet or pandas mangled (``key_hint``)."""
+    text = to_string(value)
+    if hint := key_hint(text):
+        raise InvalidValue(f"expected an id, found {text!r}{hint}")
+    return text
+
+
+def _key_column(column: list[Any]) -> list[str | None]:
+    values = _string_column(column)
+    if ".0" in "".join(filter(None, values)) and any(map(key_hint, filter(None, values))):
+        raise ValueError("an id written as a float")  # the careful converter says so
+    return values
+
+
 def _string_column(column: list[Any]) -> list[str | None]:
     values = list(map(str.strip, column))  # TypeError for anything but text
     joined = "".join(values)
@@ -340,8 +355,11 @@ class RowConverter:
         if day_first:
             converters = {**CONVERTERS, "DATETIME": partial(to_datetime, day_first=True)}
             columns = {**COLUMN_CONVERTERS, "DATETIME": partial(_datetime_column, day_first=True)}
-        self._converters = {name: converters.get(f.data_type, to_string) for name, f in schema.fields.items()}
-        self._columns = {name: columns.get(f.data_type, _string_column) for name, f in schema.fields.items()}
+        keys = {name for name, f in schema.fields.items() if (f.identifier or f.unique_key) and f.data_type == "STRING"}
+        self._converters = {name: to_key if name in keys else converters.get(f.data_type, to_string)
+                            for name, f in schema.fields.items()}
+        self._columns = {name: _key_column if name in keys else columns.get(f.data_type, _string_column)
+                         for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
         self._not_a_field_reasons: dict[str, str] = {}
         lowered = Counter(name.lower() for name in schema.fields)

@@ -26,7 +26,7 @@ from martech.file_runs import FileRun, read_whole_in_time
 from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
-from martech.value_hints import text_hint
+from martech.value_hints import key_hint
 
 KEY_PREFIX = "optimove/"
 OPERATIONS = ("upsert", "update", "delete")
@@ -43,7 +43,7 @@ def route_from_key(key: str) -> tuple[str, str]:
 
 
 class UnusableKey(ValueError):
-    """A primary key no record has (#N/A, 1.23457E+11): rows whose keys differ would all be one."""
+    """A primary key no record has (#N/A, 1.23457E+11, pandas' 1001.0): rows whose keys differ would be one."""
 
 
 def _key_of(value: Any, pk_field: str) -> str | None:
@@ -51,7 +51,7 @@ def _key_of(value: Any, pk_field: str) -> str | None:
     if value is None or isinstance(value, (dict, list, bool)):
         return None
     text = str(value).strip()
-    if hint := text_hint(text):
+    if hint := key_hint(text):
         raise UnusableKey(f"{pk_field}: the primary key {text!r}{hint}")
     return text or None
 

@@ -30,6 +30,21 @@ _WRITE_PLAINLY = "write digits and a decimal point alone (1234.50)"
 _SPREADSHEET_ROUNDED = re.compile(r"-?[0-9](?:\.[0-9]{1,5})?E\+[0-9]{2}")
 
 
+# A whole number written as pandas writes a column of them that holds a blank: as floats, 1001.0.
+_FLOAT_ID = re.compile(r"-?[0-9]+\.0")
+
+
+def key_hint(text: str) -> str:
+    """As ``text_hint``, for a key (a customer id, a context id), which is also refused as pandas writes
+    an integer column holding a blank: 1001.0, another key than 1001. Else nothing."""
+    if hint := text_hint(text):
+        return hint
+    if text.endswith(".0") and _FLOAT_ID.fullmatch(text):
+        return (", a whole number written as a float, as pandas writes an integer column that holds a blank:"
+                " write the ids as integers (in pandas, as the dtype Int64)")
+    return ""
+
+
 def text_hint(text: str) -> str:
     """For text no field should take as it is: a spreadsheet's error (#N/A: every failed lookup would
     be one customer "#N/A"), or a long number a spreadsheet rounded to what it shows (1.23457E+11: ids
