@@ -13,7 +13,7 @@ from martech.settings import Settings
     ("2024-05-01 03:00:00.000 -0700", 1714557600.0),
     ("5/1/2024 10:00", 1714557600.0), ("05/01/2024 10:00:00 AM", 1714557600.0), ("01.05.2024 10:00", 1714557600.0),
     ("2024-5-1", 1714521600.0), ("1 May 2024", 1714521600.0),  # as spreadsheets write them, as DATETIME reads them
-    ("20240501", 1714521600.0),
+    ("20240501", 1714521600.0), ("20240501100000", 1714557600.0), ("/Date(1714557600000)/", 1714557600.0),
 ])
 def test_timestamps(value, expected):
     assert to_epoch_seconds(value) == pytest.approx(expected)

@@ -45,6 +45,9 @@ SCHEMA = Schema.from_api({
     ("Fri Jan 05 2024 10:15:00 GMT-0500", "2024-01-05T10:15:00-05:00"),
     ("2024-05-01 10:15:00 +0000 UTC", "2024-05-01T10:15:00+00:00"),  # Go's time.Time
     ("2024-05-01 10:15:00.5 -0700 MST", "2024-05-01T10:15:00.500000-07:00"),
+    ("20240501101500", "2024-05-01T10:15:00"),  # SAP and many logs
+    ("/Date(1714558500000)/", "2024-05-01T10:15:00+00:00"),  # Microsoft's JSON (ASP.NET, WCF, SharePoint)
+    ("/Date(1714558500000+0200)/", "2024-05-01T10:15:00+00:00"),  # the zone it was shown in: the same instant
 ])
 def test_datetimes_in_common_formats_become_iso_8601(raw, expected):
     assert to_datetime(raw) == expected
@@ -113,7 +116,8 @@ def test_a_date_no_hint_fits_is_refused_with_the_reason_alone(raw):
 
 @pytest.mark.parametrize("raw", ["not a date", "2024-13-01", "31/31/2024", True, "17145576000", "171455760",
                                  "Monday, January 5, 2024", "Fri Jan 05 2024 10:15:00 GMT+01",
-                                 "2024-05-01 10:15:00 +0000 Europe/Paris", "5/1/2024,10:15",
+                                 "2024-05-01 10:15:00 +0000 Europe/Paris", "5/1/2024,10:15", "20241301101500",
+                                 "/Date(99999999999999999)/", "/Date(x)/",
                                  "2024-05-01 10:15:00 CET", "2024-05-01 10:15:00 +7", "02-MAY-24",
                                  "Xyz, 02 May 2024 10:15:00 GMT", "Thu, 31 Feb 2024 10:15:00 GMT",
                                  "Thu, 02 May 24 10:15:00 GMT", "Thu, 02 May 2024 10:15:00 CEST",

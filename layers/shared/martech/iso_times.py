@@ -52,6 +52,9 @@ _RFC_2822 = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{1,2} [A-Za-z]{3}
 # As JavaScript's Date writes itself as text (String(date)): Fri Jan 05 2024 10:15:00 GMT+0100 (Central European Standard Time)
 _JAVASCRIPT = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<time>[A-Za-z]{3} [0-9]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2})"
                          r" GMT(?P<offset>[+-][0-9]{4})(?: \([^()]*\))?")
+# As Microsoft's JSON writes a date (ASP.NET, WCF, SharePoint): /Date(1714558500000)/, milliseconds since 1970 in UTC,
+# and maybe the offset of the zone it was shown in, which does not change the instant.
+_MICROSOFT_JSON = re.compile(r"/Date\((-?[0-9]{1,15})(?:[+-][0-9]{4})?\)/")
 # A comma between the date and its time, as JavaScript's toLocaleString() writes (5/1/2024, 10:15:00 AM).
 _COMMA_BEFORE_TIME = re.compile(r"(?<=[0-9]{4}), (?=[0-9]{1,2}:)")
 
@@ -118,6 +121,10 @@ def from_written(text: str, day_first: bool = False) -> tuple[dt.datetime, bool]
         pass
     if _RFC_2822.fullmatch(text):
         return email.utils.parsedate_to_datetime(text), False
+    if len(text) == 14 and text.isdigit():  # 20240501101500, as SAP and many logs write a time
+        return dt.datetime.strptime(text, "%Y%m%d%H%M%S"), False
+    if microsoft := _MICROSOFT_JSON.fullmatch(text):
+        return dt.datetime.fromtimestamp(int(microsoft[1]) / 1000, dt.UTC), False
     if javascript := _JAVASCRIPT.fullmatch(text):
         return dt.datetime.strptime(f"{javascript['time']} {javascript['offset']}", "%b %d %Y %H:%M:%S %z"), False
     if "," in text:

@@ -39,7 +39,7 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
     if isinstance(value, str):
         text = written = value.strip()
         try:
-            if len(text) == 8 and common_forms:  # 20240501, as DATETIME reads it: no Unix time has 8 digits here
+            if len(text) in (8, 14) and common_forms:  # 20240501 and 20240501101500, as DATETIME reads them
                 return from_written(text, day_first)[0].replace(tzinfo=dt.UTC).timestamp()
             value = float(text)
         except ValueError:
