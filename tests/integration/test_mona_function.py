@@ -67,6 +67,8 @@ def test_a_context_id_a_spreadsheet_mangled_sets_its_row_aside_rather_than_mergi
         "contextId: found '...', a whole number written as a float, as pandas writes an integer column that holds a"
         " blank: write the ids as integers (in pandas, as the dtype Int64)"]
     assert list(contexts(stack, arc)) == ["123456789012"]
+    drop(stack, f"mona/{arc}/copied.csv", "contextId,score\n\u200b123456789012 ,0.5\n".encode())  # from a web page
+    assert list(contexts(stack, arc)) == ["123456789012"] and contexts(stack, arc)["123456789012"]["fields"]["score"] == 0.5
 
 
 def test_a_csv_written_by_hand_with_spaces_after_its_commas_sends_numbers_and_quoted_lists(stack, arc):

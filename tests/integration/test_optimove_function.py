@@ -116,6 +116,7 @@ def test_a_key_a_spreadsheet_mangled_sets_its_row_aside_in_uploads_and_deletes(s
 
 
 @pytest.mark.parametrize("name, data", [
+    ("zero-width.csv", "customer_id,tier\n1,bronze\n1\u200b,gold\n".encode()),  # as copied from a web page
     ("padded.csv", b"customer_id,tier\n1,bronze\n 1 ,gold\n"),
     ("padded.jsonl", b'{"customer_id": "1", "tier": "bronze"}\n{"customer_id": " 1 ", "tier": "gold"}\n'),
 ])

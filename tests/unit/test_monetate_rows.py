@@ -212,6 +212,18 @@ def test_an_id_pandas_wrote_as_a_float_sets_its_row_aside_while_other_text_may_e
     assert RowConverter(SCHEMA).convert({"id": 1001.0})[1][0].startswith("id: expected an id, found '1001.0'")  # JSON
 
 
+def test_zero_width_characters_around_a_value_are_no_part_of_it_as_a_value_copied_from_a_page_holds_them():
+    rows = [["C-1\u200b", "\ufeffgold", "1\u200b"], ["\u200b", "x", "2"], ["C-3", " \u200b ", "\u2060"],
+            ["Zo\u00eb", "caf\u00e9", "3"]]
+    good, bad = RowConverter(SCHEMA).convert_rows(["id", "tier", "spend"], rows)
+    assert good == [(0, {"id": "C-1", "tier": "gold", "spend": 1}), (2, {"id": "C-3"}),
+                    (3, {"id": "Zo\u00eb", "tier": "caf\u00e9", "spend": 3})]
+    assert bad == [(1, ["id: required but empty or missing"])]
+    assert [RowConverter(SCHEMA).convert(dict(zip(["id", "tier", "spend"], row, strict=True))) for row in rows] == [
+        ({"id": "C-1", "tier": "gold", "spend": 1}, []), (None, ["id: required but empty or missing"]),
+        ({"id": "C-3"}, []), ({"id": "Zo\u00eb", "tier": "caf\u00e9", "spend": 3}, [])]
+
+
 def test_nan_text_is_refused_as_no_value_and_every_type_names_the_words_for_none():
     with pytest.raises(InvalidValue, match=re.escape("expected a finite number, found 'NaN', which means no value: leave it"
                                                      " out, or name it in CSV_NULLS to read such CSV cells as empty")):
@@ -333,8 +345,9 @@ def test_required_fields_beyond_identifier_and_unique_key():
 
 # Values files hold, the usual and the odd: each column converter must agree with the careful one.
 ODD_VALUES = {
-    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}, "#N/A", "#c3", "1.23457E+11", "E+1", "1001.0", 1001.0, "v1.0"],
-    "tier": ["gold", "", " silver", None, 3.5, False, "#REF!", "#vip"],
+    "id": ["c1", " c2 ", "", "  ", None, 7, True, ["x"], {"a": 1}, "#N/A", "#c3", "1.23457E+11", "E+1", "1001.0",
+           1001.0, "v1.0", "c4\u200b", "\u200b"],
+    "tier": ["gold", "", " silver", None, 3.5, False, "#REF!", "#vip", "\ufeffgold", "caf\u00e9", " \u200b "],
     "tags": ["a,b", "a, b", "a,,b", ",a", "a,", "solo", " x ", "", "a,\tb", ["x", "y"], ["a,b"], None, 4,
              '["a","b"]', "['a', 'b']", "{a,b}", "[beta],[alpha]", "[x]", '[["a"]]', "[]"],
     "spend": ["10", "10.5", "-3", "1e3", "1.5e3", " 7 ", "7.", ".5", "nan", "inf", "1.0e999", "x", "", "1_000",

@@ -21,6 +21,7 @@ from typing import Any
 
 from martech.csv_values import typed_row
 from martech.iso_times import from_iso, from_written, date_hint
+from martech.readers import trimmed
 from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings
@@ -119,8 +120,8 @@ class MessageBuilder:
                                    if not _blank(fields.get(name))), None)
         if isinstance(context_id, (dict, list, bool)):
             reasons.append("contextId: must be text or a number")
-        elif isinstance(context_id, (str, float)) and (hint := key_hint(str(context_id).strip())):  # #N/A, 1001.0
-            reasons.append(f"contextId: found {str(context_id).strip()!r}{hint}")
+        elif isinstance(context_id, (str, float)) and (hint := key_hint(trimmed(str(context_id)))):  # #N/A, 1001.0
+            reasons.append(f"contextId: found {trimmed(str(context_id))!r}{hint}")
         stamp: float | None = default_time
         raw_stamp = fields.pop(self.timestamp_field, None)
         if not _blank(raw_stamp):
@@ -149,7 +150,7 @@ class MessageBuilder:
             return None, ["the message has no fields left to send"]
         message: dict[str, Any] = {"arcClass": arc_class, "message": fields, "action": action}
         if context_id is not None:
-            message["contextId"] = str(context_id).strip()  # " o-1 " in a CSV cell is o-1
+            message["contextId"] = trimmed(str(context_id))  # " o-1 " in a CSV cell is o-1
         if stamp is not None:
             message["exportTimestamp"] = stamp
         return message, []

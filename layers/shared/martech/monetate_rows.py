@@ -32,6 +32,7 @@ import orjson
 
 from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
+from martech.readers import trimmed
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS, json_kind
 from martech.value_hints import key_hint, no_value_hint, number_hint, text_hint
@@ -86,7 +87,7 @@ def _is_blank(value: Any) -> bool:
 
 def to_string(value: Any) -> str:
     if type(value) is str:  # the common case, first
-        text = value.strip()
+        text = trimmed(value)
         if text and not (hint := text_hint(text)):
             return text
         if text:  # #N/A, 1.23457E+11: rows whose ids differ would all be one customer
@@ -239,17 +240,19 @@ def to_key(value: Any) -> str:
 
 
 def _key_column(column: list[Any]) -> list[str | None]:
-    values = _string_column(column)
-    if ".0" in "".join(filter(None, values)) and any(map(key_hint, filter(None, values))):
-        raise ValueError("an id written as a float")  # the careful converter says so
-    return values
+    return _string_column(column, key=True)
 
 
-def _string_column(column: list[Any]) -> list[str | None]:
+def _string_column(column: list[Any], key: bool = False) -> list[str | None]:
     values = list(map(str.strip, column))  # TypeError for anything but text
     joined = "".join(values)
-    if ("#" in joined or "E+" in joined) and any(map(text_hint, values)):
-        raise ValueError("text a spreadsheet mangled")  # the careful converter says how
+    if not joined.isascii():  # a zero-width character may be around a value: isascii() looks at no character
+        values = list(map(trimmed, values))
+    # A value ``text_hint`` refuses holds # or + (#N/A, 1.23457E+11), a key ``key_hint`` refuses ".0" (1001.0).
+    # Looking for one character costs a tenth of looking for two: ".0" is looked for only where there is a ".".
+    if ("#" in joined or "+" in joined or (key and "." in joined and ".0" in joined)) \
+            and any(map(key_hint if key else text_hint, filter(None, values))):
+        raise ValueError("text a spreadsheet or pandas mangled")  # the careful converter says how
     return [value or None for value in values] if "" in values else values
 
 
@@ -411,7 +414,7 @@ class RowConverter:
                     reasons.append(self._not_a_field(name))
                 continue
             if type(value) is str:
-                value = value.strip()
+                value = trimmed(value)
                 if not value:
                     continue  # absent: Monetate stores null
             elif value is None:
@@ -512,9 +515,11 @@ class RowConverter:
         return reason
 
     def _careful(self, name: str, value: Any) -> Any:
-        if value is None or (type(value) is str and not value.strip()):
+        if type(value) is str:
+            value = trimmed(value)
+        if value is None or value == "":
             return None
         try:
-            return self._converters[name](value.strip() if type(value) is str else value)
+            return self._converters[name](value)
         except InvalidValue:
             return _BAD

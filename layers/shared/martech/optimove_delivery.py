@@ -23,7 +23,7 @@ from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean, in_another_case
 from martech.file_runs import FileRun, read_whole_in_time
-from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
+from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records, trimmed
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
 from martech.value_hints import key_hint
@@ -50,7 +50,7 @@ def _key_of(value: Any, pk_field: str) -> str | None:
     """Primary keys compare as strings; blanks are no key."""
     if value is None or isinstance(value, (dict, list, bool)):
         return None
-    text = str(value).strip()
+    text = trimmed(str(value))
     if hint := key_hint(text):
         raise UnusableKey(f"{pk_field}: the primary key {text!r}{hint}")
     return text or None

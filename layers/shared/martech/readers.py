@@ -495,9 +495,16 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
                    options.unnamed_values == "drop")
 
 
+def trimmed(text: str) -> str:
+    """``text`` without the spaces, or zero-width characters, around it: a header's name, or a value
+    copied from a web page or a document (``C-1\u200b`` is the key C-1)."""
+    text = text.strip()
+    return text if text.isascii() else text.strip(_INVISIBLE).strip()  # isascii() looks at no character
+
+
 def _header_name(name: str) -> str:
     """A header cell as the column's name: without the spaces, or zero-width characters, around it."""
-    return name.strip().strip(_INVISIBLE).strip()
+    return trimmed(name)
 
 
 def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[str],
