@@ -254,6 +254,8 @@ class RunReport:
         out = dataclasses.asdict(self)
         if self.destination != "optimove":  # only its files count repeated keys and records read back: elsewhere
             del out["duplicates"], out["reads"]  # a 0 would say no key repeats, which nobody looked at
+        if self.destination not in ("monetate", "mona"):  # Optimove takes API keys: no token to refresh
+            del out["token_refreshes"]
         if len(self.errors) > ERRORS_SHOWN:  # a batch's lost answer each, say: the report stays small
             first, last = self.errors[:ERRORS_SHOWN - 10], self.errors[-9:]
             hidden = len(self.errors) - len(first) - len(last)
