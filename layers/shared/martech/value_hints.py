@@ -1,5 +1,7 @@
 """What a value that does not read looks like, added to the reason its row is set aside: the
-words and signs spreadsheets and exports put where a number, a date or a yes/no belongs.
+words and signs spreadsheets and exports put where a number, a date or a yes/no belongs, and the
+keys they mangle (#N/A, 1.23457E+11, pandas' 1001.0). What varies with the value is quoted, as the
+value is, so that a report counts rows refused alike as one reason.
 
 Example::
 
@@ -24,12 +26,8 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _WRITTEN_LOCALLY = re.compile(r"[+-]?[0-9]+(?:[,.' _][0-9]+)+")
 _CURRENCY_SIGNS = re.compile(r"\s*[$€£¥₹]\s*")
 _WRITE_PLAINLY = "write digits and a decimal point alone (1234.50)"
-
-
 # A number of 12 digits or more as Excel shows it, and so saves it in a CSV: 123456789012 is 1.23457E+11.
 _SPREADSHEET_ROUNDED = re.compile(r"-?[0-9](?:\.[0-9]{1,5})?E\+[0-9]{2}")
-
-
 # A whole number written as pandas writes a column of them that holds a blank: as floats, 1001.0.
 _FLOAT_ID = re.compile(r"-?[0-9]+\.0")
 
