@@ -83,7 +83,7 @@ def _what_the_body_looks_like(event: Any, problem: str) -> str:
     if "unexpected content after document" in problem and body.lstrip()[:1] in ("{", "["):
         return ("; it holds more than one JSON value, as JSON Lines does: send one ({\"records\": [...]}),"
                 " or drop the file into the bucket")
-    content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
+    content_type = event.headers.get("content-type") or ""  # Powertools' headers match in any case
     first_line = body.lstrip("\ufeff").split("\n", 1)[0]
     if "csv" in content_type.lower() or (first_line[:1] not in ("{", "[", '"') and first_line.count(",") >= 1
                                          and "line 1, column 1" in problem):
