@@ -100,9 +100,13 @@ def test_s3_test_events_and_other_event_names_name_no_files():
 @pytest.mark.parametrize("key, data", [
     ("monetate/customers/export/_SUCCESS", False), ("monetate/customers/export/.part-00000.csv.crc", False),
     ("optimove/loyalty/upsert/.DS_Store", False), ("mona/orders/_committed_5107", False),
+    ("mona/orders/_started_5107", False), ("monetate/customers/._day.csv", False),  # macOS's copy of a resource fork
+    ("monetate/customers/Thumbs.db", False), ("monetate/customers/desktop.ini", False),
     ("monetate/customers/export/_temporary/0/task_1/part-00000.csv", False),
     ("monetate/customers/export/part-00000-c000.csv", True), ("monetate/customers/my_file_.csv", True),
     ("monetate/customers/_by_day/2024-05-01.csv", True), ("monetate/customers/temporary/a.csv", True),
+    ("monetate/customers/_daily.csv", True), ("monetate/customers/.daily.csv", True),  # named so: data all the same
+    ("monetate/customers/_SUCCESS.csv", True), ("monetate/customers/day.csv.crc.csv", True),
 ])
 def test_markers_a_spark_job_or_a_mac_leaves_beside_its_files_are_no_data_by_their_names(key, data):
     from martech.s3_events import no_data_by_name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -47,15 +48,20 @@ def dropped_files(sqs_body: str) -> list[DroppedFile]:
     return files
 
 
+# What tools leave beside the data files of a folder: Spark's and Databricks' commit markers, Hadoop's
+# checksums (.part-00000.csv.crc), macOS's folder settings and its ._ copies of resource forks, Windows'
+# thumbnails and folder settings.
+_MARKERS = re.compile(r"_SUCCESS|_(?:committed|started)_[^/]*|\.[^/]*\.crc|\.DS_Store|\._[^/]*"
+                      r"|(?i:thumbs\.db|desktop\.ini)")
+
+
 def no_data_by_name(key: str) -> str | None:
-    """Why a file holds no records by its name, else None. Spark and Hive read a folder leaving out
-    the names that start with _ or . (Spark's _SUCCESS, Hadoop's .part-0.csv.crc, macOS's .DS_Store),
-    and Spark stages its files under _temporary/ before moving them into place: a job's output folder,
-    copied or synced here, arrives with those beside its data."""
+    """Why a file holds no records by its name, else None: a marker a tool leaves beside data files, or
+    a file Spark stages under _temporary/ before moving it into place. A job's output folder, copied
+    or synced here, arrives with those beside its data; any other name is a file to deliver."""
     *folders, name = key.split("/")
-    if name.startswith(("_", ".")):
-        return (f"its name starts with {name[0]}, as Spark's _SUCCESS, Hadoop's .crc files and macOS's .DS_Store do,"
-                " which Spark and Hive leave out of a folder too")
+    if _MARKERS.fullmatch(name):
+        return "its name is a marker Spark, Hadoop, macOS or Windows leaves beside data files, not data"
     if "_temporary" in folders:
         return "it is under _temporary/, where Spark stages its files before moving them into place"
     return None
