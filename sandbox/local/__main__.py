@@ -123,7 +123,8 @@ def rejected_summary(stack: LocalStack, report: dict[str, Any], shown: int = 3) 
     rows = [json.loads(row) for row in body.splitlines()[:shown]]
     lines = [f"        {_place(row)}: {'; '.join(row['reasons'])}" for row in rows]
     if report["rejected"] > shown:
-        lines.append(f"        and {report['rejected'] - shown} more")
+        lines.append(f"        and {report['rejected'] - shown} more; by reason, most first:")
+        lines += [f"        {count:>7,}  {reason}" for reason, count in list(report["rejected_reasons"].items())[:shown]]
     return lines
 
 
