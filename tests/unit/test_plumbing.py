@@ -369,7 +369,8 @@ def test_rows_set_aside_are_counted_by_reason_whatever_line_column_or_byte_it_na
     from martech.readers import read_records
     from martech.reports import RejectedRows
 
-    lines = [b"id,tier", b"1,gold", b'2,"silver', b"3,gold", b"4,gold,x", b"5,gr\xfcn", b"6,m\xfcller", b"7,caf\xe9"]
+    lines = [b"id,tier", b"1,gold", b'2,"silver', b"3,gold", b"4,gold,x", b"4b,gold,x,y", b"5,gr\xfcn", b"6,m\xfcller",
+             b"7,caf\xe9"]
     jsonl = [b'{"id": 1}', b'{"id": 2', b'{"id": 3, "x": tru}', b'{"id": 4}']
     rows = RejectedRows(None, "inbox", "mona/a/f.csv")
     for key, data in (("f.csv", lines), ("f.jsonl", jsonl)):
@@ -380,7 +381,7 @@ def test_rows_set_aside_are_counted_by_reason_whatever_line_column_or_byte_it_na
             " Content-Type text/csv; charset=windows-1252)")
     assert rows.reasons == {
         f"not UTF-8 text: byte N of the line is 0x.. {hint}": 3,
-        "expected 2 columns as in the header, found N": 1,
+        "expected 2 columns as in the header, found N; a value holding a comma is written in double quotes ('...')": 2,
         "malformed CSV: unexpected end of data in a record that runs on to line N; a quote opened on this line is"
         " probably never closed, so lines N are read again as rows of their own": 1,
         "invalid JSON: unexpected end of data at column N": 1, "invalid JSON: invalid literal, expected '...' at column N": 1}

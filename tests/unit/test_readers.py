@@ -322,6 +322,16 @@ def test_csv_quote_left_open_until_a_later_quote_and_again_in_the_rows_read_agai
     assert [r.line for r in records if r.error] == [2, 4]
 
 
+@pytest.mark.parametrize("data, key, said", [
+    (b"name,tier\nSmith, John,gold\n", "x.csv", "; a value holding a comma is written in double quotes (\"Smith, John\")"),
+    (b"name;tier\n1;234;gold\n", "x.csv", "; a value holding a semicolon is written in double quotes (\"Smith; John\")"),
+    (b"name\ttier\na\tb\tc\n", "x.tsv", "; a value holding a tab is written in double quotes"),
+])
+def test_a_row_with_more_cells_than_the_header_says_a_value_holding_the_delimiter_is_quoted(data, key, said):
+    records = read(data, key)
+    assert records[0].error == f"expected 2 columns as in the header, found 3{said}"
+
+
 def test_csv_record_over_several_lines_with_the_wrong_width_is_set_aside_and_its_lines_read_again():
     records = read(b'id,note\n1,"two\n2,lines",extra\n3,c\n', "x.csv")
     assert records[0].line == 2 and records[0].error.startswith("expected 2 columns as in the header, found 3 in a record")

@@ -55,6 +55,7 @@ _BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
 # Characters that show as nothing, which a header copied from a web page or a document may hold around a name.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _BLANK_LINE = " \t\r\n,;|\"" + _INVISIBLE  # what a line holding no value may hold: spaces, delimiters, empty quotes
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 # Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
 _SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
 _JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
@@ -536,7 +537,12 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[st
                 continue
             problem = None if len(row) == width else f"expected {width} columns as in the header, found {len(row)}"
         last = base + reader.line_num
-        if problem and last > line:
+        if problem and last == line and problem.startswith("expected") and len(row) > width:
+            # One line with too many cells: 1,234 or Smith, John written without quotes, most likely.
+            example = f' ("Smith{delimiter} John")' if delimiter in ",;|" else ""
+            problem += (f"; a value holding a {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} is written in"
+                        f" double quotes{example}")
+        elif problem and last > line:
             # A record running over several lines that is wrong is most likely a quote left open,
             # which swallows the rows after it: they are read again, as rows of their own.
             again = f"line {last} is read again as a row of its own" if last == line + 1 else \

@@ -35,8 +35,8 @@ OTHER_REASONS = "other reasons"
 _REASON_CHARS = 300  # of each: the report is the file's idempotency record too, at most 400 KB in DynamoDB
 _QUOTED = r"(?<![A-Za-z])(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"  # not from an apostrophe on
 _PLACE = r"\b(?P<place>lines?|column|byte) [0-9]+(?:-[0-9]+)?\b|\b0x[0-9a-f]{2}\b"
-# A JSON number where a value stands: "score: 1e400 is out of range", "..., found 3" at the end.
-_NUMBER = r"(?P<number>(?<=: )-?[0-9][0-9.eE+-]*(?= is )|(?<=, found )-?[0-9][0-9.eE+-]*$)"
+# A JSON number where a value stands: "score: 1e400 is out of range", "..., found 3" at the end or before "; ".
+_NUMBER = r"(?P<number>(?<=: )-?[0-9][0-9.eE+-]*(?= is )|(?<=, found )-?[0-9][0-9.eE+-]*(?=$|; ))"
 _VARYING = re.compile(f"{_QUOTED}|{_PLACE}|{_NUMBER}")
 
 
