@@ -332,6 +332,29 @@ def test_a_row_with_more_cells_than_the_header_says_a_value_holding_the_delimite
     assert records[0].error == f"expected 2 columns as in the header, found 3{said}"
 
 
+@pytest.mark.parametrize("data, header_line, above, first", [
+    (b"Customer report May 2024\n\ncustomer_id,tier\nG-1,gold\n", 3, 1, "Customer report May 2024"),
+    (b"# ----\n# Customers\n# 20240501-20240531\n\ncustomer_id,tier\nG-1,gold\nG-2,x\n", 5, 3, "# ----"),  # as GA exports
+])
+def test_a_title_or_comments_above_the_csv_header_fail_the_file_saying_where_the_header_is(data, header_line, above, first):
+    with pytest.raises(UnreadableFile) as failed:
+        read(data, "x.csv")
+    assert str(failed.value) == (f"line {header_line} looks like the header ('customer_id,tier'), and the {above} line(s)"
+                                 f" with text above it hold one column each, the first {first!r}: a title or comments"
+                                 " above the header? The header must be the file's first line: remove the lines above it")
+
+
+@pytest.mark.parametrize("data", [
+    b"customer_id\nA\nB\n", b'customer_id\n"a,b"\nc\n',  # one column, a quoted comma in it
+    b"customer_id\nA\nSmith, John\nB\n",  # one row too wide: that row alone is set aside
+    b"sep=;\nid;tier\n1;gold\n", b"id\n1;2\n3;4\n",  # a header of one name: values with a ; are its values
+    b"Customer ID\nA\nB\n",
+])
+def test_a_file_of_one_column_or_with_excels_delimiter_line_is_read_as_it_is(data):
+    records = read(data, "x.csv")
+    assert records and any(not r.error for r in records)
+
+
 def test_csv_record_over_several_lines_with_the_wrong_width_is_set_aside_and_its_lines_read_again():
     records = read(b'id,note\n1,"two\n2,lines",extra\n3,c\n', "x.csv")
     assert records[0].line == 2 and records[0].error.startswith("expected 2 columns as in the header, found 3 in a record")

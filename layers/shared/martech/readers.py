@@ -56,6 +56,7 @@ _BOM_AT_LINE_START = re.compile("(^|[\r\n])\ufeff")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _BLANK_LINE = " \t\r\n,;|\"" + _INVISIBLE  # what a line holding no value may hold: spaces, delimiters, empty quotes
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_LINES_LOOKED_AT = 50  # for a title or comments above a CSV header
 # Excel's first line naming the delimiter (sep=;), which some exports add so that Excel opens them right.
 _SEPARATOR_HINT = re.compile(r"sep=([^\r\n\"])\r?\n?")
 _JSON_START = re.compile(rb'\{|\[\s*[{\["\]]')  # an object, or an array of objects, arrays or text: not [CustomerID]
@@ -463,6 +464,8 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     # empty spreadsheet rows saved as delimiters alone.
     header_line = next((line for line in first[bool(hint):] if line.strip(_BLANK_LINE)), "")
     delimiter = hint[1] if hint else next((d for d in delimiters if d in header_line), delimiters[0])
+    if not hint and (above := _title_above_header(first, delimiters)) is not None:
+        raise UnreadableFile(above)
     # A header written "a, b, c", as people write CSV by hand: a space after each delimiter is none of
     # the value, and a quoted value after it ("shoes, bags") is quoted, not three cells.
     spaced = 0 < header_line.count(delimiter) == header_line.count(delimiter + " ")
@@ -494,6 +497,30 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     rows = _csv_rows(reader, lines, source, as_written, None)
     return _shaped(_blanked(rows, options.nulls) if options.nulls else rows, header, as_dict,
                    options.unnamed_values == "drop")
+
+
+def _cells(line: str, delimiters: tuple[str, ...]) -> int:
+    """How many cells ``line`` holds, split by the first of ``delimiters`` it has that splits it."""
+    return max((len(next(csv.reader([line], delimiter=d), [])) for d in delimiters if d in line), default=1)
+
+
+def _title_above_header(first: list[str], delimiters: tuple[str, ...]) -> str | None:
+    """Why the file's first lines are no header, when they are a title or comments above it, as BI
+    tools and spreadsheets export them ("Customer report May 2024", "# Start date: ..."): a first line
+    of one cell with a space in it or a # before it, lines of one cell, then a line of several and the
+    line after it as many. Else None. Its rows would otherwise each be set aside for holding more
+    columns than a header of one."""
+    lines = [(number, line) for number, line in enumerate(first[:_LINES_LOOKED_AT], start=1) if line.strip(_BLANK_LINE)]
+    if not lines or not (" " in lines[0][1].strip() or lines[0][1].startswith("#")):  # a name, as a header of one has
+        return None
+    widths = [_cells(line, delimiters) for _, line in lines]
+    wide = next((i for i, width in enumerate(widths) if width > 1), None)
+    if not wide or wide + 1 >= len(widths) or widths[wide + 1] != widths[wide]:  # a header, and a row under it
+        return None
+    number, line = lines[wide]
+    return (f"line {number} looks like the header ({line.strip()[:60]!r}), and the {wide} line(s) with text above it"
+            f" hold one column each, the first {lines[0][1].strip()[:60]!r}: a title or comments above the header?"
+            f" The header must be the file's first line: remove the lines above it")
 
 
 def trimmed(text: str) -> str:
