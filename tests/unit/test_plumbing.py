@@ -584,12 +584,17 @@ def test_dropped_files_expire_only_when_a_retention_is_set_and_then_under_every_
     ({"merge": "no", "ttl": " 86400 "}, (86400, False)),
     ({"merge": ""}, (3600, False)),
     ({"mtime": "1700000000.5", "s3cmd-attrs": "uid:0"}, (3600, False)),  # what tools add is let be
+    ({"ttl": "30m"}, (1800, False)), ({"ttl": "24h"}, (86400, False)), ({"ttl": "7d"}, (604800, False)),
+    ({"ttl": "90 s"}, (90, False)), ({"ttl": "2D"}, (172800, False)),
 ])
 def test_file_options_come_from_object_metadata_over_the_setting(metadata, options):
     assert file_options(metadata, 3600) == options
 
 
 @pytest.mark.parametrize("metadata, named", [({"ttl": "1 day"}, "ttl='1 day'"), ({"ttl": "-5"}, "ttl='-5'"),
+                                            ({"ttl": "1w"}, "ttl='1w' is not a whole number of seconds over 0 (or of"
+                                                            " minutes, hours or days: 30m, 24h, 7d)"),
+                                            ({"ttl": "0d"}, "ttl='0d'"), ({"ttl": "1.5h"}, "ttl='1.5h'"),
                                             ({"ttl": "0"}, "ttl='0'"), ({"merge": "sure"}, "merge='sure'"),
                                             ({"marge": "true"}, "marge='true' is no option (did you mean merge?)"),
                                             ({"ttl-seconds": "60"}, "(did you mean ttl?)")])

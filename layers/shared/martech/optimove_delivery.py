@@ -62,23 +62,27 @@ def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]
 
 
 FILE_OPTIONS = ("ttl", "merge")  # object metadata a file may carry
+# A file's ttl: seconds, or a whole number of minutes, hours or days (30m, 24h, 7d), as people write a lifetime.
+_DURATION = re.compile(r"([0-9]+) ?([smhdSMHD]?)")
+_SECONDS_IN = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def file_options(metadata: Mapping[str, str], default_ttl: int | None) -> tuple[int | None, bool]:
     """(TTL, merge) of a file: ``default_ttl`` and no merge, unless its object metadata says ``ttl`` (whole
-    seconds) or ``merge`` (true or false). A value that says neither is a ValueError, not a default: sent
-    without merge, a partial update would erase fields; so is a name that is nearly one of these
-    (``marge``): other metadata, that tools such as rclone add (``mtime``), is let be."""
+    seconds, or minutes, hours or days: 7d) or ``merge`` (true or false). A value that says neither is a
+    ValueError, not a default: sent without merge, a partial update would erase fields; so is a name that
+    is nearly one of these (``marge``): other metadata, that tools such as rclone add (``mtime``), is let be."""
     for name, value in metadata.items():
         if name not in FILE_OPTIONS and (near := did_you_mean(name, FILE_OPTIONS)):
             raise ValueError(f"the object's metadata {name}={value!r} is no option{near}; nothing was sent")
     ttl, merge = default_ttl, False
     raw_ttl, raw_merge = metadata.get("ttl", "").strip(), metadata.get("merge", "").strip()
     if raw_ttl:
-        if not raw_ttl.isdecimal() or int(raw_ttl) == 0:
-            raise ValueError(f"the object's metadata ttl={raw_ttl!r} is not a whole number of seconds over 0;"
-                             " nothing was sent")
-        ttl = int(raw_ttl)
+        duration = _DURATION.fullmatch(raw_ttl)
+        if not duration or int(duration[1]) == 0:
+            raise ValueError(f"the object's metadata ttl={raw_ttl!r} is not a whole number of seconds over 0 (or of"
+                             " minutes, hours or days: 30m, 24h, 7d); nothing was sent")
+        ttl = int(duration[1]) * _SECONDS_IN[duration[2].lower()]
     if raw_merge:
         try:
             merge = yes_or_no(raw_merge)
