@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import threading
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +63,9 @@ def prepare_vendors(stack: LocalStack) -> None:
 
 
 def drop_samples(stack: LocalStack) -> list[str]:
-    keys = []
-    for vendor in ("monetate", "optimove", "mona", "monetate-sessions"):
-        for path in sample_files(vendor):
-            key = sample_key(vendor, path)
-            stack.s3.upload_file(str(path), stack.bucket, key)
-            keys.append(key)
-    return keys
+    return drop_files(stack, [(path, sample_key(vendor, path))
+                              for vendor in ("monetate", "optimove", "mona", "monetate-sessions")
+                              for path in sample_files(vendor)])
 
 
 def drop_files(stack: LocalStack, files: list[tuple[Path, str]]) -> list[str]:
@@ -196,6 +193,12 @@ def setting(text: str) -> tuple[str, str]:
     return name, value
 
 
+@cache
+def inbox_prefixes() -> tuple[str, ...]:
+    """The key prefixes whose files reach a function, as the template's notifications say."""
+    return tuple(n.prefix for n in Template(ROOT / "template.yaml", {}).notifications("InboxBucket"))
+
+
 def file_to_drop(text: str) -> tuple[Path, str]:
     """``PATH=KEY`` from the command line: a file, and the key it is dropped under (a key ending in /
     is a folder, and the file keeps its name there). A key that reaches no function is refused, as
@@ -207,7 +210,7 @@ def file_to_drop(text: str) -> tuple[Path, str]:
     if not file.is_file():
         raise argparse.ArgumentTypeError(f"{path}: no such file")
     key = key.lstrip("/") + (file.name if key.endswith("/") else "")
-    prefixes = tuple(n.prefix for n in Template(ROOT / "template.yaml", {}).notifications("InboxBucket"))
+    prefixes = inbox_prefixes()
     if not key.startswith(prefixes):
         raise argparse.ArgumentTypeError(f"{key}: no function takes files there; keys start with {', '.join(prefixes)}"
                                          " (README.md: Dropping files)")

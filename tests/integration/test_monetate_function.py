@@ -627,6 +627,8 @@ def test_webhook_body_that_is_gzip_compressed_is_refused_saying_so(stack, schema
     (b"hello", {}, "the body is not valid JSON: unexpected character, expected a JSON value at line 1, column 1"),
     (b'{"records": [}', {"Content-Type": "application/json"},
      "the body is not valid JSON: unexpected character, expected a JSON value at line 1, column 14"),
+    (b'{"records": [}', {"Content-Type": "text/csv"},  # JSON mislabelled: broken JSON, not CSV
+     "the body is not valid JSON: unexpected character, expected a JSON value at line 1, column 14"),
 ])
 def test_webhook_body_in_another_format_is_refused_saying_which_and_where_its_file_goes(stack, schema, body, headers, said):
     answer = webhook(stack, schema, body, headers=headers)

@@ -48,8 +48,8 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
                 parsed = from_written(text, day_first)[0] if common_forms else from_iso(text)
             except ValueError:
                 forms = "ISO-8601 or a common date format (05/01/2024 10:15)" if common_forms else "ISO-8601"
-                hint = (date_hint(text, day_first) if common_forms else "") or no_value_hint(text)
-                raise ValueError(f"{text!r} is not Unix seconds, milliseconds or {forms}{hint}") from None
+                raise ValueError(f"{text!r} is not Unix seconds, milliseconds or {forms}"
+                                 f"{_time_hint(text, common_forms, day_first)}") from None
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
         digits = len(str(int(value)))
@@ -59,8 +59,13 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
             return value / 1000.0
     if written is not None:  # numeric text, as a CSV holds it: 45413 from a spreadsheet, say
         raise ValueError(f"{written!r} is not Unix seconds (10 digits) or milliseconds (13 digits)"
-                         + ((date_hint(written, day_first) if common_forms else "") or no_value_hint(written)))
+                         f"{_time_hint(written, common_forms, day_first)}")
     raise ValueError(f"{value!r} is not Unix seconds (10 digits) or milliseconds (13 digits)")
+
+
+def _time_hint(text: str, common_forms: bool, day_first: bool) -> str:
+    """What a time that does not read looks like: a date in another order or form, or a word for none."""
+    return (date_hint(text, day_first) if common_forms else "") or no_value_hint(text)
 
 
 def check_arc_class(arc_class: str) -> None:
@@ -120,8 +125,10 @@ class MessageBuilder:
                                    if not _blank(fields.get(name))), None)
         if isinstance(context_id, (dict, list, bool)):
             reasons.append("contextId: must be text or a number")
-        elif isinstance(context_id, (str, float)) and (hint := key_hint(trimmed(str(context_id)))):  # #N/A, 1001.0
-            reasons.append(f"contextId: found {trimmed(str(context_id))!r}{hint}")
+        elif context_id is not None:
+            context_id = trimmed(str(context_id))  # " o-1 " in a CSV cell is o-1
+            if hint := key_hint(context_id):  # #N/A, 1.23457E+11, 1001.0
+                reasons.append(f"contextId: found {context_id!r}{hint}")
         stamp: float | None = default_time
         raw_stamp = fields.pop(self.timestamp_field, None)
         if not _blank(raw_stamp):
@@ -150,7 +157,7 @@ class MessageBuilder:
             return None, ["the message has no fields left to send"]
         message: dict[str, Any] = {"arcClass": arc_class, "message": fields, "action": action}
         if context_id is not None:
-            message["contextId"] = trimmed(str(context_id))  # " o-1 " in a CSV cell is o-1
+            message["contextId"] = context_id
         if stamp is not None:
             message["exportTimestamp"] = stamp
         return message, []

@@ -552,6 +552,7 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[st
         except csv.Error as exc:
             problem = f"malformed CSV: {exc}" if "field limit" not in str(exc) else \
                 f"malformed CSV: a cell runs over {_LONGEST_RECORD >> 20} MiB, larger than any record can be sent"
+            too_wide = False
         else:
             # row[0] >= "!": a first cell that begins past the spaces, the common case, settles it without a call.
             if len(row) == width and (row[0] >= "!" or "".join(row).strip()) and not undecodable and row != header:
@@ -563,8 +564,9 @@ def _csv_rows(reader: Any, lines: _Lines, source: Iterator[str], header: list[st
                 line = base + reader.line_num + 1
                 continue
             problem = None if len(row) == width else f"expected {width} columns as in the header, found {len(row)}"
+            too_wide = len(row) > width
         last = base + reader.line_num
-        if problem and last == line and problem.startswith("expected") and len(row) > width:
+        if too_wide and last == line:
             # One line with too many cells: 1,234 or Smith, John written without quotes, most likely.
             example = f' ("Smith{delimiter} John")' if delimiter in ",;|" else ""
             problem += (f"; a value holding a {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} is written in"

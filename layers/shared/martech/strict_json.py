@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -77,6 +78,9 @@ def body_of(event: Any) -> Any:
         raise BadJson(f"{exc}{_what_the_body_looks_like(event, str(exc))}") from None
 
 
+_AT_THE_START = re.compile(r"line 1, column 1\b")  # not column 14: JSON broken later is JSON
+
+
 def _what_the_body_looks_like(event: Any, problem: str) -> str:
     """For a body that is no JSON value: the file format it looks like, and where such a file goes."""
     body = event.decoded_body or ""
@@ -85,8 +89,7 @@ def _what_the_body_looks_like(event: Any, problem: str) -> str:
                 " or drop the file into the bucket")
     content_type = event.headers.get("content-type") or ""  # Powertools' headers match in any case
     first_line = body.lstrip("\ufeff").split("\n", 1)[0]
-    if "csv" in content_type.lower() or (first_line[:1] not in ("{", "[", '"') and first_line.count(",") >= 1
-                                         and "line 1, column 1" in problem):
+    if _AT_THE_START.search(problem) and ("csv" in content_type.lower() or "," in first_line):
         return "; it looks like CSV: the webhooks take JSON, and a CSV file goes into the bucket"
     return ""
 
