@@ -53,6 +53,26 @@ def _forget_cached_aws_clients() -> None:
         handlers.sqs.cache_clear()
 
 
+def _notifications_name_versions() -> None:
+    """S3 names the object version in each notification of a bucket with versioning on; moto leaves it out,
+    so that a retried message would deliver whatever version is current by then, not the one dropped."""
+    from moto.s3 import notifications
+
+    made = notifications._get_s3_event
+    if getattr(made, "names_versions", False):
+        return
+
+    def with_version(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event = made(event_name, bucket, key, notification_id)
+        if bucket.is_versioned and key.version_id != "null":
+            for record in event["Records"]:
+                record["s3"]["object"]["versionId"] = key.version_id
+        return event
+
+    with_version.names_versions = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = with_version
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,6 +102,7 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+        _notifications_name_versions()
         port = free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto.start()
@@ -249,9 +270,10 @@ class LocalStack:
         while time.monotonic() < deadline:
             pending = 0
             for url in self.queue_urls.values():
-                attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-                pending += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+                counts = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                          "ApproximateNumberOfMessagesDelayed")  # delayed: a file waiting for its earlier version
+                attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(counts))["Attributes"]
+                pending += sum(int(attrs.get(count, 0)) for count in counts)
             busy = any(p.busy for p in self.pollers)
             quiet = quiet + 1 if not pending and not busy else 0
             if quiet >= 2:
