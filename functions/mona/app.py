@@ -25,7 +25,7 @@ from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
 from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run, pinned,
-                              query_taken, report_metrics, retry_note, s3, stop_time, too_many)
+                              query_taken, report_metrics, retry_note, s3, stop_time, too_many, waits_for_earlier)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -63,7 +63,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped, logger)
-        if file is None:
+        if file is None or waits_for_earlier(file, dropped, settings, logger, metrics):
             continue
         written_at = file.pop("head")["LastModified"].timestamp()
         report = deliver_once(dropped={**file, "written_at": written_at,  # keyed by "id" alone

@@ -33,7 +33,7 @@ from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
                               log_sessions_run, pinned, query_flag, query_taken, query_values, report_metrics, retry_note, s3,
-                              stop_time, too_many)
+                              stop_time, too_many, waits_for_earlier)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -104,6 +104,8 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
         if dropped.key.startswith(session_stream.PREFIX):
             answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
             log_sessions_run(logger, metrics, answer)
+            continue
+        if waits_for_earlier(file, dropped, settings, logger, metrics):
             continue
         report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings),  # keyed by "id" alone
                                        "retry_note": retry_note(record, settings)})

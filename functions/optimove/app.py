@@ -24,7 +24,7 @@ from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable,
 from martech.optimove_webhooks import (WebhookError, check_connection_body, check_delete_keys, check_update_items,
                                       in_requests)
 from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
-                              pinned, query_flag, query_taken, report_metrics, retry_note, s3, stop_time)
+                              pinned, query_flag, query_taken, report_metrics, retry_note, s3, stop_time, waits_for_earlier)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -67,7 +67,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped, logger)
-        if file is None:
+        if file is None or waits_for_earlier(file, dropped, settings, logger, metrics):
             continue
         metadata = file_metadata(file.pop("head"))
         report = deliver_once(dropped={**file, "metadata": metadata,  # keyed by "id" alone

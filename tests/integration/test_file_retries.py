@@ -9,10 +9,8 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
-import boto3
 import pytest
 from botocore.exceptions import ResponseStreamingError
-from moto import mock_aws
 
 from martech import mona_delivery, session_stream
 from martech.metadata_snapshots import SnapshotStore
@@ -22,9 +20,10 @@ from martech.monetate_delivery import deliver_file
 from martech.monetate_rows import Schema
 from martech.reports import RetryLater
 from martech.settings import Settings
+from tests.integration.conftest import INBOX
 from tests.integration.files import csv_bytes
 
-BUCKET, KEY = "inbox", "monetate/customers/day.csv"
+BUCKET, KEY = INBOX, "monetate/customers/day.csv"
 SCHEMA = Schema.from_api(json.loads(Path("events/monetate/customers.schema.json").read_text()))
 SETTINGS = Settings(monetate_batch_size=200, monetate_concurrency=4)
 
@@ -50,16 +49,6 @@ class Monetate:
                 raise self.error
             self.taken += [row["customer_id"] for row in rows]
             self._lock.notify_all()
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a local stack started earlier may have set it
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        yield client
 
 
 def deliver(s3, client):

@@ -6,6 +6,7 @@ its report says."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import warnings
@@ -26,9 +27,10 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from martech.names import did_you_mean
 from martech.repeated_calls import REPLAYED, RepeatedCalls
-from martech.reports import report_key
+from martech.reports import RunReport, report_key
 from martech.s3_events import DroppedFile, continuation, no_data_by_name
 from martech.settings import Settings, yes_or_no
+from martech.version_order import unfinished_earlier
 
 
 # Webhook calls publish no metrics of their own (API Gateway counts them), and Powertools warns of that
@@ -56,6 +58,37 @@ def handed_on(report: dict[str, Any], dropped: DroppedFile, queue_url: str | Non
     logger.info("file continues in a new run", extra={"resume_from": report["resume_from"]})
     metrics.add_metric(name="FileRunsContinued", unit=MetricUnit.Count, value=1)
     return True
+
+
+MOST_SQS_DELAYS = 900  # seconds a message sent can be kept from view
+
+
+def waits_for_earlier(file: dict[str, Any], dropped: DroppedFile, settings: Settings, logger: Logger, metrics: Metrics
+                      ) -> bool:
+    """Whether this file version must wait for the version written before it to finish (``version_order``);
+    if so, it is queued again to be looked at later, and its report says what it waits for (the first time)."""
+    if dropped.resume_from or file["version_id"] is None:  # a run going on was let start; no versions to order
+        return False
+    earlier = unfinished_earlier(s3(), dropped.bucket, dropped.key, file["version_id"], earlier_wait_limit(settings))
+    if earlier is None:
+        return False
+    delay = min(settings.earlier_version_recheck_seconds * 2 ** dropped.waits, MOST_SQS_DELAYS)
+    sqs().send_message(QueueUrl=settings.file_queue_url, MessageBody=continuation(dropped, 0, dropped.waits + 1),
+                       DelaySeconds=delay)
+    if not dropped.waits:
+        RunReport(dropped.bucket, dropped.key, file["version_id"], dropped.key.split("/", 1)[0], status="waiting",
+                  waiting_for=earlier.as_dict()).write(s3())
+    logger.info("file waits for its earlier version", extra={"file": {
+        "key": dropped.key, "version_id": file["version_id"], "waiting_for": earlier.as_dict(), "back_in_seconds": delay}})
+    metrics.add_metric(name="FileWaits", unit=MetricUnit.Count, value=1)
+    return True
+
+
+def earlier_wait_limit(settings: Settings) -> dt.timedelta:
+    """How long an unfinished earlier version of a file is waited for, from when it was written: its runs
+    and the waits between its tries before the dead-letter queue (2.5 hours by default)."""
+    waits = sum(backoff(tries, settings.retry_after_seconds) for tries in range(1, settings.file_tries))
+    return dt.timedelta(seconds=waits + settings.file_tries * LONGEST_RUN_SECONDS)
 
 
 def stop_time(context: Any, settings: Settings) -> float:
@@ -257,6 +290,7 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
 
 
 MOST_SQS_HOLDS = 43_200  # seconds a message can be kept from view
+LONGEST_RUN_SECONDS = 900  # Lambda's limit, and the functions' timeout
 
 
 def backoff(tries: int, retry_after_seconds: int) -> int:

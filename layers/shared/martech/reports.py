@@ -71,10 +71,31 @@ class DiskFull(ValueError):
     """The rejected rows no longer fit on the function's disk: the file stops there, with a report."""
 
 
-def _versions(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+def key_versions(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
     """The versions of ``key`` (``VersionId``, ``LastModified``), newest first: the last few."""
     answer = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=_VERSIONS_LOOKED_AT)
     return [version for version in answer.get("Versions", []) if version["Key"] == key]
+
+
+def version_report(s3: Any, bucket: str, key: str, version_id: str | None, written_at: dt.datetime | None = None
+                   ) -> dict[str, Any] | None:
+    """The last report of this version of the file (written at ``written_at``; looked up when not given), when
+    a later version of the file may have written its own over it: among the report's versions written since
+    this file version was."""
+    if version_id is None:
+        return None
+    if written_at is None:
+        try:
+            written_at = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)["LastModified"]
+        except ClientError:
+            return None
+    for version in key_versions(s3, bucket, report_key(key)):
+        if version["LastModified"] >= written_at:
+            body = s3.get_object(Bucket=bucket, Key=report_key(key), VersionId=version["VersionId"])["Body"]
+            report = json.loads(body.read())
+            if report.get("version_id") == version_id:
+                return report  # type: ignore[no-any-return]
+    return None
 
 
 class RejectedRows:
@@ -131,7 +152,7 @@ class RejectedRows:
             return None
         if self._file_version is None or current["Metadata"].get(FILE_VERSION_METADATA) in (None, self._file_version):
             return {}  # unmarked: written before the marks were, by this file version as far as can be told
-        for version in _versions(self._s3, self._bucket, self.key)[1:]:
+        for version in key_versions(self._s3, self._bucket, self.key)[1:]:
             which = {"VersionId": version["VersionId"]}
             if self._s3.head_object(Bucket=self._bucket, Key=self.key, **which)["Metadata"].get(
                     FILE_VERSION_METADATA) == self._file_version:
@@ -180,6 +201,7 @@ class RunReport:
     resume_from: int = 0  # with status "continuing": records settled so far; the next run starts after them
     runs: int = 1  # invocations the file took
     errors: list[str] = field(default_factory=list)
+    waiting_for: dict[str, Any] | None = None  # with status "waiting": the earlier version of the file it waits for
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -218,7 +240,7 @@ class RunReport:
         except s3.exceptions.NoSuchKey:
             return None
         if earlier.get("version_id") != version_id:
-            earlier = cls._earlier_report(s3, bucket, key, version_id)
+            earlier = version_report(s3, bucket, key, version_id)
             if earlier is None:
                 return None
         status, at = earlier.get("status"), earlier.get("resume_from") or 0
@@ -232,30 +254,14 @@ class RunReport:
         report.status, report.finished_at, report.runs = "running", None, report.runs + 1
         return report
 
-    @staticmethod
-    def _earlier_report(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, Any] | None:
-        """This file version's last report, when a later version of the file wrote its own over it: among
-        the report's versions written since this file version was dropped."""
-        if version_id is None:
-            return None
-        try:
-            dropped = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)["LastModified"]
-        except ClientError:
-            return None
-        for version in _versions(s3, bucket, report_key(key)):
-            if version["LastModified"] >= dropped:
-                body = s3.get_object(Bucket=bucket, Key=report_key(key), VersionId=version["VersionId"])["Body"]
-                report = json.loads(body.read())
-                if report.get("version_id") == version_id:
-                    return report  # type: ignore[no-any-return]
-        return None
-
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         if self.destination != "optimove":  # only its files count repeated keys and records read back: elsewhere
             del out["duplicates"], out["reads"]  # a 0 would say no key repeats, which nobody looked at
         if self.destination not in ("monetate", "mona"):  # Optimove takes API keys: no token to refresh
             del out["token_refreshes"]
+        if self.waiting_for is None:
+            del out["waiting_for"]
         if len(self.errors) > ERRORS_SHOWN:  # a batch's lost answer each, say: the report stays small
             first, last = self.errors[:ERRORS_SHOWN - 10], self.errors[-9:]
             hidden = len(self.errors) - len(first) - len(last)

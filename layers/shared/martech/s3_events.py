@@ -16,12 +16,14 @@ class DroppedFile:
     version_id: str | None
     size: int | None
     resume_from: int = 0  # records of the file already settled by earlier runs
+    waits: int = 0  # times the file was put back to wait for its earlier version (``version_order``)
 
 
-def continuation(dropped: DroppedFile, resume_from: int) -> str:
-    """The message that has a later run carry on with a file after its first ``resume_from`` records."""
+def continuation(dropped: DroppedFile, resume_from: int, waits: int = 0) -> str:
+    """The message that has a later run carry on with a file after its first ``resume_from`` records, or
+    take it from the top after waiting ``waits`` times for its earlier version."""
     return json.dumps({"continue": {"bucket": dropped.bucket, "key": dropped.key, "version_id": dropped.version_id,
-                                    "size": dropped.size, "resume_from": resume_from}})
+                                    "size": dropped.size, "resume_from": resume_from, "waits": waits}})
 
 
 def dropped_files(sqs_body: str) -> list[DroppedFile]:
@@ -32,7 +34,8 @@ def dropped_files(sqs_body: str) -> list[DroppedFile]:
     message: dict[str, Any] = json.loads(sqs_body)
     if "continue" in message:
         part = message["continue"]
-        return [DroppedFile(part["bucket"], part["key"], part["version_id"], part.get("size"), int(part["resume_from"]))]
+        return [DroppedFile(part["bucket"], part["key"], part["version_id"], part.get("size"), int(part["resume_from"]),
+                            int(part.get("waits", 0)))]
     if message.get("Event") == "s3:TestEvent":
         return []
     files = []

@@ -68,6 +68,8 @@ class Settings:
     # A file whose run failed comes back this long after, doubled at each further try (SQS holds at most 12 h).
     retry_after_seconds: int = _env("RETRY_AFTER_SECONDS", int, 300)
     file_tries: int = _env("FILE_TRIES", int, 5)  # the queues' maxReceiveCount: then the dead-letter queue
+    # A file version waiting for the version before it to finish is looked at again after this, doubled each time.
+    earlier_version_recheck_seconds: int = _env("EARLIER_VERSION_RECHECK_SECONDS", int, 30)
     metadata_event_bus: str = _env("METADATA_EVENT_BUS", default="default")  # where metadata changes are published
     metadata_cache_seconds: int = _env("METADATA_CACHE_SECONDS", int, 60)  # lookups re-check the snapshot after this
     metadata_stale_seconds: int = _env("METADATA_STALE_SECONDS", int, 900)  # unknown ids refresh an older snapshot

@@ -1,0 +1,51 @@
+"""Versions of one file are delivered in the order they were written.
+
+A file written again under its key (a corrected file dropped over a wrong one, an export that keeps its
+name every day) while the version before it is still being delivered, or waits for a retry, would race
+it: runs of one queue go several at once, and the earlier version's rows, landing last, would overwrite
+the later ones. So a version does not start while the version written just before it is unfinished:
+not taken yet (no report of it), or its report says it is running, continuing, retrying or waiting in
+turn. Each version waits for the one before, so a run of versions goes in order.
+
+An earlier version is waited for only while it is younger than a limit (the time its tries can take
+before the dead-letter queue): one stuck there, or whose report expired long ago, holds nothing up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from martech.reports import key_versions, version_report
+
+UNFINISHED = frozenset({"running", "continuing", "retrying", "waiting"})
+
+
+@dataclass(frozen=True)
+class EarlierVersion:
+    version_id: str
+    written_at: dt.datetime
+    status: str | None  # its report's; None when it has none yet (not taken)
+
+    def as_dict(self) -> dict[str, Any]:
+        written = self.written_at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return {"version_id": self.version_id, "written_at": written, "status": self.status or "not taken yet"}
+
+
+def unfinished_earlier(s3: Any, bucket: str, key: str, version_id: str, limit: dt.timedelta,
+                       now: dt.datetime | None = None) -> EarlierVersion | None:
+    """The version of ``key`` written just before ``version_id``, when it is unfinished and younger than
+    ``limit``; else None. S3 lists a key's versions newest first."""
+    versions = key_versions(s3, bucket, key)
+    ids = [version["VersionId"] for version in versions]
+    if version_id not in ids or ids.index(version_id) + 1 == len(ids):
+        return None  # the first version, or so far back that later ones crowd it out of the listing
+    earlier = versions[ids.index(version_id) + 1]
+    if earlier["VersionId"] == "null" or earlier["LastModified"] + limit <= (now or dt.datetime.now(dt.UTC)):
+        return None  # written while versioning was off, so no report names it; or too old to wait for
+    report = version_report(s3, bucket, key, earlier["VersionId"], earlier["LastModified"])
+    status = report.get("status") if report else None
+    if status is not None and status not in UNFINISHED:
+        return None
+    return EarlierVersion(earlier["VersionId"], earlier["LastModified"], status)
