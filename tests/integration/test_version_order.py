@@ -4,12 +4,15 @@ unfinished. Against S3 in moto, then on the local stack with each function's que
 import datetime as dt
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
 
+from martech import handlers
 from martech.handlers import earlier_wait_limit
 from martech.reports import RunReport
+from martech.s3_events import DroppedFile, dropped_files
 from martech.settings import Settings
 from martech.version_order import unfinished_earlier
 from sandbox.local.stack import LocalStack
@@ -169,3 +172,31 @@ def test_a_mona_file_dropped_again_while_its_earlier_version_waits_for_a_retry_l
     contexts = requests.get(f"{stack.mona_server.url}/_sandbox/contexts", params={"arcClass": "ordered"}).json()
     tiers = {c["contextId"]: c["fields"]["tier"] for c in contexts}
     assert len(tiers) == 1000 and tiers["C500"] == tiers["C509"] == "silver" and tiers["C510"] == "gold"
+
+
+def test_a_waiting_file_is_queued_again_naming_its_version_later_each_time_and_reported_once(s3, monkeypatch):
+    sent, logged = [], []
+    monkeypatch.setattr(handlers, "s3", lambda: s3)
+    monkeypatch.setattr(handlers, "sqs", lambda: SimpleNamespace(send_message=lambda **message: sent.append(message)))
+    logger = SimpleNamespace(info=lambda message, extra: logged.append(extra["file"]))
+    metrics = SimpleNamespace(add_metric=lambda **metric: None)
+    put(s3)
+    later = put(s3)
+    put(s3, b"customer_id\nC3\n")  # a third version, current by the time the second is looked at again
+    settings = Settings(file_queue_url="https://queue", earlier_version_recheck_seconds=30)
+    dropped = DroppedFile(BUCKET, KEY, None, 15)  # a notification that did not name the version
+    for waits in range(7):
+        assert handlers.waits_for_earlier({"version_id": later}, dropped, settings, logger, metrics)
+        [dropped] = dropped_files(sent[-1]["MessageBody"])
+        assert dropped == DroppedFile(BUCKET, KEY, later, 15, 0, waits + 1)  # the version pinned, not the current
+    assert [message["DelaySeconds"] for message in sent] == [30, 60, 120, 240, 480, 900, 900]
+    assert [entry["back_in_seconds"] for entry in logged] == [30, 60, 120, 240, 480, 900, 900]
+    reports = s3.list_object_versions(Bucket=BUCKET, Prefix=f"reports/{KEY}.json")["Versions"]
+    assert len(reports) == 1  # the first wait only: a retry of the earlier version looks through the report's versions
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"reports/{KEY}.json")["Body"].read())
+    assert (report["version_id"], report["status"], report["waiting_for"]["status"]) == (later, "waiting",
+                                                                                          "not taken yet")
+    # Once the version before has finished, the file goes on, whatever it waited before.
+    RunReport(BUCKET, KEY, s3.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"][2]["VersionId"], "monetate",
+              status="complete").write(s3)
+    assert not handlers.waits_for_earlier({"version_id": later}, dropped, settings, logger, metrics)

@@ -6,6 +6,7 @@ its report says."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -73,7 +74,8 @@ def waits_for_earlier(file: dict[str, Any], dropped: DroppedFile, settings: Sett
     if earlier is None:
         return False
     delay = min(settings.earlier_version_recheck_seconds * 2 ** dropped.waits, MOST_SQS_DELAYS)
-    sqs().send_message(QueueUrl=settings.file_queue_url, MessageBody=continuation(dropped, 0, dropped.waits + 1),
+    pinned_version = dataclasses.replace(dropped, version_id=file["version_id"])  # not whichever is current then
+    sqs().send_message(QueueUrl=settings.file_queue_url, MessageBody=continuation(pinned_version, 0, dropped.waits + 1),
                        DelaySeconds=delay)
     if not dropped.waits:
         RunReport(dropped.bucket, dropped.key, file["version_id"], dropped.key.split("/", 1)[0], status="waiting",
