@@ -516,6 +516,32 @@ def test_each_environment_of_samconfig_keeps_its_own_secrets():
     assert not {parameters["dev"][n] for n in names} & {parameters["prod"][n] for n in names}
 
 
+def _stack_names() -> dict[str, str]:
+    import tomllib
+
+    from sandbox.local.stack import ROOT
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    return {env: config[env]["deploy"]["parameters"]["stack_name"] for env in ("dev", "prod")}
+
+
+def test_the_inbox_bucket_name_the_stack_name_makes_is_one_s3_takes_and_the_readme_says_which_names_do():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    made = load(ROOT / "template.yaml")["Resources"]["InboxBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+
+    def bucket_takes(stack_name):  # S3's rules for a bucket name in a standard region
+        name = made.replace("${AWS::StackName}", stack_name).replace("${AWS::AccountId}", "123456789012")
+        return bool(re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", name)) and ".." not in name
+
+    assert all(bucket_takes(name) for name in _stack_names().values())
+    readme = (ROOT / "README.md").read_text()
+    longest = int(re.search(r"letters, digits and hyphens, at most (\d+) characters", readme)[1])
+    assert bucket_takes("m" * longest) and not bucket_takes("m" * (longest + 1))
+    assert not bucket_takes("MarketingBundle-Dev")
+
+
 def _holds(condition, parameters):
     """A template rule's assertion, for the parameter values given (the rule functions it uses)."""
     if isinstance(condition, dict) and len(condition) == 1:
