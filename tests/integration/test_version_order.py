@@ -200,3 +200,19 @@ def test_a_waiting_file_is_queued_again_naming_its_version_later_each_time_and_r
     RunReport(BUCKET, KEY, s3.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"][2]["VersionId"], "monetate",
               status="complete").write(s3)
     assert not handlers.waits_for_earlier({"version_id": later}, dropped, settings, logger, metrics)
+
+
+def test_a_version_that_waits_after_its_own_run_began_keeps_its_report_to_go_on_from(s3, monkeypatch):
+    monkeypatch.setattr(handlers, "s3", lambda: s3)
+    monkeypatch.setattr(handlers, "sqs", lambda: SimpleNamespace(send_message=lambda **message: None))
+    quiet = SimpleNamespace(info=lambda *a, **k: None), SimpleNamespace(add_metric=lambda **metric: None)
+    first = put(s3)
+    later = put(s3)
+    report(s3, first, "complete")
+    stopped = RunReport(BUCKET, KEY, later, "monetate", status="retrying", read=600, sent=400, resume_from=400)
+    stopped.write(s3)
+    report(s3, first, "retrying")  # the first version redriven from the dead-letter queue meanwhile
+    settings = Settings(file_queue_url="https://queue")
+    assert handlers.waits_for_earlier({"version_id": later}, DroppedFile(BUCKET, KEY, later, 15), settings, *quiet)
+    carried = RunReport.carried_over(s3, BUCKET, KEY, later, 0)
+    assert (carried.version_id, carried.resume_from, carried.sent, carried.runs) == (later, 400, 400, 2)

@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from martech.names import did_you_mean
 from martech.repeated_calls import REPLAYED, RepeatedCalls
-from martech.reports import RunReport, report_key
+from martech.reports import RunReport, report_key, version_report
 from martech.s3_events import DroppedFile, continuation, no_data_by_name
 from martech.settings import Settings, yes_or_no
 from martech.version_order import unfinished_earlier
@@ -77,7 +77,9 @@ def waits_for_earlier(file: dict[str, Any], dropped: DroppedFile, settings: Sett
     pinned_version = dataclasses.replace(dropped, version_id=file["version_id"])  # not whichever is current then
     sqs().send_message(QueueUrl=settings.file_queue_url, MessageBody=continuation(pinned_version, 0, dropped.waits + 1),
                        DelaySeconds=delay)
-    if not dropped.waits:
+    # Once: the report key's versions are where a run going on finds its own last report; and not over a
+    # report of this version's own (a retry of it, once its earlier version was redriven), which it goes on from.
+    if not dropped.waits and version_report(s3(), dropped.bucket, dropped.key, file["version_id"]) is None:
         RunReport(dropped.bucket, dropped.key, file["version_id"], dropped.key.split("/", 1)[0], status="waiting",
                   waiting_for=earlier.as_dict()).write(s3())
     logger.info("file waits for its earlier version", extra={"file": {
