@@ -631,7 +631,10 @@ def test_a_batch_of_array_items_is_placed_by_item_and_line():
 
 
 @pytest.mark.parametrize("data, message", [
-    (b'[{"a": 1}, {"a": 2}, {"a": }]', "line 1 (the array's item at index 2): invalid JSON in the array"),
+    (b'[{"a": 1}, {"a": 2}, {"a": 3', "line 1 (the array's item at index 2): invalid JSON in the array"),
+    # a quote left out on a line of several items: where the item ends cannot be told, so nothing after it is guessed at
+    (b'[{"a": "x}, {"a": 2}]', "line 1 (the array's item at index 0): invalid JSON in the array"),
+    (b'[\n{"a": 1}, {"a": "x}, {"a": 2}\n]', "line 2 (the array's item at index 1): invalid JSON in the array"),
     (b'[{"a": 1}, {"a": 2} {"a": 3}]', "line 1, after 2 items of the array: expected ',' or ']' between array items"),
     (b'[{"a": 1}, {"a": 2}', "line 1, after 2 items of the array: the JSON array is not closed"),
 ])
@@ -661,11 +664,41 @@ def test_json_array_numbers_cut_at_a_chunk_edge_are_not_truncated():
 
 @pytest.mark.parametrize("data, message", [
     (b'"a": 1', "one JSON array"), (b'[{"a": 1}', "not closed"), (b'[{"a": 1} {"b": 2}]', "expected ','"),
-    (b'[{"a": }]', "invalid JSON"), (b'[{"a": 1},,{"a": 2}]', "invalid JSON"), (b'[,]', "invalid JSON"),
 ])
 def test_json_array_structural_errors_are_unreadable_files(data, message):
     with pytest.raises(UnreadableFile, match=message):
         read(data, "x.json")
+
+
+@pytest.mark.parametrize("data, line, item, reason", [
+    # a comma doubled, a quote left unescaped (its count even, then odd), a key in single quotes, a bare word
+    (b'[\n{"id": "J-1"},\n{"id": "J-2",, "tier": "gold"},\n{"id": "J-3"}\n]', 3, '{"id": "J-2",, "tier": "gold"}',
+     "invalid JSON: Expecting property name enclosed in double quotes at column 14 of the item"),
+    (b'[\n{"id": "J-1"},\n{"name": "Bob "The Builder"", "id": "J-2"},\n{"id": "J-3"}\n]', 3,
+     '{"name": "Bob "The Builder"", "id": "J-2"}', "invalid JSON: Expecting ',' delimiter at column 16 of the item"),
+    (b'[\n{"id": "J-1"},\n{"desc": "5" screen", "id": "J-2"},\n{"id": "J-3"}\n]', 3,
+     '{"desc": "5" screen", "id": "J-2"}', "invalid JSON: Expecting ',' delimiter at column 14 of the item"),
+    (b"[{\"id\": \"J-1\"}, {'id': 'J-2'}, {\"id\": \"J-3\"}]", 1, "{'id': 'J-2'}",
+     "invalid JSON: Expecting property name enclosed in double quotes at column 2 of the item"),
+    (b'[{"id": "J-1"}, undefined, {"id": "J-3"}]', 1, "undefined", "invalid JSON: Expecting value at column 1 of the item"),
+    (b'[{"id": "J-1"},, {"id": "J-3"}]', 1, "", "an empty item: two commas with nothing between"),
+    (b'{"records": [\n  {\n    "id": "J-1"\n  },\n  {\n    "id": "J-2",\n  },\n  {\n    "id": "J-3"\n  }\n]}', 5,
+     '{\n    "id": "J-2",\n  }', "invalid JSON: Expecting property name enclosed in double quotes at line 7, column 3"),
+    (b'[\n{"id": "J-1"},\n{"id": "x},\n{"id": "J-3"}\n]', 3, '{"id": "x}',
+     "invalid JSON: Unterminated string starting at column 8 of the item"),
+])
+def test_an_array_item_that_is_not_json_is_set_aside_as_written_and_the_items_after_it_are_read(data, line, item, reason):
+    records = read(data, "x.json")
+    assert [(r.line, r.line.index, r.data, r.error) for r in records] == [
+        (records[0].line, 0, {"id": "J-1"}, None), (line, 1, item, reason), (records[2].line, 2, {"id": "J-3"}, None)]
+
+
+def test_an_array_item_that_is_not_json_far_into_a_large_file_is_set_aside_alone():
+    items = [json.dumps({"id": i, "note": "x" * 40}) for i in range(20_000)]  # some 1.2 MB, many chunks
+    items[15_000] = '{"id": 15000, "note": "said "hi""}'
+    records = read(("[\n" + ",\n".join(items) + "\n]").encode(), "x.json")
+    assert len(records) == 20_000 and [r.line.index for r in records if r.error] == [15_000]
+    assert records[15_000].line == 15_002 and records[-1].data["id"] == 19_999
 
 
 @pytest.mark.parametrize("data", [b'[{"a": 1}, {"a": 2},]', b'{"records": [\n {"a": 1},\n {"a": 2},\n]}\n'])

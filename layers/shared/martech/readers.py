@@ -21,6 +21,7 @@ import codecs
 import csv
 import gzip
 import io
+import json
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -651,12 +652,69 @@ def _object_record(line: int, value: Any, objects_only: bool) -> Record:
     return Record(line, value, f"expected a JSON object, found {json_kind(value)}")
 
 
+# Where a JSON array's item that is not JSON ends: strings (one ending at its line's end when its closing quote
+# is missing, or cut at the text's end), brackets, and the comma or bracket that closes the item.
+_ITEM_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*(?:"|(?=\n)|\Z)|[{}\[\],]')
+
+
+def _bad_item_end(text: str, pos: int) -> int | None:
+    """Where the array's item starting at ``pos``, which does not read as JSON, ends: at the comma or the
+    array's ``]`` after it, brackets matched and strings skipped. None when the text ends first (the item
+    may only be cut short: read on)."""
+    depth = 0
+    for token in _ITEM_TOKENS.finditer(text, pos):
+        first = token.group()[0]
+        if first == '"':
+            if token.end() == len(text):
+                return None
+        elif first in "{[":
+            depth += 1
+        elif first in "}]":
+            depth -= 1
+            if depth < 0:
+                return token.start()
+        elif not depth:
+            return token.start()
+    return None
+
+
+def _bad_item_reason(item: str, first_line: int) -> str:
+    """Why an array's item is not JSON, and where: the line of the file, and the column when the item is
+    one line of its own."""
+    try:
+        json.loads(item)
+    except json.JSONDecodeError as exc:
+        what = exc.msg.removesuffix(" at")  # "Unterminated string starting at"
+        if exc.lineno == 1:
+            return f"invalid JSON: {what} at column {exc.colno} of the item"
+        return f"invalid JSON: {what} at line {first_line + exc.lineno - 1}, column {exc.colno}"
+    return "invalid JSON"
+
+
+def _line_end(text: str, pos: int) -> int | None:
+    """The end of the line ``pos`` is on, before a comma that ends it; None when the text ends first."""
+    end = text.find("\n", pos)
+    if end < 0:
+        return None
+    item = text[pos:end].rstrip(" \t\r")
+    return pos + len(item) - item.endswith(",")
+
+
+class _BadItem(Exception):
+    def __init__(self, end: int) -> None:
+        self.end = end
+
+
 def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Record]:
     """Items of a top-level JSON array, or of the array an object holds alone (``{"records": [...]}``,
-    the webhooks' body and many APIs' exports), decoded one at a time from a sliding buffer."""
+    the webhooks' body and many APIs' exports), decoded one at a time from a sliding buffer. An item
+    that is not JSON (a comma doubled, a quote left unescaped) is set aside as its text, and the items
+    after it are read: its end is the comma after it, brackets matched; failing that, when it began a
+    line, its line's end (one item a line, an unescaped quote in it)."""
     decoder = ItemDecoder()
     buffer, pos, line, eof = "", 0, 1, False
     index: int | None = None  # the array's item being read, once in the array
+    separated_on = 0  # the line of the comma before the item being read: on an earlier one, the item begins its line
 
     def fill() -> bool:
         nonlocal buffer, pos, eof
@@ -684,7 +742,8 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
     def after(at_line: int) -> str:  # between items
         return f"line {at_line}" if not index else f"line {at_line}, after {index} item{'s' * (index > 1)} of the array"
 
-    def next_value() -> Any:
+    def next_value(in_array: bool = False) -> Any:
+        """The value at ``pos``; in the array, _BadItem (where it ends) for an item that is not JSON."""
         nonlocal pos, line
         start_line = line
         while True:
@@ -693,6 +752,12 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
                 if end < len(buffer) or eof:
                     break  # a value ending at the buffer's edge may be cut short: read on
             except ValueError:
+                if in_array:
+                    bad_end = _bad_item_end(buffer, pos)
+                    if bad_end is None and (eof or len(buffer) - pos > _LONGEST_RECORD) and start_line > separated_on:
+                        bad_end = _line_end(buffer, pos)
+                    if bad_end is not None:
+                        raise _BadItem(bad_end) from None
                 if eof:
                     raise UnreadableFile(f"{where(start_line)}: invalid JSON in the array") from None
             if len(buffer) - pos > _LONGEST_RECORD:
@@ -725,7 +790,7 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             raise UnreadableFile(f"line {line}: {shapes}")
         expect(":", shapes)
     expect("[", shapes)
-    after_item, index = False, 0
+    after_item, index, separated_on = False, 0, line
     while True:
         skip_blank()
         if pos >= len(buffer):
@@ -738,11 +803,20 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             if char != ",":
                 raise UnreadableFile(f"{after(line)}: expected ',' or ']' between array items")
             pos += 1
+            separated_on = line
             after_item = False
             continue
         place = ItemLine(line)
         place.index = index
-        value = next_value()
+        try:
+            value = next_value(in_array=True)
+        except _BadItem as bad:
+            item = buffer[pos:bad.end].rstrip()
+            yield Record(place, item, _bad_item_reason(item, place) if item else "an empty item: two commas with nothing between")
+            line += buffer.count("\n", pos, bad.end)
+            pos, after_item = bad.end, True
+            index += 1
+            continue
         if decoder.problems:  # read, but not as JSON the vendors take: set aside, not changed
             yield Record(place, value, "invalid JSON: " + "; ".join(decoder.problems))
         else:
