@@ -693,6 +693,18 @@ def test_an_array_item_that_is_not_json_is_set_aside_as_written_and_the_items_af
         (records[0].line, 0, {"id": "J-1"}, None), (line, 1, item, reason), (records[2].line, 2, {"id": "J-3"}, None)]
 
 
+def test_an_item_whose_end_cannot_be_told_breaks_a_large_file_there_not_past_the_longest_record():
+    items = [json.dumps({"id": i, "note": "x" * 40}) for i in range(200_000)]  # one line of some 12 MB
+    items[5] = '{"id": 5, "note": "x}'
+    data = ("[" + ", ".join(items) + "]").encode()
+    source = io.BytesIO(data)
+    with pytest.raises(UnreadableFile) as caught:
+        for _ in read_records(source, "x.json"):
+            pass
+    assert str(caught.value) == "line 1 (the array's item at index 5): invalid JSON in the array"
+    assert source.tell() < 2 << 20
+
+
 def test_an_array_item_that_is_not_json_far_into_a_large_file_is_set_aside_alone():
     items = [json.dumps({"id": i, "note": "x" * 40}) for i in range(20_000)]  # some 1.2 MB, many chunks
     items[15_000] = '{"id": 15000, "note": "said "hi""}'

@@ -45,6 +45,7 @@ _CHUNK = 1 << 16
 # No record can be sent larger than this (a vendor's whole post is at most a few MB): a line or a JSON
 # array item past it is set aside or fails the file, instead of filling the memory.
 _LONGEST_RECORD = 8 << 20
+_LOOKED_PAST_A_BAD_ITEM = 1 << 20  # text read on past a JSON array's item that is not JSON, to find where it ends
 _SHOWN_OF_TOO_LONG = 200  # bytes of such a line kept, to say which it was
 # A CSV cell may be as long as a record (Python's csv stops at 128 KiB). Only a cell running over many
 # lines can reach it: a longer line is set aside before the csv module sees it.
@@ -691,6 +692,13 @@ def _bad_item_reason(item: str, first_line: int) -> str:
     return "invalid JSON"
 
 
+def _wrong_before_the_end(exc: ValueError, length: int) -> bool:
+    """Whether JSON refused in a text of ``length`` is wrong where it stopped, rather than cut short at the
+    text's end: a literal or number cut short (``tr``, ``1e``) stops within a few characters of it."""
+    at = getattr(exc, "pos", None)
+    return at is not None and at < length - 16 and not str(getattr(exc, "msg", "")).startswith("Unterminated string")
+
+
 def _line_end(text: str, pos: int) -> int | None:
     """The end of the line ``pos`` is on, before a comma that ends it; None when the text ends first."""
     end = text.find("\n", pos)
@@ -751,14 +759,17 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
                 value, end = decoder.decode_item(buffer, pos)
                 if end < len(buffer) or eof:
                     break  # a value ending at the buffer's edge may be cut short: read on
-            except ValueError:
+            except ValueError as exc:
+                # Not cut short at the buffer's edge, and read far enough on to find where the item ends if anything can.
+                wrong = _wrong_before_the_end(exc, len(buffer)) and len(buffer) - pos > _LOOKED_PAST_A_BAD_ITEM
                 if in_array:
                     bad_end = _bad_item_end(buffer, pos)
-                    if bad_end is None and (eof or len(buffer) - pos > _LONGEST_RECORD) and start_line > separated_on:
+                    if bad_end is None and (eof or wrong or len(buffer) - pos > _LONGEST_RECORD) \
+                            and start_line > separated_on:
                         bad_end = _line_end(buffer, pos)
                     if bad_end is not None:
                         raise _BadItem(bad_end) from None
-                if eof:
+                if eof or wrong:
                     raise UnreadableFile(f"{where(start_line)}: invalid JSON in the array") from None
             if len(buffer) - pos > _LONGEST_RECORD:
                 raise UnreadableFile(f"{where(start_line)}: an item of the JSON array runs over {_LONGEST_RECORD >> 20} MiB,"
