@@ -577,6 +577,8 @@ def test_a_json_lines_record_followed_by_a_comma_says_so():
     assert records[0].error == ("invalid JSON: unexpected content after document at column 9: a comma after the object;"
                                 " a line of JSON Lines holds one object and nothing after it")
     assert records[1] == Record(2, {"a": 2})
+    doubled = read(b'{"a": 1,, "b": 2}\n', "x.jsonl")[0].error  # a comma inside the object is no comma after it
+    assert doubled == "invalid JSON: unexpected character, expected a string key at column 9"
 
 
 def test_a_json_lines_record_holding_nan_says_what_to_write_instead():
@@ -730,11 +732,22 @@ def test_a_json_file_of_one_object_per_line_is_read_as_json_lines(head):
     assert records[4] == Record(first + 4, {"a": 4})
 
 
-def test_one_json_object_written_over_several_lines_is_not_taken_for_json_lines():
-    with pytest.raises(UnreadableFile) as caught:
-        read(b'{\n  "a": 1\n}\n', "x.json")
-    assert str(caught.value) == ('line 2: a .json file must hold one JSON array of objects, an object holding one alone'
-                                 ' ({"records": [...]}), or one object per line')
+@pytest.mark.parametrize("name", ["x.json", "x.jsonl", "x.ndjson"])
+def test_objects_written_over_several_lines_one_after_another_are_read_as_jq_and_json_dump_indent_write_them(name):
+    objects = [{"id": "P-1", "tags": ["a", "b"], "address": {"city": "Lyon"}}, {"id": "P-2"}, {"id": "P-3", "n": 1.5}]
+    data = "".join(json.dumps(o, indent=2) + "\n" for o in objects).encode()
+    assert [(r.line, r.data, r.error) for r in read(data, name)] == [(1, objects[0], None), (11, objects[1], None),
+                                                                      (14, objects[2], None)]
+    assert read(json.dumps(objects[0], indent=4).encode(), name) == [Record(1, objects[0])]
+
+
+def test_of_objects_one_after_another_one_that_is_not_json_is_set_aside_up_to_the_next_line_its_brace_begins():
+    data = b'{\n  "id": "P-1",\n  "tier": "gold",,\n  "n": {\n    "x": 1\n  }\n}\n{\n  "id": "P-2"\n}\n'
+    records = read(data, "x.jsonl")
+    assert [(r.line, r.error) for r in records] == [
+        (1, "invalid JSON: Expecting property name enclosed in double quotes at line 3, column 18"), (8, None)]
+    assert records[0].data == '{\n  "id": "P-1",\n  "tier": "gold",,\n  "n": {\n    "x": 1\n  }\n}'
+    assert records[1].data == {"id": "P-2"}
 
 
 @pytest.mark.parametrize("indent", [None, 2])
@@ -756,7 +769,7 @@ def test_an_object_holding_an_array_alone_is_streamed_when_its_line_is_long():
     (b'{"records": [{"id": 1}],\n "count": 1}', 1, "the object holding the array holds more than the array"),
     (b'[{"id": 1}]\n[{"id": 2}]\n', 2, "more follows the end of the JSON array"),
     (b'{"records": [{"id": 1}]}\n{"records": [{"id": 2}]}\n', 2, "more follows the end of the JSON object"),
-    (b'{"count": 1,\n "records": []}', 1, "a .json file must hold one JSON array of objects"),
+    (b'{"count": 1,\n "records": [{"n": 1}]}', 1, "a .json file must hold one JSON array of objects"),
 ])
 def test_what_a_json_file_holds_past_its_array_fails_the_file_after_the_records_before(data, line, message):
     # On one line, an object holding more than an array is a record of JSON Lines.

@@ -157,7 +157,8 @@ def read_records(stream: IO[bytes], key: str, objects_only: bool = True, fmt: st
         _refuse_binary(raw, key)
         text = _as_utf8(raw)
         utf16, raw = text is not raw, text
-        if (fmt == JSON_ARRAY and not _json_lines_inside(raw)) or (fmt == JSON_LINES and _array_inside(raw)):
+        if (fmt == JSON_ARRAY and not _json_lines_inside(raw)) or (
+                fmt == JSON_LINES and (_array_inside(raw) or _objects_over_lines(raw))):
             yield from _json_array_records(_Text(raw), objects_only)
         elif fmt == CSV:
             _refuse_json(raw, key)
@@ -271,6 +272,22 @@ class _Utf16AsUtf8(io.RawIOBase):
 
 
 _HOLDER_OPENING = re.compile(rb'\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\[')  # {"records": [
+_HOLDER_OPENING_TEXT = re.compile(_HOLDER_OPENING.pattern.decode())
+
+
+def _objects_over_lines(raw: Any) -> bool:
+    """Whether a JSON Lines file holds objects written over several lines each, one after another, as jq
+    prints them without -c and json.dump with an indent writes them: its first line opens an object it
+    does not close. (A first line that is a whole record gone wrong ends in its closing brace.)"""
+    head = _start(raw)
+    first_line, newline, _ = head.partition(b"\n")
+    if head[:1] != b"{" or not newline or first_line.rstrip().endswith(b"}"):
+        return False
+    try:
+        json.JSONDecoder().raw_decode(first_line.decode("utf-8", "replace"))
+    except ValueError:
+        return True
+    return False  # a whole object, a comma after it, say
 
 
 def _json_lines_inside(raw: Any) -> bool:
@@ -750,8 +767,9 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
     def after(at_line: int) -> str:  # between items
         return f"line {at_line}" if not index else f"line {at_line}, after {index} item{'s' * (index > 1)} of the array"
 
-    def next_value(in_array: bool = False) -> Any:
-        """The value at ``pos``; in the array, _BadItem (where it ends) for an item that is not JSON."""
+    def next_value(in_array: bool = False, in_stream: bool = False) -> Any:
+        """The value at ``pos``; in the array, or of objects one after another, _BadItem (where it ends) for
+        an item that is not JSON."""
         nonlocal pos, line
         start_line = line
         while True:
@@ -767,6 +785,10 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
                     if bad_end is None and (eof or wrong or len(buffer) - pos > _LONGEST_RECORD) \
                             and start_line > separated_on:
                         bad_end = _line_end(buffer, pos)
+                    if bad_end is not None:
+                        raise _BadItem(bad_end) from None
+                if in_stream:  # the next object begins a line with its brace, as printed; else the rest is the item
+                    bad_end = buffer.find("\n{", pos) + 1 or (len(buffer) if eof else None)
                     if bad_end is not None:
                         raise _BadItem(bad_end) from None
                 if eof or wrong:
@@ -788,10 +810,44 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             raise UnreadableFile(f"line {line}: {what}")
         pos += 1
 
+    def objects_one_after_another() -> Iterator[Record]:
+        """Objects written over several lines each, one after another; one that is not JSON is set aside as
+        written, up to the next line that begins with a brace."""
+        nonlocal pos, line
+        first: Any = None
+        while True:
+            skip_blank()
+            if pos >= len(buffer):
+                break
+            place = line
+            try:
+                value = next_value(in_stream=True)
+            except _BadItem as bad:
+                item = buffer[pos:bad.end].rstrip()
+                yield Record(place, item, _bad_item_reason(item, place))
+                line += buffer.count("\n", pos, bad.end)
+                pos = bad.end
+                continue
+            if first is None:
+                first = value
+                holds = [name for name, held in value.items() if isinstance(held, list) and held
+                         and all(isinstance(item, dict) for item in held)] if isinstance(value, dict) else []
+                skip_blank()
+                if holds and pos >= len(buffer):  # {"count": 2, "records": [...]}, as some APIs answer
+                    raise UnreadableFile(f"line {place}: {shapes}; this object holds the array {holds[0]!r}"
+                                         " beside other fields: keep the array alone")
+            if decoder.problems:
+                yield Record(place, value, "invalid JSON: " + "; ".join(decoder.problems))
+            else:
+                yield _object_record(place, value, objects_only)
+
     shapes = 'a .json file must hold one JSON array of objects, an object holding one alone ({"records": [...]}),' \
-             " or one object per line"
+             " or objects one after another"
     skip_blank()
     if pos >= len(buffer):
+        return
+    if buffer[pos] == "{" and not _HOLDER_OPENING_TEXT.match(buffer, pos):
+        yield from objects_one_after_another()
         return
     holder = buffer[pos] == "{"
     if holder:

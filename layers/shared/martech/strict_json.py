@@ -40,6 +40,9 @@ class BadJson(ValueError):
     """A text that is not strict JSON; the message says what and where."""
 
 
+_AFTER_THE_VALUE = ("unexpected content after document", "Extra data")  # orjson's and json's
+
+
 def json_error(exc: json.JSONDecodeError, one_line: bool = False) -> str:
     """What is wrong and where, for a text orjson or json refused: its message, line (unless the
     text is ``one_line`` of a file) and column, and for NaN or Infinity (as Python's json.dumps and
@@ -47,7 +50,7 @@ def json_error(exc: json.JSONDecodeError, one_line: bool = False) -> str:
     where = f"{exc.msg} at column {exc.colno}" if one_line else f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
     if exc.doc and isinstance(exc.doc, str) and exc.doc.startswith(_NOT_JSON, exc.pos):
         return f"{where}: NaN and Infinity are not JSON; write null or a number"
-    if one_line and isinstance(exc.doc, str) and exc.doc[exc.pos:].lstrip().startswith(","):
+    if one_line and exc.msg in _AFTER_THE_VALUE and isinstance(exc.doc, str) and exc.doc[exc.pos:].lstrip().startswith(","):
         return f"{where}: a comma after the object; a line of JSON Lines holds one object and nothing after it"
     return where
 
