@@ -102,6 +102,8 @@ def test_s3_test_events_and_other_event_names_name_no_files():
     ("optimove/loyalty/upsert/.DS_Store", False), ("mona/orders/_committed_5107", False),
     ("mona/orders/_started_5107", False), ("monetate/customers/._day.csv", False),  # macOS's copy of a resource fork
     ("monetate/customers/Thumbs.db", False), ("monetate/customers/desktop.ini", False),
+    ("monetate/customers/day_manifest", False), ("monetate/customers/manifest", False),  # Redshift UNLOAD's
+    ("monetate/customers/manifest.csv", True), ("monetate/customers/manifest.jsonl", True),
     ("monetate/customers/export/_temporary/0/task_1/part-00000.csv", False),
     ("monetate/customers/export/part-00000-c000.csv", True), ("monetate/customers/my_file_.csv", True),
     ("monetate/customers/_by_day/2024-05-01.csv", True), ("monetate/customers/temporary/a.csv", True),

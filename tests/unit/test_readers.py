@@ -32,6 +32,16 @@ def test_format_comes_from_the_key(key, expected):
     assert detect_format(key) == expected
 
 
+@pytest.mark.parametrize("key, named", [("monetate/customers/day_0000_part_00", "0000_part_00"),
+                                        ("mona/orders/0012_part_00.gz", "0012_part_00")])
+def test_a_file_redshift_unloaded_without_an_extension_says_how_to_have_one(key, named):
+    with pytest.raises(UnreadableFile) as caught:
+        detect_format(key)
+    assert str(caught.value) == (f"{key}: unknown file type; use .csv, .tsv, .txt, .json, .jsonl or .ndjson, optionally"
+                                 f" .gz; Redshift's UNLOAD names its files {named}: add EXTENSION 'csv' to it (or"
+                                 " 'csv.gz', with FORMAT CSV HEADER)")
+
+
 def test_unknown_extension_is_an_unreadable_file():
     with pytest.raises(UnreadableFile, match="unknown file type"):
         detect_format("a/b/data.dat")

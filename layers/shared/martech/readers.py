@@ -131,7 +131,10 @@ def detect_format(key: str) -> tuple[str, bool]:
     what = next((what for extension, what in _NOT_TEXT_NAMES.items() if name.endswith(extension)), None)
     if what:
         raise UnreadableFile(_not_text(key, what))
-    raise UnreadableFile(f"{key}: unknown file type; use .csv, .tsv, .txt, .json, .jsonl or .ndjson, optionally .gz")
+    unloaded = _UNLOADED_PART.search(name)  # Redshift's UNLOAD names its files so unless told an extension
+    hint = f"; Redshift's UNLOAD names its files {unloaded[0]}: add EXTENSION 'csv' to it (or 'csv.gz', with" \
+           " FORMAT CSV HEADER)" if unloaded else ""
+    raise UnreadableFile(f"{key}: unknown file type; use .csv, .tsv, .txt, .json, .jsonl or .ndjson, optionally .gz{hint}")
 
 
 def _not_text(key: str, what: str) -> str:
@@ -271,6 +274,7 @@ class _Utf16AsUtf8(io.RawIOBase):
         return n
 
 
+_UNLOADED_PART = re.compile(r"\d{4}_part_\d{2,}$")  # Redshift's UNLOAD: <prefix>0000_part_00
 _HOLDER_OPENING = re.compile(rb'\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\[')  # {"records": [
 _HOLDER_OPENING_TEXT = re.compile(_HOLDER_OPENING.pattern.decode())
 

@@ -52,9 +52,9 @@ def dropped_files(sqs_body: str) -> list[DroppedFile]:
 
 
 # What tools leave beside the data files of a folder: Spark's and Databricks' commit markers, Hadoop's
-# checksums (.part-00000.csv.crc), macOS's folder settings and its ._ copies of resource forks, Windows'
-# thumbnails and folder settings.
-_MARKERS = re.compile(r"_SUCCESS|_(?:committed|started)_[^/]*|\.[^/]*\.crc|\.DS_Store|\._[^/]*"
+# checksums (.part-00000.csv.crc), Redshift UNLOAD's manifest (<prefix>manifest, naming its part files),
+# macOS's folder settings and its ._ copies of resource forks, Windows' thumbnails and folder settings.
+_MARKERS = re.compile(r"_SUCCESS|_(?:committed|started)_[^/]*|\.[^/]*\.crc|[^/.]*manifest|\.DS_Store|\._[^/]*"
                       r"|(?i:thumbs\.db|desktop\.ini)")
 
 
@@ -64,7 +64,7 @@ def no_data_by_name(key: str) -> str | None:
     or synced here, arrives with those beside its data; any other name is a file to deliver."""
     *folders, name = key.split("/")
     if _MARKERS.fullmatch(name):
-        return "its name is a marker Spark, Hadoop, macOS or Windows leaves beside data files, not data"
+        return "its name is a marker Spark, Hadoop, Redshift, macOS or Windows leaves beside data files, not data"
     if "_temporary" in folders:
         return "it is under _temporary/, where Spark stages its files before moving them into place"
     return None
