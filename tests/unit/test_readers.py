@@ -42,6 +42,25 @@ def test_a_file_redshift_unloaded_without_an_extension_says_how_to_have_one(key,
                                  " 'csv.gz', with FORMAT CSV HEADER)")
 
 
+@pytest.mark.parametrize("data, values", [
+    (b"C-1,gold,12.5\nC-2,silver,3\n", "'12.5'"), (b"o-1,a@b.com,-3\n", "'a@b.com', '-3'"),
+    (b"2024-05-01,C-1\n", "'2024-05-01'"), (b"C-1|5/1/2024 10:15|x\n", "'5/1/2024 10:15'"),
+])
+def test_a_csv_written_without_its_header_fails_saying_its_first_line_holds_values(data, values):
+    with pytest.raises(UnreadableFile) as caught:
+        read(data, "x.csv")
+    assert str(caught.value) == (f"the CSV header (line 1) holds values, not column names ({values}): the file's first"
+                                 " line must name its columns (unloads leave it out unless told: HEADER = TRUE in"
+                                 " Snowflake's COPY INTO, HEADER in Redshift's UNLOAD and in COPY ... TO with psql)")
+
+
+@pytest.mark.parametrize("header", ["id,2023,2024", "id,v1.2,score-3,e-mail", "customer_id,last_purchase"])
+def test_names_that_hold_digits_or_a_year_are_a_header(header):
+    names = header.split(",")
+    [record] = read(f"{header}\n{','.join(map(str, range(len(names))))}\n".encode(), "x.csv")
+    assert record.error is None and list(record.data) == names
+
+
 def test_unknown_extension_is_an_unreadable_file():
     with pytest.raises(UnreadableFile, match="unknown file type"):
         detect_format("a/b/data.dat")

@@ -509,6 +509,10 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     if any("\x00" in name for name in header):
         raise UnreadableFile(f"the CSV header (line {reader.line_num}) holds NUL characters: the file is probably UTF-16"
                              " without a byte order mark; save it as UTF-8")
+    if values := _values_not_names(header):
+        raise UnreadableFile(f"the CSV header (line {reader.line_num}) holds values, not column names ({values}): the"
+                             " file's first line must name its columns (unloads leave it out unless told: HEADER = TRUE"
+                             " in Snowflake's COPY INTO, HEADER in Redshift's UNLOAD and in COPY ... TO with psql)")
     named = [name for name in header if name]
     if len(set(named)) != len(named):
         raise UnreadableFile(f"the CSV header (line {reader.line_num}) must name every column once: {_repeats(header)}")
@@ -520,6 +524,20 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     rows = _csv_rows(reader, lines, source, as_written, None)
     return _shaped(_blanked(rows, options.nulls) if options.nulls else rows, header, as_dict,
                    options.unnamed_values == "drop")
+
+
+# What no column is named, and rows hold: a number with a fraction or a sign, a date, an e-mail address. (A
+# whole number can name a column: a year, in a pivoted export.)
+_A_VALUE = re.compile(r"[-+]?\d*\.\d+|[-+]\d+"  # 12.5, -3
+                      r"|\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+Z?)?|\d{1,2}/\d{1,2}/\d{2,4}(?:,? [\d:]+(?: ?[AaPp][Mm])?)?"  # dates
+                      r"|[^@\s]+@[^@\s]+\.\w+")  # e-mail addresses
+
+
+def _values_not_names(header: list[str]) -> str | None:
+    """The cells of a CSV's first line that are values rather than names (quoted, two at most), when it
+    holds any: a file written without its header, whose first row would be taken for one."""
+    values = [name for name in header if _A_VALUE.fullmatch(name)]
+    return ", ".join(map(repr, values[:2])) if values else None
 
 
 def _cells(line: str, delimiters: tuple[str, ...]) -> int:
