@@ -67,13 +67,27 @@ def test_only_the_version_just_before_counts_and_its_own_report_though_later_one
     assert unfinished_earlier(s3, BUCKET, KEY, fourth, HOURS).status == "waiting"
 
 
-def test_an_earlier_version_older_than_the_limit_holds_nothing_up(s3):
+def test_an_earlier_version_not_heard_from_for_longer_than_the_limit_holds_nothing_up(s3):
     first = put(s3)
-    report(s3, first, "retrying")  # in the dead-letter queue by now, say
     later = put(s3)
     written = s3.head_object(Bucket=BUCKET, Key=KEY, VersionId=first)["LastModified"]
     assert unfinished_earlier(s3, BUCKET, KEY, later, HOURS, now=written + HOURS - dt.timedelta(seconds=1))
-    assert unfinished_earlier(s3, BUCKET, KEY, later, HOURS, now=written + HOURS) is None
+    assert unfinished_earlier(s3, BUCKET, KEY, later, HOURS, now=written + HOURS) is None  # never taken
+    report(s3, first, "retrying")  # in the dead-letter queue by now, say
+    reported = s3.list_object_versions(Bucket=BUCKET, Prefix=f"reports/{KEY}.json")["Versions"][0]["LastModified"]
+    assert unfinished_earlier(s3, BUCKET, KEY, later, HOURS, now=reported + HOURS - dt.timedelta(seconds=1))
+    assert unfinished_earlier(s3, BUCKET, KEY, later, HOURS, now=reported + HOURS) is None
+
+
+def test_an_earlier_version_too_big_for_one_run_is_waited_for_as_long_as_each_run_reports(s3, monkeypatch):
+    first = put(s3)
+    later = put(s3)
+    written = s3.head_object(Bucket=BUCKET, Key=KEY, VersionId=first)["LastModified"]
+    report(s3, first, "continuing")
+    # moto stamps objects with the time it is told: the next run's report comes two hours later.
+    monkeypatch.setattr("moto.s3.models.utcnow", lambda: (written + dt.timedelta(hours=2)).replace(tzinfo=None))
+    report(s3, first, "continuing")
+    assert unfinished_earlier(s3, BUCKET, KEY, later, HOURS, now=written + HOURS + dt.timedelta(minutes=1))
 
 
 def test_files_whose_names_begin_alike_are_not_versions_of_one_another(s3):

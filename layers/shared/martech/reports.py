@@ -82,6 +82,13 @@ def version_report(s3: Any, bucket: str, key: str, version_id: str | None, writt
     """The last report of this version of the file (written at ``written_at``; looked up when not given), when
     a later version of the file may have written its own over it: among the report's versions written since
     this file version was."""
+    found = version_report_written(s3, bucket, key, version_id, written_at)
+    return found[0] if found else None
+
+
+def version_report_written(s3: Any, bucket: str, key: str, version_id: str | None, written_at: dt.datetime | None = None
+                           ) -> tuple[dict[str, Any], dt.datetime] | None:
+    """``version_report``, and when that report was written."""
     if version_id is None:
         return None
     if written_at is None:
@@ -94,7 +101,7 @@ def version_report(s3: Any, bucket: str, key: str, version_id: str | None, writt
             body = s3.get_object(Bucket=bucket, Key=report_key(key), VersionId=version["VersionId"])["Body"]
             report = json.loads(body.read())
             if report.get("version_id") == version_id:
-                return report  # type: ignore[no-any-return]
+                return report, version["LastModified"]
     return None
 
 
