@@ -221,6 +221,21 @@ def test_delete_by_keys_from_csv_json_or_json_lines_each_key_once(stack, connect
     assert set(held(stack, connection)) == {"2", "4"}
 
 
+@pytest.mark.parametrize("data, first", [(b"1\n3\n", "'1'"), (b"C-1\nC-3\n", "'C-1'")])  # e-mail addresses: readers
+def test_a_delete_file_of_keys_without_a_first_line_naming_the_column_deletes_nothing_and_says_why(stack, connection,
+                                                                                                    data, first):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
+         csv_bytes([{"customer_id": key, "tier": "t"} for key in ("1", "3", "C-1", "C-3")]))
+    report = drop(stack, f"optimove/{connection['uuid']}/delete/keys.csv", data)
+    assert (report["status"], report["sent"]) == ("failed", 0)
+    assert report["errors"] == [f"the only column of this file is named {first}, which looks like one of the keys under"
+                                " it: without a first line naming the column (customer_id), the first key would be"
+                                " taken for its name and not deleted"]
+    assert len(held(stack, connection)) == 4
+    named = drop(stack, f"optimove/{connection['uuid']}/delete/named.csv", b"key\n1\n")  # any name, a key under it
+    assert (named["status"], named["sent"]) == ("complete", 1)
+
+
 def test_a_key_repeated_in_a_json_array_on_one_line_is_sent_once_with_its_last_row(stack, connection):
     rows = [{"customer_id": "1", "tier": "bronze"}, {"customer_id": "2", "tier": "x"}, {"customer_id": "1", "tier": "gold"}]
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/minified.json", json.dumps(rows).encode())

@@ -770,3 +770,13 @@ def test_the_csv_nulls_parameter_reaches_every_function_as_its_setting():
         specs = Template(template, parameters, made).functions()
         assert {spec.logical_id: Settings.from_env(spec.environment).csv_null_texts for spec in specs} == \
             {spec.logical_id: expected for spec in specs}, parameters
+
+
+@pytest.mark.parametrize("name, value, alike", [
+    ("1", "2", True), ("C-1", "C-22", True), ("user1", "user2", True), ("ann@example.com", "bob@example.org", True),
+    ("customer_id", "C-1", False), ("username", "alice", False), ("id2", "C-1", False), ("1", 2, False),
+])
+def test_a_delete_files_only_column_is_taken_for_a_key_when_its_name_is_written_as_its_values_are(name, value, alike):
+    from martech.optimove_delivery import _alike
+
+    assert _alike(name, value) is alike

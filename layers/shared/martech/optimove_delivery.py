@@ -56,6 +56,20 @@ def _key_of(value: Any, pk_field: str) -> str | None:
     return text or None
 
 
+_SHAPE = re.compile(r"[0-9]+|[^\W0-9_]+")
+
+
+def _alike(name: str, value: Any) -> bool:
+    """Whether a column's name is written as its values are (``C-1`` over ``C-2``, ``1`` over ``2``, an
+    e-mail address over another): a key, where the first line of a file without one should be. A name
+    without a digit or an @ is a name (``username`` over ``alice``)."""
+    if not isinstance(value, str) or not any(c.isdigit() or c == "@" for c in name):
+        return False
+    def shape(text: str) -> str:
+        return _SHAPE.sub(lambda run: "9" if run[0][0].isdigit() else "a", text.strip())
+    return shape(name) == shape(value)
+
+
 def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """The new fields over the stored record, so a partial update never erases fields."""
     return {**(stored or {}), **new}
@@ -268,7 +282,14 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
         value = record.data
         if isinstance(value, dict):
             _named_as_the_key(pk_field, value)
-            value = value.get(pk_field, next(iter(value.values())) if len(value) == 1 else None)
+            if pk_field not in value and len(value) == 1:
+                (name, value), = value.items()
+                if not record.error and _alike(name, value):
+                    raise ValueError(f"the only column of this file is named {name!r}, which looks like one of the"
+                                     f" keys under it: without a first line naming the column ({pk_field}), the"
+                                     " first key would be taken for its name and not deleted")
+            else:
+                value = value.get(pk_field)
         return None if record.error else _key_of(value, pk_field)
 
     keys = (pk for _, pk in _last_of_each_key(open_stream, run, key_of, f"no {pk_field} to delete", objects_only=False))
