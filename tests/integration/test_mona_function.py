@@ -71,6 +71,15 @@ def test_a_context_id_a_spreadsheet_mangled_sets_its_row_aside_rather_than_mergi
     assert list(contexts(stack, arc)) == ["123456789012"] and contexts(stack, arc)["123456789012"]["fields"]["score"] == 0.5
 
 
+def test_a_csv_written_without_its_header_sends_nothing_rather_than_fields_named_after_its_first_row(stack, arc):
+    report = drop(stack, f"mona/{arc}/unloaded.csv", b"o-1,gold,FR\no-2,silver,DE\n")
+    assert (report["status"], report["sent"]) == ("failed", 0) and contexts(stack, arc) == {}
+    assert report["errors"] == ["the CSV header holds values, not column names ('o-1' is written as 'o-2' under it, on"
+                                " line 2): the file's first line must name its columns"]
+    drop(stack, f"mona/{arc}/named.csv", b"contextId,tier_v2\no-1,gold\n")  # names with digits, values without
+    assert contexts(stack, arc)["o-1"]["fields"] == {"tier_v2": "gold"}
+
+
 def test_a_csv_written_by_hand_with_spaces_after_its_commas_sends_numbers_and_quoted_lists(stack, arc):
     report = drop(stack, f"mona/{arc}/by-hand.csv", b'contextId, score, tags\nm-1, 0.5, "vip, new"\nm-2, 3, plain\n')
     assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)

@@ -776,7 +776,7 @@ def test_the_csv_nulls_parameter_reaches_every_function_as_its_setting():
     ("1", "2", True), ("C-1", "C-22", True), ("user1", "user2", True), ("ann@example.com", "bob@example.org", True),
     ("customer_id", "C-1", False), ("username", "alice", False), ("id2", "C-1", False), ("1", 2, False),
 ])
-def test_a_delete_files_only_column_is_taken_for_a_key_when_its_name_is_written_as_its_values_are(name, value, alike):
-    from martech.optimove_delivery import _alike
+def test_a_csv_columns_name_is_taken_for_a_value_when_it_is_written_as_the_value_under_it_is(name, value, alike):
+    from martech.readers import written_alike
 
-    assert _alike(name, value) is alike
+    assert written_alike(name, value) is alike

@@ -22,7 +22,7 @@ from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order, unsent_reason
-from martech.readers import CsvOptions, UnreadableFile, is_csv, lines_between
+from martech.readers import CsvOptions, UnreadableFile, is_csv, lines_between, written_alike
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -135,9 +135,15 @@ def _file_batches(run: FileRun, stream: IO[bytes], builder: MessageBuilder, arc_
     items: list[tuple[int, dict[str, Any]]] = []
     set_aside: list[tuple[int, list[str], Any]] = []
     size = 0
-    from_csv = is_csv(run.key)
+    from_csv = first = is_csv(run.key)
     try:
         for record in run.records(stream):
+            if first and not record.error:  # Mona takes any field: a header that is a row would name them all
+                first = False
+                if alike := [name for name, value in record.data.items() if written_alike(name, value)]:
+                    raise UnreadableFile(f"the CSV header holds values, not column names ({alike[0]!r} is written as"
+                                         f" {record.data[alike[0]]!r} under it, on line {record.line}): the file's"
+                                         " first line must name its columns")
             if record.error:
                 set_aside.append((record.line, [record.error], record.data))
                 continue

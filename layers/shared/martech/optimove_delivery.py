@@ -23,7 +23,7 @@ from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean, in_another_case
 from martech.file_runs import FileRun, read_whole_in_time
-from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records, trimmed
+from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records, trimmed, written_alike
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
 from martech.value_hints import key_hint
@@ -54,20 +54,6 @@ def _key_of(value: Any, pk_field: str) -> str | None:
     if hint := key_hint(text):
         raise UnusableKey(f"{pk_field}: the primary key {text!r}{hint}")
     return text or None
-
-
-_SHAPE = re.compile(r"[0-9]+|[^\W0-9_]+")
-
-
-def _alike(name: str, value: Any) -> bool:
-    """Whether a column's name is written as its values are (``C-1`` over ``C-2``, ``1`` over ``2``, an
-    e-mail address over another): a key, where the first line of a file without one should be. A name
-    without a digit or an @ is a name (``username`` over ``alice``)."""
-    if not isinstance(value, str) or not any(c.isdigit() or c == "@" for c in name):
-        return False
-    def shape(text: str) -> str:
-        return _SHAPE.sub(lambda run: "9" if run[0][0].isdigit() else "a", text.strip())
-    return shape(name) == shape(value)
 
 
 def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -284,7 +270,7 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
             _named_as_the_key(pk_field, value)
             if pk_field not in value and len(value) == 1:
                 (name, value), = value.items()
-                if not record.error and _alike(name, value):
+                if not record.error and written_alike(name, value):
                     raise ValueError(f"the only column of this file is named {name!r}, which looks like one of the"
                                      f" keys under it: without a first line naming the column ({pk_field}), the"
                                      " first key would be taken for its name and not deleted")

@@ -540,6 +540,21 @@ def _values_not_names(header: list[str]) -> str | None:
     return ", ".join(map(repr, values[:2])) if values else None
 
 
+_SHAPE = re.compile(r"[0-9]+|[^\W0-9_]+")
+
+
+def written_alike(name: str, value: Any) -> bool:
+    """Whether a CSV column's name is written as its value in the first row is (``C-1`` over ``C-2``, ``1``
+    over ``2``): a row of values, where the header should be, in a file written without one. A name
+    without a digit or an @ is a name (``username`` over ``alice``)."""
+    if not isinstance(value, str) or not any(c.isdigit() or c == "@" for c in name):
+        return False
+
+    def shape(text: str) -> str:
+        return _SHAPE.sub(lambda run: "9" if run[0][0].isdigit() else "a", text.strip())
+    return shape(name) == shape(value)
+
+
 def _cells(line: str, delimiters: tuple[str, ...]) -> int:
     """How many cells ``line`` holds, split by the first of ``delimiters`` it has that splits it."""
     return max((len(next(csv.reader([line], delimiter=d), [])) for d in delimiters if d in line), default=1)
