@@ -110,7 +110,8 @@ RETRY_AFTER = 5  # seconds a failed file's message stays hidden: time to drop it
 def stack():
     env = {"HTTP_MAX_ATTEMPTS": "2", "HTTP_BACKOFF_FACTOR": "0.01", "HTTP_BACKOFF_MAX": "0.05",
            "MONETATE_BATCH_SIZE": "200", "OPTIMOVE_BATCH_SIZE": "200", "MONA_BATCH_SIZE": "200",
-           "EARLIER_VERSION_RECHECK_SECONDS": "1"}
+           "EARLIER_VERSION_RECHECK_SECONDS": "1",
+           "MONETATE_CONCURRENCY": "1", "MONA_CONCURRENCY": "1"}  # batches in order: the first two pass, the third fails
     with LocalStack(retry_after=RETRY_AFTER, function_env=env) as stack:
         yield stack
 
