@@ -54,6 +54,19 @@ def test_a_csv_written_without_its_header_fails_saying_its_first_line_holds_valu
                                  " Snowflake's COPY INTO, HEADER in Redshift's UNLOAD and in COPY ... TO with psql)")
 
 
+@pytest.mark.parametrize("data, shown", [
+    (b'"customer_id,tier"\n"C-1,gold"\n', "commas ('customer_id,tier')"),
+    (b'\xef\xbb\xbf"id;score"\r\n"1;2"\r\n', "semicolons ('id;score')"),
+])
+def test_a_csv_whose_every_line_was_saved_as_one_quoted_cell_fails_saying_so(data, shown):
+    with pytest.raises(UnreadableFile) as caught:
+        read(data, "x.csv")
+    assert str(caught.value) == (f"the CSV header (line 1) is one quoted cell holding {shown}: each line was saved as one"
+                                 " cell, as a spreadsheet saves CSV text pasted into one column; split it into columns"
+                                 " first (Excel: Data > Text to Columns)")
+    assert read(b'"customer_id"\n"C-1,2"\n', "x.csv") == [Record(2, {"customer_id": "C-1,2"})]  # one column, quoted
+
+
 @pytest.mark.parametrize("header", ["id,2023,2024", "id,v1.2,score-3,e-mail", "customer_id,last_purchase"])
 def test_names_that_hold_digits_or_a_year_are_a_header(header):
     names = header.split(",")

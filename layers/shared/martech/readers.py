@@ -509,6 +509,11 @@ def _csv_records(lines: _Lines, delimiters: tuple[str, ...] = _DELIMITERS[".csv"
     if any("\x00" in name for name in header):
         raise UnreadableFile(f"the CSV header (line {reader.line_num}) holds NUL characters: the file is probably UTF-16"
                              " without a byte order mark; save it as UTF-8")
+    if len(header) == 1 and header_line.lstrip(" \ufeff").startswith('"') and \
+            (inside := next((d for d in _DELIMITER_NAMES if d in header[0]), None)):
+        raise UnreadableFile(f"the CSV header (line {reader.line_num}) is one quoted cell holding {_DELIMITER_NAMES[inside]}s"
+                             f" ({header[0][:60]!r}): each line was saved as one cell, as a spreadsheet saves CSV text"
+                             " pasted into one column; split it into columns first (Excel: Data > Text to Columns)")
     if values := _values_not_names(header):
         raise UnreadableFile(f"the CSV header (line {reader.line_num}) holds values, not column names ({values}): the"
                              " file's first line must name its columns (unloads leave it out unless told: HEADER = TRUE"
