@@ -23,6 +23,13 @@ def read(data: bytes, key: str) -> list[Record]:
     return list(read_records(io.BytesIO(data), key))
 
 
+def refusal(data: bytes, key: str = "x.csv") -> str:
+    """Why the file cannot be read: the UnreadableFile it fails with."""
+    with pytest.raises(UnreadableFile) as caught:
+        read(data, key)
+    return str(caught.value)
+
+
 @pytest.mark.parametrize("key, expected", [
     ("monetate/s/a.csv", ("csv", False)), ("a.CSV.GZ", ("csv", True)), ("a.json", ("json", False)),
     ("a.jsonl", ("jsonl", False)), ("a.ndjson.gz", ("jsonl", True)), ("a.tsv", ("csv", False)),
@@ -47,11 +54,9 @@ def test_a_file_redshift_unloaded_without_an_extension_says_how_to_have_one(key,
     (b"2024-05-01,C-1\n", "'2024-05-01'"), (b"C-1|5/1/2024 10:15|x\n", "'5/1/2024 10:15'"),
 ])
 def test_a_csv_written_without_its_header_fails_saying_its_first_line_holds_values(data, values):
-    with pytest.raises(UnreadableFile) as caught:
-        read(data, "x.csv")
-    assert str(caught.value) == (f"the CSV header (line 1) holds values, not column names ({values}): the file's first"
-                                 " line must name its columns (unloads leave it out unless told: HEADER = TRUE in"
-                                 " Snowflake's COPY INTO, HEADER in Redshift's UNLOAD and in COPY ... TO with psql)")
+    assert refusal(data) == (f"the CSV header (line 1) holds values, not column names ({values}): the file's first"
+                             " line must name its columns (unloads leave it out unless told: HEADER = TRUE in"
+                             " Snowflake's COPY INTO, HEADER in Redshift's UNLOAD and in COPY ... TO with psql)")
 
 
 @pytest.mark.parametrize("data, shown", [
@@ -59,11 +64,9 @@ def test_a_csv_written_without_its_header_fails_saying_its_first_line_holds_valu
     (b'\xef\xbb\xbf"id;score"\r\n"1;2"\r\n', "semicolons ('id;score')"),
 ])
 def test_a_csv_whose_every_line_was_saved_as_one_quoted_cell_fails_saying_so(data, shown):
-    with pytest.raises(UnreadableFile) as caught:
-        read(data, "x.csv")
-    assert str(caught.value) == (f"the CSV header (line 1) is one quoted cell holding {shown}: each line was saved as one"
-                                 " cell, as a spreadsheet saves CSV text pasted into one column; split it into columns"
-                                 " first (Excel: Data > Text to Columns)")
+    assert refusal(data) == (f"the CSV header (line 1) is one quoted cell holding {shown}: each line was saved as one"
+                             " cell, as a spreadsheet saves CSV text pasted into one column; split it into columns"
+                             " first (Excel: Data > Text to Columns)")
     assert read(b'"customer_id"\n"C-1,2"\n', "x.csv") == [Record(2, {"customer_id": "C-1,2"})]  # one column, quoted
 
 
