@@ -43,6 +43,15 @@ def test_make_run_with_files_of_your_own_delivers_them_instead_of_the_samples(tm
     assert "customers.csv" not in out and "orders.jsonl" not in out and "Webhooks" not in out  # not the samples
 
 
+def test_make_run_ends_in_failure_when_a_file_of_yours_does_not_complete_and_says_why(tmp_path, capsys):
+    unloaded = tmp_path / "unloaded.csv"
+    unloaded.write_text("U-1,gold,12.5\nU-2,silver,3\n")  # a warehouse unload without its header
+    assert main(["run", "--file", f"{unloaded}=monetate/customers/"]) == 1
+    out = capsys.readouterr().out
+    assert "monetate/customers/unloaded.csv: failed - read 0, sent 0" in out
+    assert "error    the CSV header (line 1) holds values, not column names ('12.5')" in out
+
+
 @pytest.mark.parametrize("given, said", [
     ("day.csv", "'day.csv': write a file as PATH=KEY, e.g. day.csv=monetate/customers/"),
     ("{missing}=monetate/customers/", "no such file"),
