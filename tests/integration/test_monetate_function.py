@@ -224,6 +224,13 @@ def test_a_csv_header_no_row_can_be_sent_under_fails_the_file_once_not_every_row
     assert posted_keys(stack, schema) == []
 
 
+def test_a_csv_written_without_its_header_is_said_to_lack_one_not_to_name_unknown_fields(stack, schema):
+    report = drop(stack, f"monetate/{schema}/unloaded.csv", b"C-1,gold\nC-2,silver\n")
+    assert (report["status"], report["sent"]) == ("failed", 0)
+    assert report["errors"] == ["the CSV header holds values, not column names ('C-1' is written as 'C-2' under it, on"
+                                " line 2): the file's first line must name its columns"]
+
+
 def test_a_trailing_comma_on_every_line_and_empty_spreadsheet_rows_do_not_sink_the_file(stack, schema):
     data = csv_bytes(customers(3)).replace(b"\r\n", b",\r\n") + b",,,,,,\r\n" * 3
     report = drop(stack, f"monetate/{schema}/excel.csv", data)

@@ -22,7 +22,7 @@ from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order, unsent_reason
-from martech.readers import CsvOptions, UnreadableFile, is_csv, lines_between, written_alike
+from martech.readers import CsvOptions, UnreadableFile, header_of_values, is_csv, lines_between
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -140,10 +140,8 @@ def _file_batches(run: FileRun, stream: IO[bytes], builder: MessageBuilder, arc_
         for record in run.records(stream):
             if first and not record.error:  # Mona takes any field: a header that is a row would name them all
                 first = False
-                if alike := [name for name, value in record.data.items() if written_alike(name, value)]:
-                    raise UnreadableFile(f"the CSV header holds values, not column names ({alike[0]!r} is written as"
-                                         f" {record.data[alike[0]]!r} under it, on line {record.line}): the file's"
-                                         " first line must name its columns")
+                if why := header_of_values(record.data, record.line):
+                    raise UnreadableFile(why)
             if record.error:
                 set_aside.append((record.line, [record.error], record.data))
                 continue

@@ -23,7 +23,7 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, unsent_reason
-from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, lines_between
+from martech.readers import CsvOptions, Record, UnreadableFile, header_of_values, is_csv, lines_between
 from martech.reports import RunReport
 from martech.settings import Settings
 
@@ -111,7 +111,9 @@ def _convertible(run: FileRun, stream: Any, converter_for: Callable[[Iterable[st
                 {name for record in chunk if record.error is None and isinstance(record.data, dict) for name in record.data}
             converter = converter_for(names)
             if columns is not None and (problems := converter.column_problems(columns)):
-                raise ColumnsMismatch(f"no row of this file can be sent, whatever it holds: {'; '.join(problems)}")
+                first = next(record for record in chunk if record.error is None)
+                raise ColumnsMismatch(header_of_values(dict(zip(columns, first.data, strict=False)), first.line) or
+                                      f"no row of this file can be sent, whatever it holds: {'; '.join(problems)}")
         yield _converted(run.progress.settled, chunk, converter or converter_for(()), columns, original)
 
 

@@ -26,7 +26,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 from typing import IO, Any
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from itertools import chain
 
 import orjson
@@ -558,6 +558,16 @@ def written_alike(name: str, value: Any) -> bool:
     def shape(text: str) -> str:
         return _SHAPE.sub(lambda run: "9" if run[0][0].isdigit() else "a", text.strip())
     return shape(name) == shape(value)
+
+
+def header_of_values(row: Mapping[str, Any], line: int) -> str | None:
+    """Why a CSV's header is a row of values, judged by its first row (``row``: name -> value, on ``line``):
+    a column's name written as the value under it is. None when no name is."""
+    name = next((name for name, value in row.items() if written_alike(name, value)), None)
+    if name is None:
+        return None
+    return (f"the CSV header holds values, not column names ({name!r} is written as {row[name]!r} under it, on line"
+            f" {line}): the file's first line must name its columns")
 
 
 def _cells(line: str, delimiters: tuple[str, ...]) -> int:
