@@ -236,6 +236,13 @@ def test_a_delete_file_of_keys_without_a_first_line_naming_the_column_deletes_no
     assert (named["status"], named["sent"]) == ("complete", 1)
 
 
+def test_an_upload_written_without_its_header_is_said_to_lack_one(stack, connection):
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/unloaded.csv", b"C-1,gold\nC-2,silver\n")
+    assert (report["status"], report["sent"]) == ("failed", 0) and held(stack, connection) == {}
+    assert report["errors"] == ["the CSV header holds values, not column names ('C-1' is written as 'C-2' under it, on"
+                                " line 2): the file's first line must name its columns"]
+
+
 def test_a_key_repeated_in_a_json_array_on_one_line_is_sent_once_with_its_last_row(stack, connection):
     rows = [{"customer_id": "1", "tier": "bronze"}, {"customer_id": "2", "tier": "x"}, {"customer_id": "1", "tier": "gold"}]
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/minified.json", json.dumps(rows).encode())

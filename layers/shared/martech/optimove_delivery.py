@@ -23,7 +23,8 @@ from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean, in_another_case
 from martech.file_runs import FileRun, read_whole_in_time
-from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records, trimmed, written_alike
+from martech.readers import (CsvOptions, Record, UnreadableFile, header_of_values, is_csv, read_records, trimmed,
+                             written_alike)
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
 from martech.value_hints import key_hint
@@ -153,6 +154,8 @@ def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
             return None
         _named_as_the_key(pk_field, record.data)
         if from_csv and pk_field not in record.data:  # every row of a CSV has the header's names
+            if why := header_of_values(record.data, record.line):
+                raise ValueError(why)
             raise ValueError(f"no row of this file can be sent, whatever it holds: the header has no column"
                              f" {pk_field}, the connection's primary key{did_you_mean(pk_field, record.data)}")
         pk = _key_of(value := record.data.get(pk_field), pk_field)
