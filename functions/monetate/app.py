@@ -98,14 +98,13 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
     for dropped in dropped_files(record.body):
         logger.set_correlation_id(dropped.key)
         file = pinned(dropped, logger)
-        if file is None:
+        sessions = dropped.key.startswith(session_stream.PREFIX)  # interpreted as they come: no report to wait on
+        if file is None or (not sessions and waits_for_earlier(file, dropped, settings, logger, metrics)):
             continue
         del file["head"]
-        if dropped.key.startswith(session_stream.PREFIX):
+        if sessions:
             answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
             log_sessions_run(logger, metrics, answer)
-            continue
-        if waits_for_earlier(file, dropped, settings, logger, metrics):
             continue
         report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings),  # keyed by "id" alone
                                        "retry_note": retry_note(record, settings)})

@@ -27,6 +27,11 @@ def put(s3, body=b"customer_id\nC1\n", key=KEY):
     return s3.put_object(Bucket=BUCKET, Key=key, Body=body)["VersionId"]
 
 
+def pinned(s3, version):
+    """The file as ``handlers.pinned`` gives it: its version and the head of that version."""
+    return {"version_id": version, "head": s3.head_object(Bucket=BUCKET, Key=KEY, VersionId=version)}
+
+
 def report(s3, version, status, key=KEY):
     RunReport(BUCKET, key, version, "monetate", status=status).write(s3)
 
@@ -201,7 +206,7 @@ def test_a_waiting_file_is_queued_again_naming_its_version_later_each_time_and_r
     settings = Settings(file_queue_url="https://queue", earlier_version_recheck_seconds=30)
     dropped = DroppedFile(BUCKET, KEY, None, 15)  # a notification that did not name the version
     for waits in range(7):
-        assert handlers.waits_for_earlier({"version_id": later}, dropped, settings, logger, metrics)
+        assert handlers.waits_for_earlier(pinned(s3, later), dropped, settings, logger, metrics)
         [dropped] = dropped_files(sent[-1]["MessageBody"])
         assert dropped == DroppedFile(BUCKET, KEY, later, 15, 0, waits + 1)  # the version pinned, not the current
     assert [message["DelaySeconds"] for message in sent] == [30, 60, 120, 240, 480, 900, 900]
@@ -214,7 +219,7 @@ def test_a_waiting_file_is_queued_again_naming_its_version_later_each_time_and_r
     # Once the version before has finished, the file goes on, whatever it waited before.
     RunReport(BUCKET, KEY, s3.list_object_versions(Bucket=BUCKET, Prefix=KEY)["Versions"][2]["VersionId"], "monetate",
               status="complete").write(s3)
-    assert not handlers.waits_for_earlier({"version_id": later}, dropped, settings, logger, metrics)
+    assert not handlers.waits_for_earlier(pinned(s3, later), dropped, settings, logger, metrics)
 
 
 def test_a_version_that_waits_after_its_own_run_began_keeps_its_report_to_go_on_from(s3, monkeypatch):
@@ -228,6 +233,6 @@ def test_a_version_that_waits_after_its_own_run_began_keeps_its_report_to_go_on_
     stopped.write(s3)
     report(s3, first, "retrying")  # the first version redriven from the dead-letter queue meanwhile
     settings = Settings(file_queue_url="https://queue")
-    assert handlers.waits_for_earlier({"version_id": later}, DroppedFile(BUCKET, KEY, later, 15), settings, *quiet)
+    assert handlers.waits_for_earlier(pinned(s3, later), DroppedFile(BUCKET, KEY, later, 15), settings, *quiet)
     carried = RunReport.carried_over(s3, BUCKET, KEY, later, 0)
     assert (carried.version_id, carried.resume_from, carried.sent, carried.runs) == (later, 400, 400, 2)

@@ -61,9 +61,6 @@ def handed_on(report: dict[str, Any], dropped: DroppedFile, queue_url: str | Non
     return True
 
 
-MOST_SQS_DELAYS = 900  # seconds a message sent can be kept from view
-
-
 def waits_for_earlier(file: dict[str, Any], dropped: DroppedFile, settings: Settings, logger: Logger, metrics: Metrics
                       ) -> bool:
     """Whether this file version must wait for the version written before it to finish (``version_order``);
@@ -79,7 +76,8 @@ def waits_for_earlier(file: dict[str, Any], dropped: DroppedFile, settings: Sett
                        DelaySeconds=delay)
     # Once: the report key's versions are where a run going on finds its own last report; and not over a
     # report of this version's own (a retry of it, once its earlier version was redriven), which it goes on from.
-    if not dropped.waits and version_report(s3(), dropped.bucket, dropped.key, file["version_id"]) is None:
+    if not dropped.waits and version_report(s3(), dropped.bucket, dropped.key, file["version_id"],
+                                            file["head"]["LastModified"]) is None:
         RunReport(dropped.bucket, dropped.key, file["version_id"], dropped.key.split("/", 1)[0], status="waiting",
                   waiting_for=earlier.as_dict()).write(s3())
     logger.info("file waits for its earlier version", extra={"file": {
@@ -294,6 +292,7 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
 
 
 MOST_SQS_HOLDS = 43_200  # seconds a message can be kept from view
+MOST_SQS_DELAYS = 900  # seconds a message sent can be kept from view
 LONGEST_RUN_SECONDS = 900  # Lambda's limit, and the functions' timeout
 
 

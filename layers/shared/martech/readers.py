@@ -862,11 +862,23 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             raise UnreadableFile(f"line {line}: {what}")
         pos += 1
 
+    def set_aside(place: int, end: int) -> Record:
+        """The item from ``pos`` to ``end`` that is not JSON, as written; reading goes on after it."""
+        nonlocal pos, line
+        item = buffer[pos:end].rstrip()
+        line += buffer.count("\n", pos, end)
+        pos = end
+        return Record(place, item, _bad_item_reason(item, place) if item else "an empty item: two commas with nothing between")
+
+    def as_record(place: int, value: Any) -> Record:
+        if decoder.problems:  # read, but not as JSON the vendors take: set aside, not changed
+            return Record(place, value, "invalid JSON: " + "; ".join(decoder.problems))
+        return _object_record(place, value, objects_only)
+
     def objects_one_after_another() -> Iterator[Record]:
         """Objects written over several lines each, one after another; one that is not JSON is set aside as
         written, up to the next line that begins with a brace."""
-        nonlocal pos, line
-        first: Any = None
+        first = True
         while True:
             skip_blank()
             if pos >= len(buffer):
@@ -875,23 +887,17 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
             try:
                 value = next_value(in_stream=True)
             except _BadItem as bad:
-                item = buffer[pos:bad.end].rstrip()
-                yield Record(place, item, _bad_item_reason(item, place))
-                line += buffer.count("\n", pos, bad.end)
-                pos = bad.end
+                yield set_aside(place, bad.end)
                 continue
-            if first is None:
-                first = value
+            if first and isinstance(value, dict):
                 holds = [name for name, held in value.items() if isinstance(held, list) and held
-                         and all(isinstance(item, dict) for item in held)] if isinstance(value, dict) else []
+                         and all(isinstance(item, dict) for item in held)]
                 skip_blank()
                 if holds and pos >= len(buffer):  # {"count": 2, "records": [...]}, as some APIs answer
                     raise UnreadableFile(f"line {place}: {shapes}; this object holds the array {holds[0]!r}"
                                          " beside other fields: keep the array alone")
-            if decoder.problems:
-                yield Record(place, value, "invalid JSON: " + "; ".join(decoder.problems))
-            else:
-                yield _object_record(place, value, objects_only)
+            first = False
+            yield as_record(place, value)
 
     shapes = 'a .json file must hold one JSON array of objects, an object holding one alone ({"records": [...]}),' \
              " or objects one after another"
@@ -930,16 +936,11 @@ def _json_array_records(text: _Text, objects_only: bool = True) -> Iterator[Reco
         try:
             value = next_value(in_array=True)
         except _BadItem as bad:
-            item = buffer[pos:bad.end].rstrip()
-            yield Record(place, item, _bad_item_reason(item, place) if item else "an empty item: two commas with nothing between")
-            line += buffer.count("\n", pos, bad.end)
-            pos, after_item = bad.end, True
+            yield set_aside(place, bad.end)
+            after_item = True
             index += 1
             continue
-        if decoder.problems:  # read, but not as JSON the vendors take: set aside, not changed
-            yield Record(place, value, "invalid JSON: " + "; ".join(decoder.problems))
-        else:
-            yield _object_record(place, value, objects_only)
+        yield as_record(place, value)
         after_item = True
         index += 1
     if holder:
