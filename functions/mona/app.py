@@ -168,4 +168,4 @@ def messages(arc_class: str) -> Response:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dispatch(event, context, logger, api, handle_message, processor, once_per_version, replays=replays,
                     max_body_bytes=settings.webhook_max_bytes, retry_after_seconds=settings.retry_after_seconds,
-                    queue_url=settings.file_queue_url)
+                    queue_url=settings.file_queue_url, metrics=metrics)

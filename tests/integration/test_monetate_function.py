@@ -427,15 +427,20 @@ def _fail_third_post(stack):
     stack.monetate.faults.update({"script": ["pass", "pass"] + ["503"] * 10, "paths": "/production/data/"})
 
 
-def test_a_file_retried_after_a_transient_failure_goes_on_where_it_stopped_without_a_unique_key(stack):
+def test_a_file_retried_after_a_transient_failure_goes_on_where_it_stopped_without_a_unique_key(stack, monkeypatch):
     name = _schema_without_unique_key(stack)
     rows = customers(1000)
     rows[5]["customer_id"], rows[700]["customer_id"] = "", " "  # before and after the failure
     _fail_third_post(stack)
+    metrics = stack.functions["MonetateFunction"].module.metrics
+    counted = []
+    add_metric = metrics.add_metric
+    monkeypatch.setattr(metrics, "add_metric", lambda **metric: counted.append(metric["name"]) or add_metric(**metric))
     try:
         report = drop(stack, f"monetate/{name}/visits.csv", csv_bytes(rows))
     finally:
         stack.monetate.faults.clear()
+    assert counted.count("FileRetries") == 1  # the failed run, as the dashboard shows it
     assert report["status"] == "complete" and report["runs"] == 2
     assert (report["read"], report["sent"], report["rejected"], report["failed"]) == (1000, 998, 2, 0)
     assert "transient (try 1 of 5; the next in 5 minutes): Monetate answered 503 after retries" in report["errors"]

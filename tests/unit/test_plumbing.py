@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 import requests
+from aws_lambda_powertools import Metrics
 
 from martech.batching import batched
 from martech.dict_makers import dict_maker
@@ -664,20 +665,52 @@ def test_a_message_whose_run_failed_comes_back_after_a_backoff_doubled_at_each_t
 
     lines = io.StringIO()
     logger = Logger(service=f"backoff-{receive_count}", logger_handler=logging.StreamHandler(lines))
+    metrics = Metrics(namespace="MarketingBundle", service=f"backoff-{receive_count}")
     with pytest.raises(BatchProcessingError):  # a batch whose every message failed fails the invocation
         handlers.dispatch(_sqs_event(receive_count), None, logger, APIGatewayRestResolver(),
                           failing, BatchProcessor(event_type=EventType.SQS), IdempotencyConfig(), retry_after_seconds=300,
-                          queue_url="https://sqs.local/inbox-monetate")
+                          queue_url="https://sqs.local/inbox-monetate", metrics=metrics)
     assert recorded.held == [("https://sqs.local/inbox-monetate", "r1", held_for)]
     logged = [json.loads(line) for line in lines.getvalue().splitlines() if '"file back to its queue"' in line]
     assert [entry["retry"] for entry in logged] == [{"try": receive_count, "back_in_seconds": held_for,
                                                      "because": "the vendor answered 503 after retries"}]
+    assert _counted(metrics) == {"FileRetries": 1.0}  # the dashboard sees a vendor's trouble before the DLQ does
 
     recorded.held.clear()
     handlers.dispatch(_sqs_event(receive_count), None, Logger(service="test"), APIGatewayRestResolver(),
                       lambda record, lambda_context=None: None, BatchProcessor(event_type=EventType.SQS),
-                      IdempotencyConfig(), retry_after_seconds=300, queue_url="https://sqs.local/inbox-monetate")
+                      IdempotencyConfig(), retry_after_seconds=300, queue_url="https://sqs.local/inbox-monetate",
+                      metrics=metrics)
     assert recorded.held == []  # a message whose run went well is deleted as it was
+    assert _counted(metrics) == {}
+
+
+def test_the_metrics_of_an_invocation_that_fails_are_published(capsys, monkeypatch):
+    """A batch whose every file run failed fails the invocation; its FileRetries must still reach CloudWatch."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    for name in ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_DEV"):  # as Lambda runs it, not as the local stack does
+        monkeypatch.delenv(name, raising=False)
+
+    metrics = Metrics(namespace="MarketingBundle", service="published")
+
+    @metrics.log_metrics
+    def handler(event, context):
+        metrics.add_metric(name="FileRetries", unit="Count", value=1)
+        raise BatchProcessingError("every message failed", [])
+
+    with pytest.raises(BatchProcessingError):
+        handler({}, None)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [line.get("FileRetries") for line in emitted] == [[1.0]]
+
+
+def _counted(metrics) -> dict[str, float]:
+    """The metrics added since the last look, summed by name; cleared as a flush would."""
+    counted = {name: sum(m["Value"]) if isinstance(m["Value"], list) else m["Value"]
+               for name, m in metrics.metric_set.items()}
+    metrics.clear_metrics()
+    return counted
 
 
 def test_each_file_function_knows_its_own_queue_and_may_send_to_it_and_hold_its_messages():
@@ -712,12 +745,15 @@ def test_the_dashboard_shows_metrics_the_functions_emit_and_every_file_metric_of
     shown = {(metric[1], metric[3]) for widget in body["widgets"] for metric in widget["properties"]["metrics"]
              if metric[0] == "MarketingBundle"}
     emitted = set()
+    shared = (ROOT / "layers" / "shared" / "martech" / "handlers.py").read_text()  # what every file function emits
     for service in ("monetate", "optimove", "mona"):
         code = (ROOT / "functions" / service / "app.py").read_text()
-        names = set(re.findall(r'add_metric\(name="(\w+)"', code)) | set(re.findall(r'"((?:Records|Messages)\w+)": "', code))
+        names = set(re.findall(r'add_metric\(name="(\w+)"', code + shared))
+        names |= set(re.findall(r'"((?:Records|Messages)\w+)": "', code))
         emitted |= {(name, service) for name in names | {"FilesNotComplete"}}
+        assert re.search(r"dispatch\([^)]*metrics=metrics", code), service  # FileRetries is counted in dispatch
         files = {name for name in names if name.endswith(("Read", "Sent", "Rejected", "Failed"))}
-        assert len(files) == 4 and {(name, service) for name in files | {"FilesNotComplete"}} <= shown, service
+        assert len(files) == 4 and {(name, service) for name in files | {"FilesNotComplete", "FileRetries"}} <= shown, service
     assert shown <= emitted  # nothing on the dashboard that no function emits
 
 

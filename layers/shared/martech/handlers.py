@@ -270,12 +270,13 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
              record_handler: Callable[[Any], None], processor: BatchProcessor, config: IdempotencyConfig,
              on_schedule: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
              replays: RepeatedCalls | None = None, max_body_bytes: int | None = None,
-             retry_after_seconds: int | None = None, queue_url: str | None = None) -> dict[str, Any]:
+             retry_after_seconds: int | None = None, queue_url: str | None = None,
+             metrics: Metrics | None = None) -> dict[str, Any]:
     """API Gateway events go to the resolver (through ``replays``: a call made again with its
     Idempotency-Key gets the first answer; a body over ``max_body_bytes`` is answered 413),
     EventBridge schedules to ``on_schedule``, SQS batches to the record handler with partial failures,
     a failed message of ``queue_url`` coming back after ``retry_after_seconds``, doubled at each try
-    (``_backing_off``)."""
+    (``_backing_off``), counted in ``metrics`` as ``FileRetries``."""
     config.register_lambda_context(context)
     if "httpMethod" in event:
         logger.set_correlation_id(event.get("requestContext", {}).get("requestId"))
@@ -287,7 +288,7 @@ def dispatch(event: dict[str, Any], context: Any, logger: Logger, api: APIGatewa
     if event.get("detail-type") == "Scheduled Event" and on_schedule is not None:
         logger.set_correlation_id(event.get("id"))
         return on_schedule(event)
-    handler = _backing_off(record_handler, queue_url, retry_after_seconds, logger) if queue_url else record_handler
+    handler = _backing_off(record_handler, queue_url, retry_after_seconds, logger, metrics) if queue_url else record_handler
     return process_partial_response(event=event, record_handler=handler, processor=processor, context=context)
 
 
@@ -316,11 +317,13 @@ def retry_note(record: SQSRecord, settings: Settings) -> str:
 
 
 def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_after_seconds: int | None,
-                 logger: Logger) -> Callable[..., None]:
+                 logger: Logger, metrics: Metrics | None = None) -> Callable[..., None]:
     """The record handler, and when it fails, the message kept from view ``retry_after_seconds`` doubled at
     each receive before this one, rather than the queue's whole visibility timeout (six times the function's
     timeout, 90 minutes): a file that met a vendor's passing trouble goes on within minutes, while one that
-    keeps failing still reaches the dead-letter queue after hours, not minutes."""
+    keeps failing still reaches the dead-letter queue after hours, not minutes. Each such failure counts
+    one ``FileRetries``: a vendor's trouble shows on the dashboard hours before the dead-letter queue does
+    (Powertools publishes the metrics of an invocation that fails as well)."""
     if not retry_after_seconds:
         return record_handler
 
@@ -332,6 +335,8 @@ def _backing_off(record_handler: Callable[..., None], queue_url: str, retry_afte
             delay = backoff(tries, retry_after_seconds)
             logger.warning("file back to its queue", extra={"retry": {"try": tries, "back_in_seconds": delay,
                                                                      "because": str(exc)}})
+            if metrics is not None:
+                metrics.add_metric(name="FileRetries", unit=MetricUnit.Count, value=1)
             try:
                 sqs().change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle,
                                                 VisibilityTimeout=delay)
