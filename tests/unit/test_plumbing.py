@@ -813,6 +813,6 @@ def test_the_csv_nulls_parameter_reaches_every_function_as_its_setting():
     ("customer_id", "C-1", False), ("username", "alice", False), ("id2", "C-1", False), ("1", 2, False),
 ])
 def test_a_csv_columns_name_is_taken_for_a_value_when_it_is_written_as_the_value_under_it_is(name, value, alike):
-    from martech.readers import written_alike
+    from martech.csv_records import written_alike
 
     assert written_alike(name, value) is alike

@@ -22,7 +22,8 @@ from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order, unsent_reason
-from martech.readers import CsvOptions, UnreadableFile, header_of_values, is_csv, lines_between
+from martech.csv_records import header_of_values
+from martech.readers import CsvOptions, UnreadableFile, is_csv, lines_between
 from martech.reports import RunReport
 from martech.settings import Settings
 

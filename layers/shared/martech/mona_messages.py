@@ -21,7 +21,7 @@ from typing import Any
 
 from martech.csv_values import typed_row
 from martech.iso_times import from_iso, from_written, date_hint
-from martech.readers import trimmed
+from martech.csv_records import trimmed
 from martech.names import in_another_case
 from martech.mona import ACTIONS
 from martech.settings import Settings

@@ -23,7 +23,8 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
 from martech.file_runs import FileRun
 from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, unsent_reason
-from martech.readers import CsvOptions, Record, UnreadableFile, header_of_values, is_csv, lines_between
+from martech.csv_records import header_of_values
+from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, lines_between
 from martech.reports import RunReport
 from martech.settings import Settings
 

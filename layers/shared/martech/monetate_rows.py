@@ -32,7 +32,7 @@ import orjson
 
 from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
-from martech.readers import trimmed
+from martech.csv_records import trimmed
 from martech.names import did_you_mean
 from martech.strict_json import ORJSON_INTEGERS, json_kind
 from martech.value_hints import key_hint, no_value_hint, number_hint, text_hint

@@ -23,8 +23,8 @@ from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean, in_another_case
 from martech.file_runs import FileRun, read_whole_in_time
-from martech.readers import (CsvOptions, Record, UnreadableFile, header_of_values, is_csv, read_records, trimmed,
-                             written_alike)
+from martech.csv_records import header_of_values, trimmed, written_alike
+from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
 from martech.settings import Settings, yes_or_no
 from martech.value_hints import key_hint

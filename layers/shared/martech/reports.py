@@ -118,7 +118,7 @@ class RejectedRows:
         self.discarded = False
 
     def add(self, line: int, reasons: list[str], record: Any = None) -> None:
-        index = getattr(line, "index", None)  # a JSON array's item (readers.ItemLine): its place beside the line
+        index = getattr(line, "index", None)  # a JSON array's item (records.ItemLine): its place beside the line
         where = {"line": line} if index is None else {"line": line, "index": index}
         entry = json.dumps({**where, "reasons": reasons, "record": record}, default=str).encode() + b"\n"
         try:
