@@ -121,7 +121,17 @@ def rejected_summary(stack: LocalStack, report: dict[str, Any], shown: int = 3) 
     lines = [f"        {_place(row)}: {'; '.join(row['reasons'])}" for row in rows]
     if report["rejected"] > shown:
         lines.append(f"        and {report['rejected'] - shown} more; by reason, most first:")
-        lines += [f"        {count:>7,}  {reason}" for reason, count in list(report["rejected_reasons"].items())[:shown]]
+        lines += reason_counts(report["rejected_reasons"])
+    return lines
+
+
+def reason_counts(reasons: dict[str, int], shown: int = 10) -> list[str]:
+    """A report's rejected rows by reason, the ``shown`` most common first, the rest in one line: every
+    row set aside is counted, the rows past the first few included."""
+    counts = list(reasons.items())
+    lines = [f"        {count:>7,}  {reason}" for reason, count in counts[:shown]]
+    if rest := counts[shown:]:
+        lines.append(f"        {sum(count for _, count in rest):>7,}  for {len(rest)} other reason(s), in the report")
     return lines
 
 

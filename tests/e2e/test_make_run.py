@@ -13,6 +13,7 @@ def test_make_run_delivers_the_samples_and_summarises_them(capsys):
     assert "line 5: lifetime_value: expected a number, found 'lots'" in out  # why, for the first three
     assert "and 1 more; by reason, most first:" in out  # the report's counts, its values left out
     assert "      1  lifetime_value: expected a number, found '...'" in out
+    assert "      1  last_purchase: " in out  # the fourth row's reason too: every row set aside is counted
     assert "optimove/loyalty/upsert/loyalty.upsert.csv: complete - read 5, sent 3, rejected 1, failed 0, duplicates 1" in out
     assert "POST /monetate/customers/records: 200 - accepted 2, rejected 0" in out
     assert "PUT /optimove/connections/loyalty/data?merge=true: 200 - status success, updated_records 1, reads 1" in out

@@ -104,3 +104,13 @@ def test_a_setting_the_functions_do_not_have_or_would_refuse_is_refused_before_a
     with pytest.raises(SystemExit) as exited:
         local.main(["serve", "--env", given])
     assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_the_summary_counts_every_row_set_aside_by_reason_the_rarest_reasons_in_one_line():
+    from sandbox.local.__main__ import reason_counts
+
+    reasons = {f"reason {n}": 20 - n for n in range(12)}  # 12 reasons, most first, 174 rows
+    lines = reason_counts(reasons, shown=10)
+    assert lines[0] == "             20  reason 0" and lines[9] == "             11  reason 9"
+    assert lines[10] == "             19  for 2 other reason(s), in the report"  # 10 + 9
+    assert reason_counts({"only": 4}) == ["              4  only"]
