@@ -34,11 +34,18 @@ def test_dates_with_slashes_are_read_day_first_when_asked():
     ("N/A", "which means no value: leave it out, or name it in CSV_NULLS to read such CSV cells as empty"),
     ("NaN", "'NaN' is not Unix seconds (10 digits) or milliseconds (13 digits), which means no value: leave it out,"
             " or name it in CSV_NULLS to read such CSV cells as empty"),
+    ("last tuesday", "'last tuesday' is not Unix seconds or milliseconds, ISO-8601 or a common date format (05/01/2024 10:15)"),
 ])
 def test_a_timestamp_that_does_not_read_says_what_it_looks_like(value, reason):
     with pytest.raises(ValueError) as refused:
         to_epoch_seconds(value)
     assert str(refused.value).endswith(reason)
+
+
+def test_a_time_sent_as_mona_reads_it_names_only_the_forms_mona_reads():
+    with pytest.raises(ValueError) as refused:
+        to_epoch_seconds("5/1/2024", common_forms=False)
+    assert str(refused.value) == "'5/1/2024' is not Unix seconds, milliseconds or ISO-8601"
 
 
 @pytest.mark.parametrize("value", [12345, 17145576001234567, "yesterday", True, float("nan"), -1714557600, "5/1/24",

@@ -47,8 +47,9 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
             try:
                 parsed = from_written(text, day_first)[0] if common_forms else from_iso(text)
             except ValueError:
-                forms = "ISO-8601 or a common date format (05/01/2024 10:15)" if common_forms else "ISO-8601"
-                raise ValueError(f"{text!r} is not Unix seconds, milliseconds or {forms}"
+                forms = "Unix seconds or milliseconds, ISO-8601 or a common date format (05/01/2024 10:15)" \
+                    if common_forms else "Unix seconds, milliseconds or ISO-8601"
+                raise ValueError(f"{text!r} is not {forms}"
                                  f"{_time_hint(text, common_forms, day_first)}") from None
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
