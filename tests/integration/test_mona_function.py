@@ -130,6 +130,12 @@ def test_a_csv_whose_header_is_in_capitals_lands_in_its_contexts_at_its_times(st
         "o-1": ({"SCORE": 0.5}, 1714557600.0), "o-2": ({"SCORE": 0.7}, 1714557601.0)}
 
 
+def test_a_csv_whose_header_is_in_snake_case_as_warehouses_name_columns_lands_in_its_contexts_at_its_times(stack, arc):
+    drop(stack, f"mona/{arc}/orders.csv", b"context_id,export_timestamp,score\no-1,1714557600,0.5\n")
+    found = contexts(stack, arc)
+    assert {c: (found[c]["fields"], found[c]["mainTime"]) for c in found} == {"o-1": ({"score": 0.5}, 1714557600.0)}
+
+
 def test_add_appends_and_new_resets_as_documented(stack, arc):
     records = [{"contextId": "c", "tag": "a", "keep": 1}, {"contextId": "c", "tag": "b", "action": "ADD"},
                {"contextId": "d", "x": 1}, {"contextId": "d", "y": 2, "action": "NEW"}]

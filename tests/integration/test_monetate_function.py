@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from sandbox.local.stack import LocalStack
-from tests.integration.files import csv_bytes, drop
+from tests.integration.files import csv_bytes, drop, jsonl
 from tests.integration.webhook_contract import call
 from sandbox.monetate import MetadataSizes
 
@@ -85,6 +85,27 @@ def test_a_file_whose_header_names_the_fields_in_capitals_arrives_as_a_warehouse
     assert sorted(posted_keys(stack, schema)) == ["C0", "C1"]
     rejected = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=report["rejected_rows"])["Body"].read())
     assert rejected == {"line": 4, "reasons": ["lifetime_value: expected a number, found 'lots'"], "record": rows[2]}
+
+
+def test_fields_named_as_bi_tools_show_them_or_as_apis_write_json_arrive(stack, schema):
+    def shown(name):
+        return name.replace("_", " ").title()  # Customer Id, Lifetime Value
+
+    rows = [{shown(name): value for name, value in row.items()} for row in customers(2)]
+    report = drop(stack, f"monetate/{schema}/report.csv", csv_bytes(rows))
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
+
+    def camel(name):
+        first, *rest = name.split("_")
+        return first + "".join(word.title() for word in rest)  # customerId, lifetimeValue
+
+    records = [{camel(name): value for name, value in row.items()} for row in customers(2, start=2)]
+    report = drop(stack, f"monetate/{schema}/api.jsonl", jsonl(records))
+    assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
+    rows = [row for entry in stack.monetate.received(f"/data/{schema}/") if entry["status"] == 201
+            for row in entry["body"]["schema_rows"]]
+    assert sorted(row["customer_id"] for row in rows) == ["C0", "C1", "C2", "C3"]
+    assert all(row["lifetime_value"] == float(row["customer_id"][1:]) for row in rows)  # a number, by the field's type
 
 
 def test_numbers_and_times_out_of_any_range_set_their_row_aside_and_never_sink_the_file(stack, schema):

@@ -183,11 +183,11 @@ def test_rows_without_the_primary_key_are_rejected_with_a_reason(stack, connecti
 
 
 def test_a_csv_header_without_the_primary_key_fails_the_file_once_not_every_row(stack, connection):
-    rows = [{"CustomerID": str(i), "tier": "gold"} for i in range(100)]
+    rows = [{"CustomerNo": str(i), "tier": "gold"} for i in range(100)]
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/wrong-header.csv", csv_bytes(rows))
     assert (report["status"], report["sent"], report["rejected"]) == ("failed", 0, 0)
     assert report["errors"] == ["no row of this file can be sent, whatever it holds: the header has no column"
-                                " customer_id, the connection's primary key (did you mean CustomerID?)"]
+                                " customer_id, the connection's primary key (did you mean CustomerNo?)"]
     assert held(stack, connection) == {}
 
 
@@ -250,11 +250,16 @@ def test_a_key_repeated_in_a_json_array_on_one_line_is_sent_once_with_its_last_r
     assert [row["tier"] for row in uploads(stack, connection)[0]["data"] if row["customer_id"] == "1"] == ["gold"]
 
 
-def test_a_file_naming_the_primary_key_in_capitals_is_upserted_and_deleted_by_it(stack, connection):
-    report = drop(stack, f"optimove/{connection['uuid']}/upsert/EXPORT.csv", b"CUSTOMER_ID,TIER\n1,gold\n2,silver\n")
+@pytest.mark.parametrize("upsert, tier, delete", [
+    (b"CUSTOMER_ID,TIER\n1,gold\n2,silver\n", "TIER", ("GONE.csv", b"Customer_Id,REASON\n1,closed\n")),  # warehouses
+    (b"Customer ID,Tier\n1,gold\n2,silver\n", "Tier", ("gone.jsonl", b'{"customerId": "1"}\n')),  # BI tools, APIs
+])
+def test_a_file_naming_the_primary_key_written_otherwise_is_upserted_and_deleted_by_it(stack, connection, upsert, tier,
+                                                                                         delete):
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/export.csv", upsert)
     assert (report["status"], report["sent"]) == ("complete", 2)
-    assert held(stack, connection) == {"1": {"customer_id": "1", "TIER": "gold"}, "2": {"customer_id": "2", "TIER": "silver"}}
-    report = drop(stack, f"optimove/{connection['uuid']}/delete/GONE.csv", b"Customer_Id,REASON\n1,closed\n")
+    assert held(stack, connection) == {"1": {"customer_id": "1", tier: "gold"}, "2": {"customer_id": "2", tier: "silver"}}
+    report = drop(stack, f"optimove/{connection['uuid']}/delete/{delete[0]}", delete[1])
     assert (report["status"], report["sent"]) == ("complete", 1) and list(held(stack, connection)) == ["2"]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from martech.csv_values import typed_row
 from martech.iso_times import from_iso, from_written, date_hint
 from martech.csv_records import trimmed
-from martech.names import in_another_case
+from martech.names import written_otherwise
 from martech.mona import ACTIONS
 from martech.settings import Settings
 from martech.value_hints import key_hint, no_value_hint
@@ -92,15 +92,15 @@ class MessageBuilder:
         self._shape_renames: dict[str, str] = {}
 
     def _renames(self, record: dict[str, Any]) -> dict[str, str]:
-        """The record's fields to rename as configured: a context id, time or action field written in
-        another case (ID, EXPORTTIMESTAMP, as warehouses export headers), where no field is written as
-        configured and one alone is in any case. Worked out once for the records of one shape."""
+        """The record's fields to rename as configured: a context id, time or action field written
+        otherwise (ID, EXPORTTIMESTAMP, as warehouses export headers, or export_timestamp), where no field
+        is written as configured and one alone is so. Worked out once for the records of one shape."""
         if record.keys() == self._shape:
             return self._shape_renames
         renames: dict[str, str] = {}
-        context = next((name for name in self.context_fields if name in record or in_another_case(name, record)), None)
+        context = next((name for name in self.context_fields if name in record or written_otherwise(name, record)), None)
         for wanted in (context, self.timestamp_field, self.action_field):
-            if wanted and wanted not in record and (found := in_another_case(wanted, record)):
+            if wanted and wanted not in record and (found := written_otherwise(wanted, record)):
                 renames[found] = wanted
         self._shape, self._shape_renames = set(record), renames
         return renames

@@ -33,7 +33,7 @@ import orjson
 from martech.dict_makers import dict_maker
 from martech.iso_times import from_written, date_hint
 from martech.csv_records import trimmed
-from martech.names import did_you_mean
+from martech.names import SpelledAlike, did_you_mean
 from martech.strict_json import ORJSON_INTEGERS, json_kind
 from martech.value_hints import key_hint, no_value_hint, number_hint, text_hint
 
@@ -365,21 +365,21 @@ class RowConverter:
                          for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
         self._not_a_field_reasons: dict[str, str] = {}
-        lowered = Counter(name.lower() for name in schema.fields)
-        self._by_lower = {name.lower(): name for name in schema.fields if lowered[name.lower()] == 1}
+        self._spelled_alike = SpelledAlike(schema.fields)
 
     def aliases(self, names: Iterable[str]) -> dict[str, str]:
-        """The names among ``names`` that are a field written in another case (``CUSTOMER_ID``, as
-        warehouses export headers), each with its field. Not when the schema has the name in two cases,
-        nor when the field is also named as it is, or in a second case: then nothing says which holds it."""
+        """The names among ``names`` that are a field written otherwise (``CUSTOMER_ID``, as warehouses
+        export headers, ``Customer ID`` as BI tools show them, ``customerId`` as APIs write JSON; see
+        ``names.spellings``), each with its field. Not when two fields are written alike, nor when the
+        field is also named as it is, or written otherwise twice: then nothing says which holds it."""
         names = set(names)
         found = {name: field for name in names - self._converters.keys()
-                 if (field := self._by_lower.get(name.lower())) is not None and field not in names}
+                 if (field := self._spelled_alike.get(name)) is not None and field not in names}
         taken = Counter(found.values())
         return {name: field for name, field in found.items() if taken[field] == 1}
 
     def unknown(self, names: Iterable[str]) -> list[str]:
-        """The names among ``names`` that are no field of the schema, in any case; none when unknown
+        """The names among ``names`` that are no field of the schema, however written; none when unknown
         columns are dropped."""
         if self.drop_unknown:
             return []

@@ -21,7 +21,7 @@ from martech.batching import batched
 from martech.csv_values import typed_row
 from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
-from martech.names import did_you_mean, in_another_case
+from martech.names import did_you_mean, written_otherwise
 from martech.file_runs import FileRun, read_whole_in_time
 from martech.csv_records import header_of_values, trimmed, written_alike
 from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
@@ -140,9 +140,10 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
 
 
 def _named_as_the_key(pk_field: str, record: dict[str, Any]) -> None:
-    """The primary key written in another case (CUSTOMER_ID, as warehouses export headers) renamed as
-    the connection has it, which Optimove needs, when one field alone is it in any case."""
-    if pk_field not in record and (found := in_another_case(pk_field, record)):
+    """The primary key written otherwise (CUSTOMER_ID, as warehouses export headers, Customer ID or
+    customerId: ``names.spellings``) renamed as the connection has it, which Optimove needs, when one
+    field alone is it."""
+    if pk_field not in record and (found := written_otherwise(pk_field, record)):
         record[pk_field] = record.pop(found)
 
 
