@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 LAYER = Path(".aws-sam/build/SharedLayer/python")
-NEEDED = ("martech", "aws_lambda_powertools", "aws_xray_sdk", "requests", "urllib3", "jwt", "cryptography", "orjson")
+NEEDED = ("martech", "aws_lambda_powertools", "aws_xray_sdk", "requests", "urllib3", "jwt", "cryptography", "orjson",
+          "tzdata")
 NOT_WANTED = ("botocore", "boto3", "s3transfer")
 AARCH64 = 183  # ELF e_machine
 

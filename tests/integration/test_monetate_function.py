@@ -155,6 +155,20 @@ def test_dates_with_slashes_are_read_day_first_when_date_order_says_so(stack, sc
     assert sent == {"C0": "2024-12-25", "C1": "2024-05-01T18:30:00"}
 
 
+def test_times_written_without_an_offset_are_sent_with_the_offset_of_the_time_zone_set(stack, schema):
+    from zoneinfo import ZoneInfo
+
+    rows = customers(3)
+    rows[0]["last_purchase"], rows[1]["last_purchase"] = "2024-07-04 18:30:00", "2024-12-24 18:30:00"
+    rows[2]["last_purchase"] = "2024-07-04T18:30:00Z"
+    with changed_settings(stack, time_zone=ZoneInfo("America/Chicago")):
+        report = drop(stack, f"monetate/{schema}/stores.csv", csv_bytes(rows))
+    assert (report["sent"], report["rejected"]) == (3, 0)
+    sent = {row["customer_id"]: row["last_purchase"] for entry in stack.monetate.received(f"/data/{schema}/")
+            if entry["status"] == 201 for row in entry["body"]["schema_rows"]}
+    assert sent == {"C0": "2024-07-04T18:30:00-05:00", "C1": "2024-12-24T18:30:00-06:00", "C2": "2024-07-04T18:30:00+00:00"}
+
+
 def test_rows_monetate_refuses_are_set_aside_as_read_and_the_rest_of_the_batch_is_sent(stack, schema):
     drop(stack, f"monetate/{schema}/first.csv", csv_bytes(customers(1)))  # the function now holds the schema
     del stack.monetate.datasets[schema].fields["tier"]  # changed since: Monetate refuses rows with a tier

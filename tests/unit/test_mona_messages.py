@@ -59,6 +59,19 @@ def build(record, **settings):
     return MessageBuilder(Settings(**settings)).build(record, "orders", 1700000000.0)
 
 
+def test_a_time_written_without_an_offset_is_read_in_the_time_zone_set_else_in_utc():
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    assert to_epoch_seconds("2024-05-01 12:00", zone=paris) == pytest.approx(1714557600.0)  # 10:00 UTC, summer time
+    assert to_epoch_seconds("2024-01-15T11:00:00", zone=paris) == pytest.approx(1705312800.0)  # 10:00 UTC in winter
+    assert to_epoch_seconds("2024-05-01T10:00:00Z", zone=paris) == pytest.approx(1714557600.0)  # an offset wins
+    assert to_epoch_seconds(1714557600, zone=paris) == 1714557600.0
+    assert to_epoch_seconds("2024-05-01 10:00") == pytest.approx(1714557600.0)  # no zone set: UTC
+    record = {"id": "o-1", "exportTimestamp": "2024-05-01 12:00", "score": 1}
+    assert build(record, time_zone=paris)[0]["exportTimestamp"] == pytest.approx(1714557600.0)
+
+
 def test_a_file_time_written_with_slashes_is_read_day_first_when_date_order_says_so():
     record = {"id": "o-1", "exportTimestamp": "01/05/2024 10:00", "score": 1}
     assert build(record, date_order="day-first")[0]["exportTimestamp"] == pytest.approx(1714557600.0)  # 1 May

@@ -64,6 +64,27 @@ def test_dates_with_slashes_are_read_day_first_when_asked(raw, expected):
     assert bad == [] and good[0][1]["joined"] == expected
 
 
+@pytest.mark.parametrize("raw, expected", [
+    ("2024-05-01 10:15:00", "2024-05-01T10:15:00-04:00"), ("2024-01-15 10:15:00", "2024-01-15T10:15:00-05:00"),  # summer time
+    ("2024-01-15T10:15:00", "2024-01-15T10:15:00-05:00"), ("5/1/2024 10:15 PM", "2024-05-01T22:15:00-04:00"),
+    ("2024-05-01", "2024-05-01"), ("5/1/2024", "2024-05-01"),  # a date stays a date
+    ("2024-05-01T10:15:00Z", "2024-05-01T10:15:00+00:00"), ("2024-05-01 10:15:00 -0700", "2024-05-01T10:15:00-07:00"),
+    (1714557600, "2024-05-01T10:00:00+00:00"),  # an instant already
+])
+def test_a_time_written_without_an_offset_is_sent_with_the_offset_of_the_time_zone_set(raw, expected):
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/New_York")
+    assert to_datetime(raw, zone=zone) == expected
+    converter = RowConverter(SCHEMA, zone=zone)
+    column = [raw, "2024-05-01 10:15:00"] if isinstance(raw, str) else [str(raw), "2024-05-01 10:15:00"]
+    good, bad = converter.convert_rows(["id", "joined"], [["c1", column[0]], ["c2", column[1]]])
+    assert bad == [] and [row["joined"] for _, row in good] == [expected, "2024-05-01T10:15:00-04:00"]
+    assert converter.convert({"id": "c1", "joined": raw}) == ({"id": "c1", "joined": expected}, [])
+    assert RowConverter(SCHEMA).convert_rows(["id", "joined"], [["c2", column[1]]])[0][0][1]["joined"] == \
+        "2024-05-01T10:15:00"  # no zone set: sent as written
+
+
 @pytest.mark.parametrize("raw", ["2024-05-01 10:15:00 CET", "5/1/2024 10:15 EST", "2024-05-01T10:15:00 Europe/Paris"])
 def test_a_time_zone_given_by_name_is_refused_saying_to_write_its_offset(raw):
     with pytest.raises(InvalidValue, match=re.escape(f"found {raw!r}, a time zone by name, which may mean more than one"

@@ -41,6 +41,17 @@ def test_malformed_settings_are_all_named_in_one_error():
     assert "HTTP_MAX_ATTEMPTS='0'" in message
 
 
+def test_a_time_zone_is_an_iana_name_and_another_is_refused_saying_what_it_wants():
+    from zoneinfo import ZoneInfo
+
+    assert Settings.from_env({"TIME_ZONE": "America/New_York"}).time_zone == ZoneInfo("America/New_York")
+    assert Settings.from_env({"TIME_ZONE": ""}).time_zone is None
+    for name in ("Eastern", "GMT+2", "../etc/passwd"):
+        with pytest.raises(SettingsError, match=re.escape(f"TIME_ZONE={name!r} is not a valid IANA time zone name"
+                                                          " (America/New_York, Europe/Paris, UTC)")):
+            Settings.from_env({"TIME_ZONE": name})
+
+
 def test_require_names_the_missing_environment_variables():
     with pytest.raises(SettingsError, match="MONETATE_SECRET_NAME, INBOX_BUCKET"):
         Settings.from_env({}).require("monetate_secret_name", "inbox_bucket")
@@ -734,6 +745,17 @@ def test_each_file_function_knows_its_own_queue_and_may_send_to_it_and_hold_its_
     code = [path.read_text() for path in (ROOT / "layers" / "shared" / "martech").glob("*.py")]
     code += [path.read_text() for path in (ROOT / "functions").glob("*/app.py")]
     assert not any("get_queue_url" in text for text in code)
+
+
+def test_the_functions_that_read_times_take_the_date_order_and_time_zone_the_template_is_given():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    template = load(ROOT / "template.yaml")
+    assert template["Parameters"]["TimeZone"]["Default"] == ""  # none: times without an offset as before
+    for function in ("MonetateFunction", "MonaFunction"):  # Monetate DATETIME fields, Mona times
+        variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert (variables["DATE_ORDER"], variables["TIME_ZONE"]) == ({"Ref": "DateOrder"}, {"Ref": "TimeZone"}), function
 
 
 def test_the_dashboard_shows_metrics_the_functions_emit_and_every_file_metric_of_each_function():

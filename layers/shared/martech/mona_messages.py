@@ -30,10 +30,13 @@ from martech.value_hints import key_hint, no_value_hint
 ARC_CLASS = re.compile(r"^[A-Za-z0-9_@-]+$")
 
 
-def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = False) -> float:
+def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = False, zone: dt.tzinfo | None = None
+                     ) -> float:
     """Unix seconds, Unix milliseconds (13 digits), ISO-8601 or, with ``common_forms``, a common date
-    format (as Monetate's DATETIME reads them; a date alone is its midnight, UTC), as Unix seconds.
-    ``day_first``: a date written with slashes has its day first (DATE_ORDER=day-first)."""
+    format (as Monetate's DATETIME reads them; a date alone is its midnight), as Unix seconds.
+    ``day_first``: a date written with slashes has its day first (DATE_ORDER=day-first). ``zone``:
+    where a time written without an offset was (TIME_ZONE); UTC without one."""
+    zone = zone or dt.UTC
     if isinstance(value, bool):
         raise ValueError("a timestamp cannot be true/false")
     written = None
@@ -41,7 +44,7 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
         text = written = value.strip()
         try:
             if len(text) in (8, 14) and common_forms:  # 20240501 and 20240501101500, as DATETIME reads them
-                return from_written(text, day_first)[0].replace(tzinfo=dt.UTC).timestamp()
+                return from_written(text, day_first)[0].replace(tzinfo=zone).timestamp()
             value = float(text)
         except ValueError:
             try:
@@ -51,7 +54,7 @@ def to_epoch_seconds(value: Any, common_forms: bool = True, day_first: bool = Fa
                     if common_forms else "Unix seconds, milliseconds or ISO-8601"
                 raise ValueError(f"{text!r} is not {forms}"
                                  f"{_time_hint(text, common_forms, day_first)}") from None
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).timestamp()
     if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
         digits = len(str(int(value)))
         if digits == 10:
@@ -88,6 +91,7 @@ class MessageBuilder:
         self.drop_nulls = settings.mona_drop_nulls
         self.csv_numbers = settings.csv_values == "typed"
         self.day_first = settings.day_first
+        self.zone = settings.time_zone
         self._shape: set[str] = set()  # the field names of the last record, and what to rename in them
         self._shape_renames: dict[str, str] = {}
 
@@ -134,7 +138,7 @@ class MessageBuilder:
         raw_stamp = fields.pop(self.timestamp_field, None)
         if not _blank(raw_stamp):
             try:
-                stamp = to_epoch_seconds(raw_stamp, day_first=self.day_first)
+                stamp = to_epoch_seconds(raw_stamp, day_first=self.day_first, zone=self.zone)
             except ValueError as exc:
                 reasons.append(f"{self.timestamp_field}: {exc}")
         action = fields.pop(self.action_field, None)

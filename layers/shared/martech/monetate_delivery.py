@@ -75,7 +75,7 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
 
         def converter_for(names: Iterable[str]) -> RowConverter:
             return RowConverter(current_schema(client, schema, names, settings.unknown_columns), settings.unknown_columns,
-                                settings.day_first)
+                                settings.day_first, settings.time_zone)
 
         batches = _convertible(run, stream, converter_for, settings.monetate_batch_size, columns, original)
         # Without a unique key Monetate stores every row sent: one batch at a time, then. With one, a
@@ -185,7 +185,7 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
 def validate_records(records: list[Any], schema: Schema, settings: Settings
                      ) -> tuple[list[dict[str, Any]], list[tuple[int, dict[str, Any], Any]]]:
     """Webhook validation: one result per record, and the (index, row, record) ready to post."""
-    converter = RowConverter(schema, settings.unknown_columns, settings.day_first)
+    converter = RowConverter(schema, settings.unknown_columns, settings.day_first, settings.time_zone)
     results: list[dict[str, Any]] = []
     ready = []
     for index, record in enumerate(records):

@@ -178,9 +178,11 @@ def to_boolean(value: Any) -> bool:
     raise InvalidValue(f"expected true/false, 1/0 or yes/no, found {value!r}{no_value_hint(str(value).strip())}")
 
 
-def to_datetime(value: Any, day_first: bool = False) -> str:
+def to_datetime(value: Any, day_first: bool = False, zone: dt.tzinfo | None = None) -> str:
     """ISO-8601 text from ISO-8601, common date formats, or Unix seconds/milliseconds. ``day_first``:
-    a date written with slashes has its day first (01/05/2024 is 1 May), as outside the US."""
+    a date written with slashes has its day first (01/05/2024 is 1 May), as outside the US. ``zone``:
+    where a time written without an offset was (TIME_ZONE), which its text then says; without one it
+    is sent as written."""
     if isinstance(value, bool):
         raise InvalidValue("expected a date or date-time, found true/false")
     if isinstance(value, (int, float)):
@@ -193,14 +195,14 @@ def to_datetime(value: Any, day_first: bool = False) -> str:
     if _UNIX_TEXT.fullmatch(text):  # as a CSV holds them
         return to_datetime(float(text) if "." in text else int(text))
     # A cell can run to megabytes: only what could be a date is kept in the cache, so memory stays flat.
-    iso, problem = (_written_datetime if len(text) <= 64 else _written_datetime.__wrapped__)(text, day_first)
+    iso, problem = (_written_datetime if len(text) <= 64 else _written_datetime.__wrapped__)(text, day_first, zone)
     if problem:
         raise InvalidValue(problem)
     return iso
 
 
 @lru_cache(maxsize=4096)
-def _written_datetime(text: str, day_first: bool) -> tuple[str, str]:
+def _written_datetime(text: str, day_first: bool, zone: dt.tzinfo | None = None) -> tuple[str, str]:
     """(ISO-8601, "") for a date written as people write them, or ("", why not). Files repeat their
     dates (a day's orders, "n/a"): each is worked out once, as reading one costs 5-10 µs."""
     try:
@@ -209,7 +211,9 @@ def _written_datetime(text: str, day_first: bool) -> tuple[str, str]:
         return "", ("expected a date or date-time (ISO-8601, a common format, or Unix seconds or"
                     f" milliseconds), found {text!r}{date_hint(text, day_first) or no_value_hint(text)}")
     # A date stays a date, however it was written: 5/1/2024 and 05/01/2024 alike.
-    return (parsed.date().isoformat() if date_only else parsed.isoformat()), ""
+    if date_only:
+        return parsed.date().isoformat(), ""
+    return (parsed.replace(tzinfo=zone) if zone and parsed.tzinfo is None else parsed).isoformat(), ""
 
 
 CONVERTERS: dict[str, Callable[[Any], Any]] = {
@@ -305,15 +309,15 @@ def _number_column(column: list[Any]) -> list[int | float | None]:
     return list(map(_fast_number, column))  # each on its own
 
 
-def _fast_datetime(value: str, day_first: bool = False) -> str | None:
+def _fast_datetime(value: str, day_first: bool = False, zone: dt.tzinfo | None = None) -> str | None:
     # A canonical "YYYY-MM-DD[ T]HH:MM:SS" that parses needs only its T; isoformat() costs 4x more.
     if len(value) == 19 and value[4] == "-" and value[7] == "-" and value[13] == ":" and value[16] == ":" \
-            and (value[10] == " " or value[10] == "T"):
+            and (value[10] == " " or value[10] == "T") and zone is None:
         _from_iso(value)  # checks the date is real; this shape parses to a naive whole second
         return value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
     if not value:
         return None
-    return to_datetime(value, day_first)
+    return to_datetime(value, day_first, zone)
 
 
 # Digits to 0 and the date-time separator T to a space: every usual value then reads as the shape below.
@@ -321,10 +325,12 @@ _DATETIME_SHAPE = bytes.maketrans(b"0123456789T", b"0000000000 ")
 _USUAL_DATETIME = b"0000-00-00 00:00:00\n"
 
 
-def _datetime_column(column: list[Any], day_first: bool = False) -> list[str | None]:
+def _datetime_column(column: list[Any], day_first: bool = False, zone: dt.tzinfo | None = None) -> list[str | None]:
     # A column of "YYYY-MM-DD[ T]HH:MM:SS" values is checked in one pass over its joined text, and
     # the dates are checked real by fromisoformat; about a quarter of the cost of each value on its own.
     joined = "\n".join(column)  # TypeError for anything but text
+    if zone is not None:  # each time's offset in its zone, which moves with summer time: each on its own
+        return list(map(_fast_datetime, column, repeat(day_first), repeat(zone, len(column))))
     if not column or joined.encode().translate(_DATETIME_SHAPE) != (_USUAL_DATETIME * len(column))[:-1]:
         return list(map(_fast_datetime, column, repeat(day_first, len(column))))  # other forms or blanks: each on its own
     list(map(_from_iso, column))  # ValueError for a date or time that does not exist
@@ -349,15 +355,17 @@ _BAD = object()  # a value the careful converter refused
 
 class RowConverter:
     """Converts records for one schema. ``unknown_columns``: ``reject`` the row or ``drop`` the column.
-    ``day_first``: dates written with slashes have their day first (DATE_ORDER=day-first)."""
+    ``day_first``: dates written with slashes have their day first (DATE_ORDER=day-first). ``zone``:
+    where times written without an offset were (TIME_ZONE)."""
 
-    def __init__(self, schema: Schema, unknown_columns: str = "reject", day_first: bool = False) -> None:
+    def __init__(self, schema: Schema, unknown_columns: str = "reject", day_first: bool = False,
+                 zone: dt.tzinfo | None = None) -> None:
         self.schema = schema
         self.drop_unknown = unknown_columns == "drop"
         converters, columns = CONVERTERS, COLUMN_CONVERTERS
-        if day_first:
-            converters = {**CONVERTERS, "DATETIME": partial(to_datetime, day_first=True)}
-            columns = {**COLUMN_CONVERTERS, "DATETIME": partial(_datetime_column, day_first=True)}
+        if day_first or zone:
+            converters = {**CONVERTERS, "DATETIME": partial(to_datetime, day_first=day_first, zone=zone)}
+            columns = {**COLUMN_CONVERTERS, "DATETIME": partial(_datetime_column, day_first=day_first, zone=zone)}
         keys = {name for name, f in schema.fields.items() if (f.identifier or f.unique_key) and f.data_type == "STRING"}
         self._converters = {name: to_key if name in keys else converters.get(f.data_type, to_string)
                             for name, f in schema.fields.items()}

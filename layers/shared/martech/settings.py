@@ -12,10 +12,12 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def yes_or_no(raw: str) -> bool:
@@ -27,6 +29,17 @@ def yes_or_no(raw: str) -> bool:
     if word in ("false", "0", "no"):
         return False
     raise ValueError(raw)
+
+
+def time_zone(raw: str) -> dt.tzinfo:
+    """An IANA time zone (``America/New_York``, ``Europe/Paris``, ``UTC``); ValueError for another name."""
+    try:
+        return ZoneInfo(raw.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(raw) from None
+
+
+time_zone.what = "IANA time zone name (America/New_York, Europe/Paris, UTC)"  # type: ignore[attr-defined]
 
 
 class SettingsError(Exception):
@@ -57,6 +70,9 @@ class Settings:
     unknown_columns: str = _env("UNKNOWN_COLUMNS", str, "reject", ("reject", "drop"))
     # Dates written with slashes (05/01/2024) in files and webhooks: month first, as in the US, or day first.
     date_order: str = _env("DATE_ORDER", str, "month-first", ("month-first", "day-first"))
+    # Where times written without an offset were (2024-05-01 10:15, as SQL Server exports local times); unset,
+    # Monetate gets them as written and Mona takes them as UTC.
+    time_zone: dt.tzinfo | None = _env("TIME_ZONE", time_zone)
     # Mona and Optimove files: a CSV cell that is a plain number is sent as a number, or every cell as text.
     csv_values: str = _env("CSV_VALUES", str, "typed", ("typed", "text"))
     # CSV cells that mean no value, comma-separated (NULL,\N as SQL Server and Hive export them): read as empty.
@@ -122,7 +138,7 @@ class Settings:
             try:
                 value = yes_or_no(raw) if kind is bool else kind(raw)
             except ValueError:
-                problems.append(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}")
+                problems.append(f"{f.metadata['env']}={raw!r} is not a valid {getattr(kind, 'what', kind.__name__)}")
                 continue
             if choices and value not in choices:
                 problems.append(f"{f.metadata['env']}={raw!r} must be one of {', '.join(choices)}")
