@@ -85,6 +85,22 @@ def test_a_time_written_without_an_offset_is_sent_with_the_offset_of_the_time_zo
         "2024-05-01T10:15:00"  # no zone set: sent as written
 
 
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kathmandu",
+                                  "America/Santiago"])  # half-hour summer time, +05:45, changes at midnight
+def test_every_local_time_of_two_years_gets_the_offset_its_zone_has_then(zone):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from martech.monetate_rows import _datetime_column
+
+    zone = ZoneInfo(zone)
+    start = dt.datetime(2023, 6, 1)
+    times = [(start + dt.timedelta(minutes=17 * n, seconds=n % 60)).isoformat(sep=" ") for n in range(62_000)]
+    expected = [dt.datetime.fromisoformat(time).replace(tzinfo=zone).isoformat() for time in times]
+    assert _datetime_column(times, zone=zone) == expected  # a column of the usual shape
+    assert _datetime_column(times[:500] + [""], zone=zone) == expected[:500] + [None]  # each on its own
+
+
 @pytest.mark.parametrize("raw", ["2024-05-01 10:15:00 CET", "5/1/2024 10:15 EST", "2024-05-01T10:15:00 Europe/Paris"])
 def test_a_time_zone_given_by_name_is_refused_saying_to_write_its_offset(raw):
     with pytest.raises(InvalidValue, match=re.escape(f"found {raw!r}, a time zone by name, which may mean more than one"

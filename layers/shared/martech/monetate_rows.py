@@ -312,12 +312,27 @@ def _number_column(column: list[Any]) -> list[int | float | None]:
 def _fast_datetime(value: str, day_first: bool = False, zone: dt.tzinfo | None = None) -> str | None:
     # A canonical "YYYY-MM-DD[ T]HH:MM:SS" that parses needs only its T; isoformat() costs 4x more.
     if len(value) == 19 and value[4] == "-" and value[7] == "-" and value[13] == ":" and value[16] == ":" \
-            and (value[10] == " " or value[10] == "T") and zone is None:
+            and (value[10] == " " or value[10] == "T"):
         _from_iso(value)  # checks the date is real; this shape parses to a naive whole second
-        return value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
+        iso = value if value[10] == "T" else f"{value[:10]}T{value[11:]}"
+        return iso if zone is None else iso + _offset_at(iso, zone)
     if not value:
         return None
     return to_datetime(value, day_first, zone)
+
+
+def _offset_at(time: str, zone: dt.tzinfo) -> str:
+    """The offset ``zone`` has at a local time (``2024-05-01T10:15:00``), as ISO-8601 writes it (``-04:00``):
+    its day's, looked up once a day, or on the days summer time begins or ends, its minute's."""
+    return _day_offset(time[:10], zone) or _from_iso(time[:16]).replace(tzinfo=zone).isoformat()[19:]
+
+
+@lru_cache(maxsize=4096)
+def _day_offset(date: str, zone: dt.tzinfo) -> str:
+    """The offset ``zone`` has all day on ``date``, or "" when it changes that day. (Offsets change on a
+    minute, at most once a day: the same at the first minute and the last, the same all day.)"""
+    first, last = (_from_iso(f"{date}T{at}").replace(tzinfo=zone).isoformat()[19:] for at in ("00:00", "23:59"))
+    return first if first == last else ""
 
 
 # Digits to 0 and the date-time separator T to a space: every usual value then reads as the shape below.
@@ -329,12 +344,14 @@ def _datetime_column(column: list[Any], day_first: bool = False, zone: dt.tzinfo
     # A column of "YYYY-MM-DD[ T]HH:MM:SS" values is checked in one pass over its joined text, and
     # the dates are checked real by fromisoformat; about a quarter of the cost of each value on its own.
     joined = "\n".join(column)  # TypeError for anything but text
-    if zone is not None:  # each time's offset in its zone, which moves with summer time: each on its own
-        return list(map(_fast_datetime, column, repeat(day_first), repeat(zone, len(column))))
     if not column or joined.encode().translate(_DATETIME_SHAPE) != (_USUAL_DATETIME * len(column))[:-1]:
-        return list(map(_fast_datetime, column, repeat(day_first, len(column))))  # other forms or blanks: each on its own
+        # other forms or blanks: each on its own
+        return list(map(_fast_datetime, column, repeat(day_first, len(column)), repeat(zone, len(column))))
     list(map(_from_iso, column))  # ValueError for a date or time that does not exist
-    return joined.replace(" ", "T").split("\n")  # the shape puts a space nowhere but between date and time
+    iso = joined.replace(" ", "T").split("\n")  # the shape puts a space nowhere but between date and time
+    if zone is None:
+        return iso
+    return [time + _offset_at(time, zone) for time in iso]  # the offset moves with summer time
 
 
 def _boolean_column(column: list[Any]) -> list[bool | None]:
