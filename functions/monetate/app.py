@@ -133,7 +133,7 @@ def post_records(schema: str) -> Response:
         return refused
     try:
         partial = query_flag(api, "partial")
-        results, sent, failure = deliver_webhook(schema, records, partial, deadline)
+        results, sent, failure, names = deliver_webhook(schema, records, partial, deadline)
     except BadQuery as exc:
         return json_response(400, {"message": str(exc)})
     except UnknownSchema as exc:
@@ -146,13 +146,13 @@ def post_records(schema: str) -> Response:
     metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=counts["accepted"])
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=counts["rejected"])
     if failure is None:
-        return json_response(200 if sent else 400, {**counts, "results": results})
+        return json_response(200 if sent else 400, {**counts, **names, "results": results})
     # Batches before the failure were sent: the answer says which records were not, to send again.
     if isinstance(failure, MonetateAuthError):
         return json_response(502, {"message": f"{failure}; the records marked not_sent were not sent", **counts,
-                                   "results": results})
+                                   **names, "results": results})
     return json_response(503, {"message": f"not every record was sent ({failure}); send the records marked not_sent"
-                                          " again later", **counts, "results": results})
+                                          " again later", **counts, **names, "results": results})
 
 
 def records_of(body: Any) -> list[Any] | None:
@@ -167,21 +167,21 @@ def records_of(body: Any) -> list[Any] | None:
 
 
 def deliver_webhook(schema_name: str, records: list[Any], partial: bool, deadline: float
-                    ) -> tuple[list[dict[str, Any]], bool, Exception | None]:
-    """Per-record results, whether anything was to be sent, and why records that were to be sent were
-    not (``delivery.deliver_records``), if any were not.
+                    ) -> tuple[list[dict[str, Any]], bool, Exception | None, dict[str, dict[str, str]]]:
+    """Per-record results, whether anything was to be sent, why records that were to be sent were
+    not (``delivery.deliver_records``), if any were not, and the names read otherwise or left out.
 
     Every record is validated first; unless ``partial``, one invalid record means nothing is sent.
     """
     schema = monetate().schema(schema_name)
     names = {name for record in records if isinstance(record, dict) for name in record}
     schema = delivery.current_schema(monetate(), schema, names, settings.unknown_columns)
-    results, ready = delivery.validate_records(records, schema, settings)
+    results, ready, names = delivery.validate_records(records, schema, settings)
     if len(ready) < len(records) and not partial:
         held = [{"index": r["index"], "status": "not_sent", "reasons": ["valid, but not sent: other records are invalid"]}
                 if r["status"] == "accepted" else r for r in results]
-        return held, False, None
-    return results, True, delivery.deliver_records(results, ready, schema, monetate(), settings, deadline)
+        return held, False, None, names
+    return results, True, delivery.deliver_records(results, ready, schema, monetate(), settings, deadline), names
 
 
 # -- metadata ----------------------------------------------------------------------------------

@@ -131,7 +131,8 @@ def test_a_csv_whose_header_is_in_capitals_lands_in_its_contexts_at_its_times(st
 
 
 def test_a_csv_whose_header_is_in_snake_case_as_warehouses_name_columns_lands_in_its_contexts_at_its_times(stack, arc):
-    drop(stack, f"mona/{arc}/orders.csv", b"context_id,export_timestamp,score\no-1,1714557600,0.5\n")
+    report = drop(stack, f"mona/{arc}/orders.csv", b"context_id,export_timestamp,score\no-1,1714557600,0.5\n")
+    assert report["read_as"] == {"context_id": "contextId", "export_timestamp": "exportTimestamp"}
     found = contexts(stack, arc)
     assert {c: (found[c]["fields"], found[c]["mainTime"]) for c in found} == {"o-1": ({"score": 0.5}, 1714557600.0)}
 

@@ -94,6 +94,8 @@ def test_fields_named_as_bi_tools_show_them_or_as_apis_write_json_arrive(stack, 
     rows = [{shown(name): value for name, value in row.items()} for row in customers(2)]
     report = drop(stack, f"monetate/{schema}/report.csv", csv_bytes(rows))
     assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
+    assert report["read_as"] == {shown(name): name for name in customers(1)[0]}  # as the report says
+    assert "left_out" not in report
 
     def camel(name):
         first, *rest = name.split("_")
@@ -102,6 +104,8 @@ def test_fields_named_as_bi_tools_show_them_or_as_apis_write_json_arrive(stack, 
     records = [{camel(name): value for name, value in row.items()} for row in customers(2, start=2)]
     report = drop(stack, f"monetate/{schema}/api.jsonl", jsonl(records))
     assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
+    assert report["read_as"] == {"customerId": "customer_id", "lifetimeValue": "lifetime_value",
+                                 "lastPurchase": "last_purchase"}
     rows = [row for entry in stack.monetate.received(f"/data/{schema}/") if entry["status"] == 201
             for row in entry["body"]["schema_rows"]]
     assert sorted(row["customer_id"] for row in rows) == ["C0", "C1", "C2", "C3"]
@@ -285,6 +289,19 @@ def test_a_value_in_a_column_the_header_does_not_name_sets_its_row_aside_unless_
         report = drop(stack, f"monetate/{schema}/indexed-again.csv", data)
     assert (report["status"], report["sent"], report["rejected"]) == ("complete", 2, 0)
     assert sorted(posted_keys(stack, schema)) == ["C0", "C0", "C1"]
+
+
+@pytest.mark.parametrize("name, data", [
+    ("typo.csv", b"customer_id,tier,lifetme_value,notes\nC0,gold,12,call back\n"),
+    ("typo.jsonl", b'{"customer_id": "C0", "tier": "gold", "lifetme_value": 12}\n{"customer_id": "C1", "notes": "x"}\n'),
+])
+def test_the_report_names_each_column_dropped_as_unknown_and_the_nearest_field(stack, schema, name, data):
+    with changed_settings(stack, unknown_columns="drop"):
+        report = drop(stack, f"monetate/{schema}/{name}", data)
+    assert (report["status"], report["rejected"]) == ("complete", 0)
+    assert report["left_out"] == {"lifetme_value": f"not a field of schema {schema} (did you mean lifetime_value?)",
+                                  "notes": f"not a field of schema {schema}"}  # its values never arrive: said so
+    assert "read_as" not in report
 
 
 def test_a_sql_server_export_writing_null_as_text_arrives_with_those_fields_absent_when_csv_nulls_says_so(
@@ -567,6 +584,17 @@ def test_webhook_partial_mode_sends_the_valid_records(stack, schema):
     records[0]["customer_id"] = ""
     answer = webhook(stack, schema, {"records": records}, partial="true")
     assert answer.status_code == 200 and answer.json()["accepted"] == 2 and answer.json()["rejected"] == 1
+
+
+def test_a_webhook_answer_says_which_keys_were_read_as_fields_and_which_were_left_out(stack, schema):
+    records = [{"customerId": "W1", "Tier": "gold", "lifetme_value": 3}, {"customer_id": "W2"}]
+    with changed_settings(stack, unknown_columns="drop"):
+        answer = webhook(stack, schema, {"records": records})
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+    assert answer.json()["read_as"] == {"customerId": "customer_id", "Tier": "tier"}
+    assert answer.json()["left_out"] == {"lifetme_value": f"not a field of schema {schema} (did you mean lifetime_value?)"}
+    answer = webhook(stack, schema, {"records": [{"customer_id": "W3"}]})
+    assert answer.status_code == 200 and not {"read_as", "left_out"} & answer.json().keys()  # nothing to say
 
 
 def _send_again(stack, schema, records, answer):

@@ -258,9 +258,11 @@ def test_a_file_naming_the_primary_key_written_otherwise_is_upserted_and_deleted
                                                                                          delete):
     report = drop(stack, f"optimove/{connection['uuid']}/upsert/export.csv", upsert)
     assert (report["status"], report["sent"]) == ("complete", 2)
+    assert report["read_as"] == {upsert.split(b",")[0].decode(): "customer_id"}  # the report says what it took
     assert held(stack, connection) == {"1": {"customer_id": "1", tier: "gold"}, "2": {"customer_id": "2", tier: "silver"}}
     report = drop(stack, f"optimove/{connection['uuid']}/delete/{delete[0]}", delete[1])
     assert (report["status"], report["sent"]) == ("complete", 1) and list(held(stack, connection)) == ["2"]
+    assert list(report["read_as"].values()) == ["customer_id"]
 
 
 def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connection):

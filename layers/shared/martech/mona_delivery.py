@@ -115,7 +115,10 @@ def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: 
     sender = OrderedSender(run, partial(export_batch, client), settings.mona_concurrency,
                            resendable=lambda items: overwrites_only([message for _, message in items]), keys=contexts)
     try:
-        batches = _file_batches(run, stream, MessageBuilder(settings), arc_class_from_key(key), object_time, settings)
+        builder = MessageBuilder(settings)
+        builder.read_as.update(report.read_as)  # a run before this one's, carried over
+        report.read_as = builder.read_as
+        batches = _file_batches(run, stream, builder, arc_class_from_key(key), object_time, settings)
         sender.send_all(batches)
         run.finish("complete" if not report.unknown else "partial")
     except MonaUnavailable as exc:

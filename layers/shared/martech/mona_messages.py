@@ -94,6 +94,7 @@ class MessageBuilder:
         self.zone = settings.time_zone
         self._shape: set[str] = set()  # the field names of the last record, and what to rename in them
         self._shape_renames: dict[str, str] = {}
+        self.read_as: dict[str, str] = {}  # every rename made so far, each name with the field it was read as
 
     def _renames(self, record: dict[str, Any]) -> dict[str, str]:
         """The record's fields to rename as configured: a context id, time or action field written
@@ -107,6 +108,7 @@ class MessageBuilder:
             if wanted and wanted not in record and (found := written_otherwise(wanted, record)):
                 renames[found] = wanted
         self._shape, self._shape_renames = set(record), renames
+        self.read_as.update(renames)
         return renames
 
     def build(self, record: dict[str, Any], arc_class: str, default_time: float | None, from_csv: bool = False

@@ -111,6 +111,10 @@ def _convertible(run: FileRun, stream: Any, converter_for: Callable[[Iterable[st
             names = columns if columns is not None else \
                 {name for record in chunk if record.error is None and isinstance(record.data, dict) for name in record.data}
             converter = converter_for(names)
+            # What the report says of names read otherwise or left out: this run's, and those of runs before it.
+            converter.read_as.update(run.report.read_as)
+            converter.left_out.update(run.report.left_out)
+            run.report.read_as, run.report.left_out = converter.read_as, converter.left_out
             if columns is not None and (problems := converter.column_problems(columns)):
                 first = next(record for record in chunk if record.error is None)
                 raise ColumnsMismatch(header_of_values(dict(zip(columns, first.data, strict=False)), first.line) or
@@ -183,8 +187,9 @@ def post_batch(client: MonetateClient, schema: Schema, batch: list[tuple[int, di
 
 
 def validate_records(records: list[Any], schema: Schema, settings: Settings
-                     ) -> tuple[list[dict[str, Any]], list[tuple[int, dict[str, Any], Any]]]:
-    """Webhook validation: one result per record, and the (index, row, record) ready to post."""
+                     ) -> tuple[list[dict[str, Any]], list[tuple[int, dict[str, Any], Any]], dict[str, dict[str, str]]]:
+    """Webhook validation: one result per record, the (index, row, record) ready to post, and what a
+    file's report would say of the names: ``read_as`` and ``left_out`` (``RowConverter``), those there are."""
     converter = RowConverter(schema, settings.unknown_columns, settings.day_first, settings.time_zone)
     results: list[dict[str, Any]] = []
     ready = []
@@ -198,7 +203,8 @@ def validate_records(records: list[Any], schema: Schema, settings: Settings
         else:
             results.append({"index": index, "status": "accepted"})
             ready.append((index, row, record))
-    return results, ready
+    names = {"read_as": converter.read_as, "left_out": converter.left_out}
+    return results, ready, {what: found for what, found in names.items() if found}
 
 
 def deliver_records(results: list[dict[str, Any]], ready: list[tuple[int, dict[str, Any], Any]], schema: Schema,

@@ -390,6 +390,8 @@ class RowConverter:
                          for name, f in schema.fields.items()}
         self._must_have = [f.name for f in schema.fields.values() if f.must_have]
         self._not_a_field_reasons: dict[str, str] = {}
+        self.read_as: dict[str, str] = {}  # names read as a field written otherwise, each with its field
+        self.left_out: dict[str, str] = {}  # with unknown columns dropped: the names left out, each with why
         self._spelled_alike = SpelledAlike(schema.fields)
 
     def aliases(self, names: Iterable[str]) -> dict[str, str]:
@@ -430,12 +432,14 @@ class RowConverter:
         row: dict[str, Any] = {}
         reasons: list[str] = []
         converters = self._converters
-        aliases = {} if converters.keys() >= record.keys() else self.aliases(record)
+        aliases = {} if converters.keys() >= record.keys() else self._read_as(record)
         for name, value in record.items():
             name = aliases.get(name, name)
             convert = converters.get(name)
             if convert is None:
-                if not self.drop_unknown:
+                if self.drop_unknown:
+                    self._leave_out((name,))
+                else:
                     reasons.append(self._not_a_field(name))
                 continue
             if type(value) is str:
@@ -458,12 +462,14 @@ class RowConverter:
         """(index, row) for the records that convert and (index, reasons) for the others, as
         ``convert`` would give them one by one."""
         names = set().union(*records)
-        if not names <= self._converters.keys() and (aliases := self.aliases(names)):  # rare: renamed per record
+        if not names <= self._converters.keys() and (aliases := self._read_as(names)):  # rare: renamed per record
             records = [{aliases.get(name, name): value for name, value in record.items()} for record in records]
             names = {aliases.get(name, name) for name in names}
         suspect: set[int] = set()  # records with a refused value, a blank must-have or an unknown column
         unknown = names - self._converters.keys()
-        if unknown and not self.drop_unknown:
+        if unknown and self.drop_unknown:
+            self._leave_out(unknown)
+        elif unknown:
             suspect.update(i for i, record in enumerate(records) if not unknown.isdisjoint(record))
 
         def column_of(name: str) -> list[Any]:
@@ -479,11 +485,13 @@ class RowConverter:
         """As ``convert_many``, for a CSV's rows: lists of values under ``columns``. Taking the
         columns out by one transposition costs half of taking them out of dicts."""
         as_record = dict_maker(tuple(columns))  # as read, for convert() and the rejected rows
-        aliases = self.aliases(columns)
+        aliases = self._read_as(columns) if rows else {}
         columns = [aliases.get(name, name) for name in columns]
         names = set(columns) if rows else set()
         by_name = dict(zip(columns, zip(*rows, strict=True), strict=False))  # no rows: no columns
         unknown = names - self._converters.keys()
+        if unknown and self.drop_unknown:
+            self._leave_out(unknown)
         suspect = set(range(len(rows))) if unknown and not self.drop_unknown else set()
         return self._convert_columns(len(rows), names, by_name.__getitem__, suspect, lambda i: as_record(*rows[i]))
 
@@ -531,6 +539,18 @@ class RowConverter:
                 row = careful_row  # type: ignore[assignment]
             good.append((i, row))
         return good, bad
+
+    def _read_as(self, names: Iterable[str]) -> dict[str, str]:
+        """``aliases``, kept in ``read_as`` as names the records are read with."""
+        aliases = self.aliases(names)
+        self.read_as.update(aliases)
+        return aliases
+
+    def _leave_out(self, names: Iterable[str]) -> None:
+        """Names not sent, as unknown columns are dropped, kept in ``left_out`` with why."""
+        for name in names:
+            if name not in self.left_out:
+                self.left_out[name] = self._not_a_field(name).removeprefix(f"{name}: ")
 
     def _not_a_field(self, name: str) -> str:
         reason = self._not_a_field_reasons.get(name)

@@ -116,7 +116,8 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
         else:
             from_csv = is_csv(key)
             rows = ((record.line, pk, record.data) for record, pk in _last_of_each_key(
-                open_stream, run, _row_key(pk_field, from_csv), f"{pk_field}: the primary key is missing or empty"))
+                open_stream, run, _row_key(pk_field, from_csv, run.report.read_as),
+                f"{pk_field}: the primary key is missing or empty"))
             if from_csv:
                 numbers, keep = settings.csv_values == "typed", {pk_field}
                 rows = ((line, pk, typed_row(row, keep, numbers)) for line, pk, row in rows)
@@ -139,21 +140,22 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
     return run.report
 
 
-def _named_as_the_key(pk_field: str, record: dict[str, Any]) -> None:
+def _named_as_the_key(pk_field: str, record: dict[str, Any], read_as: dict[str, str]) -> None:
     """The primary key written otherwise (CUSTOMER_ID, as warehouses export headers, Customer ID or
     customerId: ``names.spellings``) renamed as the connection has it, which Optimove needs, when one
-    field alone is it."""
+    field alone is it; the name it was read as kept in ``read_as`` (the report's)."""
     if pk_field not in record and (found := written_otherwise(pk_field, record)):
         record[pk_field] = record.pop(found)
+        read_as[found] = pk_field
 
 
-def _row_key(pk_field: str, from_csv: bool) -> Callable[[Record], str | None]:
+def _row_key(pk_field: str, from_csv: bool, read_as: dict[str, str]) -> Callable[[Record], str | None]:
     """A row's primary key. A CSV header without the primary key fails the file at its first row,
     rather than setting every row aside for the same reason."""
     def key_of(record: Record) -> str | None:
         if record.error:
             return None
-        _named_as_the_key(pk_field, record.data)
+        _named_as_the_key(pk_field, record.data, read_as)
         if from_csv and pk_field not in record.data:  # every row of a CSV has the header's names
             if why := header_of_values(record.data, record.line):
                 raise ValueError(why)
@@ -271,7 +273,7 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
     def key_of(record: Record) -> str | None:
         value = record.data
         if isinstance(value, dict):
-            _named_as_the_key(pk_field, value)
+            _named_as_the_key(pk_field, value, run.report.read_as)
             if pk_field not in value and len(value) == 1:
                 (name, value), = value.items()
                 if not record.error and written_alike(name, value):

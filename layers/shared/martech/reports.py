@@ -209,6 +209,10 @@ class RunReport:
     runs: int = 1  # invocations the file took
     errors: list[str] = field(default_factory=list)
     waiting_for: dict[str, Any] | None = None  # with status "waiting": the earlier version of the file it waits for
+    # Names as the file writes them that were taken as a field written otherwise (Customer ID: customer_id), and
+    # (Monetate, UnknownColumns=drop) names left out of what was sent, with why: what a report's counts cannot say.
+    read_as: dict[str, str] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -269,6 +273,9 @@ class RunReport:
             del out["token_refreshes"]
         if self.waiting_for is None:
             del out["waiting_for"]
+        for name in ("read_as", "left_out"):  # none, the usual case: the names as written were the fields
+            if not out[name]:
+                del out[name]
         if len(self.errors) > ERRORS_SHOWN:  # a batch's lost answer each, say: the report stays small
             first, last = self.errors[:ERRORS_SHOWN - 10], self.errors[-9:]
             hidden = len(self.errors) - len(first) - len(last)
