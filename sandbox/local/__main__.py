@@ -148,6 +148,8 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
         lines.append(f"  {key}: {report['status']} - read {report['read']}, sent {report['sent']}, "
                      f"rejected {report['rejected']}, failed {report['failed']}{extra}, {report['seconds']} s")
         lines.append(f"      report   s3://{stack.bucket}/reports/{key}.json")
+        lines += [f"      read as  {name} -> {field}" for name, field in report.get("read_as", {}).items()]
+        lines += [f"      left out {name}: {why}" for name, why in report.get("left_out", {}).items()]
         if report["rejected_rows"]:
             lines.append(f"      rejected s3://{stack.bucket}/{report['rejected_rows']}")
             lines += rejected_summary(stack, report)

@@ -32,14 +32,15 @@ def test_make_run_delivers_the_samples_and_summarises_them(capsys):
 
 def test_make_run_with_files_of_your_own_delivers_them_instead_of_the_samples(tmp_path, capsys):
     mine = tmp_path / "day.csv"
-    mine.write_text("customer_id,tier,last_purchase\nU-1,gold,25/12/2024\nU-2,silver,31/31/2024\n")
+    mine.write_text("Customer ID,tier,last_purchase,notes\nU-1,gold,25/12/2024,x\nU-2,silver,31/31/2024,y\n")
     events = tmp_path / "events.jsonl"
     events.write_text('{"id": "o-1", "score": 0.5}\n')
     assert main(["run", "--file", f"{mine}=monetate/customers/", "--file", f"{events}=mona/orders/today.jsonl",
-                 "--env", "DATE_ORDER=day-first"]) == 0
+                 "--env", "DATE_ORDER=day-first", "--env", "UNKNOWN_COLUMNS=drop"]) == 0
     out = capsys.readouterr().out
     assert "monetate/customers/day.csv: complete - read 2, sent 1, rejected 1, failed 0" in out  # 25/12 read day first
     assert "line 3: last_purchase: expected a date or date-time" in out
+    assert "read as  Customer ID -> customer_id" in out and "left out notes: not a field of schema customers" in out
     assert "mona/orders/today.jsonl: complete - read 1, sent 1, rejected 0" in out
     assert "customers.csv" not in out and "orders.jsonl" not in out and "Webhooks" not in out  # not the samples
 
