@@ -114,3 +114,39 @@ def test_the_summary_counts_every_row_set_aside_by_reason_the_rarest_reasons_in_
     assert lines[0] == "             20  reason 0" and lines[9] == "             11  reason 9"
     assert lines[10] == "             19  for 2 other reason(s), in the report"  # 10 + 9
     assert reason_counts({"only": 4}) == ["              4  only"]
+
+
+def test_the_local_runtime_gives_functions_the_memory_and_timeout_the_template_sets(tmp_path):
+    from sandbox.local.functions import LocalFunction
+    from sandbox.local.template import Template
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    return context.memory_limit_in_mb, context.get_remaining_time_in_millis()\n")
+    (tmp_path / "template.yaml").write_text("""
+Parameters:
+  FunctionMemorySize: {Type: Number, Default: 1769}
+Globals:
+  Function: {MemorySize: !Ref FunctionMemorySize, Timeout: 60}
+Resources:
+  Plain: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/, Handler: app.handler}}
+  Own: {Type: AWS::Serverless::Function, Properties: {CodeUri: f/, Handler: app.handler, MemorySize: 512, Timeout: 900}}
+""")
+    specs = Template(tmp_path / "template.yaml", {"FunctionMemorySize": "3008"}).functions()
+    seen = {spec.logical_id: LocalFunction(spec).invoke({}) for spec in specs}
+    assert seen["Plain"][0] == 3008 and 59_000 < seen["Plain"][1] <= 60_000  # from Globals, through the parameter
+    assert seen["Own"][0] == 512 and 890_000 < seen["Own"][1] <= 900_000  # the function's own settings win
+
+
+def test_the_local_summary_places_a_rejected_item_of_a_json_array_by_its_index():
+    import io
+    from types import SimpleNamespace
+
+    from sandbox.local.__main__ import rejected_summary
+
+    rows = b'{"line": 1, "index": 4, "reasons": ["tier: expected text"], "record": {}}\n' \
+           b'{"line": 7, "reasons": ["malformed CSV"], "record": "x"}\n'
+    s3 = SimpleNamespace(get_object=lambda **_: {"Body": io.BytesIO(rows)})
+    lines = rejected_summary(SimpleNamespace(s3=s3, bucket="b"), {"rejected_rows": "r", "rejected": 2})
+    assert [line.strip() for line in lines] == ["line 1, item 4: tier: expected text", "line 7: malformed CSV"]

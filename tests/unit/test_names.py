@@ -23,3 +23,27 @@ def test_the_nearest_known_name_is_suggested(name, known, expected):
 ])
 def test_nothing_is_suggested_when_no_one_name_is_near(name, known):
     assert did_you_mean(name, known) == ""
+
+
+@pytest.mark.parametrize("names, found", [
+    (["CUSTOMER_ID", "TIER"], "CUSTOMER_ID"), (["Customer_Id"], "Customer_Id"),
+    (["customer_id", "CUSTOMER_ID"], "CUSTOMER_ID"),  # the name as written is not "written otherwise"
+    (["CUSTOMER_ID", "Customer_ID"], None),  # two other cases: nothing says which
+    (["Customer ID", "Tier"], "Customer ID"), (["customer-id"], "customer-id"),  # as BI tools and spreadsheets show it
+    (["customerId", "tier"], "customerId"), (["CustomerID"], "CustomerID"),  # as APIs write JSON
+    (["Customer ID", "customerId"], None),  # two ways: nothing says which
+    (["customer", "id"], None), (["customerid"], None), (["_customer_id"], None), ([], None),
+])
+def test_a_name_written_otherwise_is_found_only_when_one_alone_matches(names, found):
+    from martech.names import written_otherwise
+
+    assert written_otherwise("customer_id", names) == found
+
+
+def test_a_name_and_the_name_in_camel_case_match_as_written_in_lower_case_too():
+    from martech.names import SpelledAlike, written_otherwise
+
+    assert written_otherwise("lifetimeValue", ["LIFETIMEVALUE"]) == "LIFETIMEVALUE"  # a camelCase field, in capitals
+    assert written_otherwise("lifetimeValue", ["lifetime value"]) == "lifetime value"
+    fields = SpelledAlike(["customer_id", "customerId", "tier"])  # alike written otherwise: neither is meant
+    assert (fields.get("Customer ID"), fields.get("CUSTOMERID"), fields.get("TIER")) == (None, "customerId", "tier")

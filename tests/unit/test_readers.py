@@ -934,3 +934,12 @@ def test_memory_stays_flat_however_many_records_are_read(key, newline):
     small, large = peak(10_000), peak(100_000)
     assert large < small * 1.5 + 256 * 1024
 
+
+@pytest.mark.parametrize("name, value, alike", [
+    ("1", "2", True), ("C-1", "C-22", True), ("user1", "user2", True), ("ann@example.com", "bob@example.org", True),
+    ("customer_id", "C-1", False), ("username", "alice", False), ("id2", "C-1", False), ("1", 2, False),
+])
+def test_a_csv_columns_name_is_taken_for_a_value_when_it_is_written_as_the_value_under_it_is(name, value, alike):
+    from martech.csv_records import written_alike
+
+    assert written_alike(name, value) is alike
