@@ -24,8 +24,8 @@ from martech import mona_delivery as delivery
 from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
-from martech.handlers import (call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run, pinned,
-                              query_taken, report_metrics, retry_note, s3, stop_time, too_many, waits_for_earlier)
+from martech.handlers import (call_deadline, deliver_dropped, dispatch, idempotency, json_response, query_taken, s3,
+                              too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -61,19 +61,11 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_method
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
-        logger.set_correlation_id(dropped.key)
-        file = pinned(dropped, logger)
-        if file is None or waits_for_earlier(file, dropped, settings, logger, metrics):
-            continue
-        written_at = file.pop("head")["LastModified"].timestamp()
-        report = deliver_once(dropped={**file, "written_at": written_at,  # keyed by "id" alone
-                                       "stop_at": stop_time(lambda_context, settings),
-                                       "retry_note": retry_note(record, settings)})
-        if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
-            continue  # the counts are the whole file's so far: metrics come once, from the last run
-        log_file_run(logger, report, ("read", "sent", "rejected", "unknown", "seconds"))
-        report_metrics(metrics, report, {"MessagesRead": "read", "MessagesSent": "sent", "MessagesRejected": "rejected",
-                                         "MessagesFailed": "failed", "Batches": "batches"})
+        deliver_dropped(dropped, record, lambda_context, deliver_once, settings, logger, metrics,
+                        ("read", "sent", "rejected", "unknown", "seconds"),
+                        {"MessagesRead": "read", "MessagesSent": "sent", "MessagesRejected": "rejected",
+                         "MessagesFailed": "failed", "Batches": "batches"},
+                        lambda head: {"written_at": head["LastModified"].timestamp()})
 
 
 # -- webhooks ----------------------------------------------------------------------------------

@@ -31,10 +31,9 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
-                              log_sessions_run, pinned, query_flag, query_taken, query_values, report_metrics, retry_note, s3,
-                              stop_time, too_many, waits_for_earlier)
-from martech.s3_events import dropped_files
+from martech.handlers import (BadQuery, call_deadline, deliver_dropped, dispatch, idempotency, json_response,
+                              log_sessions_run, pinned, query_flag, query_taken, query_values, s3, stop_time, too_many)
+from martech.s3_events import DroppedFile, dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
 
@@ -96,23 +95,24 @@ def interpret_once(dropped: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_method
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
-        logger.set_correlation_id(dropped.key)
-        file = pinned(dropped, logger)
-        sessions = dropped.key.startswith(session_stream.PREFIX)  # interpreted as they come: no report to wait on
-        if file is None or (not sessions and waits_for_earlier(file, dropped, settings, logger, metrics)):
+        if dropped.key.startswith(session_stream.PREFIX):
+            interpret_dropped(dropped, lambda_context)
             continue
-        del file["head"]
-        if sessions:
-            answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
-            log_sessions_run(logger, metrics, answer)
-            continue
-        report = deliver_once(dropped={**file, "stop_at": stop_time(lambda_context, settings),  # keyed by "id" alone
-                                       "retry_note": retry_note(record, settings)})
-        if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
-            continue  # the counts are the whole file's so far: metrics come once, from the last run
-        log_file_run(logger, report, ("read", "sent", "rejected", "failed", "unknown", "seconds"))
-        report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
-                                         "RecordsFailed": "failed", "Batches": "batches", "TokenRefreshes": "token_refreshes"})
+        deliver_dropped(dropped, record, lambda_context, deliver_once, settings, logger, metrics,
+                        ("read", "sent", "rejected", "failed", "unknown", "seconds"),
+                        {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
+                         "RecordsFailed": "failed", "Batches": "batches", "TokenRefreshes": "token_refreshes"})
+
+
+def interpret_dropped(dropped: DroppedFile, lambda_context: LambdaContext | None) -> None:
+    """A Session Stream file: interpreted as it comes, with no report to wait on, once per version."""
+    logger.set_correlation_id(dropped.key)
+    file = pinned(dropped, logger)
+    if file is None:
+        return
+    del file["head"]
+    answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
+    log_sessions_run(logger, metrics, answer)
 
 
 # -- webhook -----------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from martech import optimove_delivery as delivery
 from martech.optimove import OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.optimove_webhooks import (WebhookError, check_connection_body, check_delete_keys, check_update_items,
                                       in_requests)
-from martech.handlers import (BadQuery, call_deadline, dispatch, handed_on, idempotency, json_response, log_file_run,
-                              pinned, query_flag, query_taken, report_metrics, retry_note, s3, stop_time, waits_for_earlier)
+from martech.handlers import (BadQuery, call_deadline, deliver_dropped, dispatch, idempotency, json_response, query_flag,
+                              query_taken, s3)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -65,19 +65,11 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_method
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
-        logger.set_correlation_id(dropped.key)
-        file = pinned(dropped, logger)
-        if file is None or waits_for_earlier(file, dropped, settings, logger, metrics):
-            continue
-        metadata = file_metadata(file.pop("head"))
-        report = deliver_once(dropped={**file, "metadata": metadata,  # keyed by "id" alone
-                                       "stop_at": stop_time(lambda_context, settings),
-                                       "retry_note": retry_note(record, settings)})
-        if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
-            continue  # the counts are the whole file's so far: metrics come once, from the last run
-        log_file_run(logger, report, ("read", "sent", "rejected", "duplicates", "reads", "seconds"))
-        report_metrics(metrics, report, {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
-                                         "RecordsFailed": "failed", "Batches": "batches"})
+        deliver_dropped(dropped, record, lambda_context, deliver_once, settings, logger, metrics,
+                        ("read", "sent", "rejected", "duplicates", "reads", "seconds"),
+                        {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
+                         "RecordsFailed": "failed", "Batches": "batches"},
+                        lambda head: {"metadata": file_metadata(head)})
 
 
 # -- webhooks ----------------------------------------------------------------------------------

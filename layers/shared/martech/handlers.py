@@ -49,6 +49,28 @@ def sqs() -> Any:
     return boto3.client("sqs")
 
 
+def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any,
+                    deliver_once: Callable[..., dict[str, Any]], settings: Settings, logger: Logger, metrics: Metrics,
+                    logged: tuple[str, ...], counted: Mapping[str, str],
+                    from_head: Callable[[dict[str, Any]], dict[str, Any]] = lambda head: {}) -> None:
+    """One dropped file, as every file function takes it: its version pinned (``pinned``), or left to wait
+    for the version written before it (``waits_for_earlier``); delivered once (``deliver_once``, keyed by
+    the version's ``id``, given what ``from_head`` takes from its HEAD); the rest of a file too big for one
+    run handed on; and the run's last log line, with the report's ``logged`` fields, and its metrics
+    (``counted``: metric name to report field)."""
+    logger.set_correlation_id(dropped.key)
+    file = pinned(dropped, logger)
+    if file is None or waits_for_earlier(file, dropped, settings, logger, metrics):
+        return
+    head = file.pop("head")
+    report = deliver_once(dropped={**file, **from_head(head), "stop_at": stop_time(lambda_context, settings),
+                                   "retry_note": retry_note(record, settings)})  # keyed by "id" alone
+    if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
+        return  # the counts are the whole file's so far: metrics come once, from the last run
+    log_file_run(logger, report, logged)
+    report_metrics(metrics, report, counted)
+
+
 def handed_on(report: dict[str, Any], dropped: DroppedFile, queue_url: str | None, logger: Logger, metrics: Metrics
               ) -> bool:
     """Whether the run stopped part way through the file (too big for one run); if so, the rest
