@@ -120,6 +120,21 @@ def test_a_file_that_did_not_complete_is_logged_at_a_level_that_says_so_with_its
         assert line["report"]["errors"] == report["errors"][:ERRORS_LOGGED] and len(report["errors"]) > ERRORS_LOGGED
 
 
+def test_a_file_run_logs_the_names_read_otherwise_and_left_out_so_a_log_filter_finds_them():
+    from aws_lambda_powertools import Logger
+
+    from martech.handlers import log_file_run
+    from martech.reports import RunReport
+
+    report = RunReport("inbox", "monetate/customers/day.csv", None, "monetate", status="complete", read=1, sent=1,
+                       read_as={"Customer ID": "customer_id"}, left_out={"notes": "not a field of schema customers"})
+    stream = io.StringIO()
+    log_file_run(Logger(service="files-names", stream=stream), report.as_dict(), ("read", "sent"))
+    assert json.loads(stream.getvalue())["report"] == {"status": "complete", "read": 1, "sent": 1,
+                                                       "read_as": {"Customer ID": "customer_id"},
+                                                       "left_out": {"notes": "not a field of schema customers"}}
+
+
 def test_uploads_of_a_key_without_versions_are_told_apart_by_their_content_and_time(monkeypatch):
     import datetime as dt
 

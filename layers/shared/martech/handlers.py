@@ -239,8 +239,9 @@ def log_file_run(logger: Logger, report: dict[str, Any], fields: tuple[str, ...]
     """A file run's last line, with the report's ``fields``: INFO when the file is complete, WARNING when
     partial or when every record was set aside (a wrong date format, say), ERROR when it failed, with
     its first errors or reasons and where its report is. A log filter on the level then finds every
-    file that needs a look."""
+    file that needs a look; one on ``report.left_out`` every file whose columns were dropped unsent."""
     status, summary = report["status"], {name: report[name] for name in ("status", *fields)}
+    summary |= {name: report[name] for name in ("read_as", "left_out") if name in report}
     if status == "complete" and (report["sent"] or not report["rejected"]):
         logger.info("file delivered", extra={"report": summary})
         return
