@@ -44,7 +44,7 @@ logger = Logger(service="monetate")
 metrics = Metrics(namespace="MarketingBundle", service="monetate")
 tracer = Tracer(service="monetate")
 api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
-api.use([query_taken({"/monetate/{schema}/records": ["partial"], "/metadata/{kind}": ["ids"]})])
+api.use([query_taken({"/monetate/{schema}/records": ["partial", "dry_run"], "/metadata/{kind}": ["ids"]})])
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)
@@ -132,8 +132,8 @@ def post_records(schema: str) -> Response:
     if refused := too_many(records, settings):
         return refused
     try:
-        partial = query_flag(api, "partial")
-        results, sent, failure, names = deliver_webhook(schema, records, partial, deadline)
+        partial, dry_run = query_flag(api, "partial"), query_flag(api, "dry_run")
+        results, sent, failure, names = deliver_webhook(schema, records, partial, deadline, dry_run)
     except BadQuery as exc:
         return json_response(400, {"message": str(exc)})
     except UnknownSchema as exc:
@@ -146,7 +146,8 @@ def post_records(schema: str) -> Response:
     metrics.add_metric(name="RecordsSent", unit=MetricUnit.Count, value=counts["accepted"])
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=counts["rejected"])
     if failure is None:
-        return json_response(200 if sent else 400, {**counts, **names, "results": results})
+        ok = sent or (dry_run and counts["rejected"] == 0)
+        return json_response(200 if ok else 400, {**counts, **names, "results": results})
     # Batches before the failure were sent: the answer says which records were not, to send again.
     if isinstance(failure, MonetateAuthError):
         return json_response(502, {"message": f"{failure}; the records marked not_sent were not sent", **counts,
@@ -166,17 +167,23 @@ def records_of(body: Any) -> list[Any] | None:
     return None
 
 
-def deliver_webhook(schema_name: str, records: list[Any], partial: bool, deadline: float
+def deliver_webhook(schema_name: str, records: list[Any], partial: bool, deadline: float, dry_run: bool = False
                     ) -> tuple[list[dict[str, Any]], bool, Exception | None, dict[str, dict[str, str]]]:
     """Per-record results, whether anything was to be sent, why records that were to be sent were
     not (``delivery.deliver_records``), if any were not, and the names read otherwise or left out.
 
     Every record is validated first; unless ``partial``, one invalid record means nothing is sent.
+    With ``dry_run`` nothing is sent: the results say what would be (a new feed checked against the
+    dataset's schema before it writes to it).
     """
     schema = monetate().schema(schema_name)
     names = {name for record in records if isinstance(record, dict) for name in record}
     schema = delivery.current_schema(monetate(), schema, names, settings.unknown_columns)
     results, ready, names = delivery.validate_records(records, schema, settings)
+    if dry_run:
+        checked = [{"index": r["index"], "status": "not_sent", "reasons": ["valid; not sent: dry_run=true only checks"]}
+                   if r["status"] == "accepted" else r for r in results]
+        return checked, False, None, names
     if len(ready) < len(records) and not partial:
         held = [{"index": r["index"], "status": "not_sent", "reasons": ["valid, but not sent: other records are invalid"]}
                 if r["status"] == "accepted" else r for r in results]

@@ -527,7 +527,7 @@ def test_a_webhook_call_made_again_with_its_idempotency_key_gets_the_first_answe
 def test_a_query_parameter_the_call_does_not_take_is_refused(stack, schema):
     answer = webhook(stack, schema, {"records": customers(1)}, parital="true")
     assert answer.status_code == 400 and answer.json()["message"] == (
-        "this call takes no such query parameter: ?parital (did you mean partial?); it takes ?partial")
+        "this call takes no such query parameter: ?parital (did you mean partial?); it takes ?dry_run, ?partial")
     assert webhook(stack, schema, {"records": customers(1)}, partial="true").status_code == 200
 
 
@@ -595,6 +595,21 @@ def test_a_webhook_answer_says_which_keys_were_read_as_fields_and_which_were_lef
     assert answer.json()["left_out"] == {"lifetme_value": f"not a field of schema {schema} (did you mean lifetime_value?)"}
     answer = webhook(stack, schema, {"records": [{"customer_id": "W3"}]})
     assert answer.status_code == 200 and not {"read_as", "left_out"} & answer.json().keys()  # nothing to say
+
+
+def test_a_dry_run_checks_every_record_against_the_schema_and_sends_none(stack, schema):
+    records = customers(2)
+    records[1]["Lifetime Value"] = records[1].pop("lifetime_value")
+    answer = webhook(stack, schema, {"records": records}, dry_run="true")
+    assert answer.status_code == 200
+    assert answer.json()["results"] == [{"index": i, "status": "not_sent", "reasons": ["valid; not sent: dry_run=true only checks"]}
+                                        for i in range(2)]
+    assert answer.json()["read_as"] == {"Lifetime Value": "lifetime_value"}
+    records[0]["newsletter"] = "maybe"
+    answer = webhook(stack, schema, {"records": records}, dry_run="true", partial="true")
+    assert answer.status_code == 400 and [r["status"] for r in answer.json()["results"]] == ["rejected", "not_sent"]
+    assert answer.json()["results"][0]["reasons"] == ["newsletter: expected true/false, 1/0 or yes/no, found 'maybe'"]
+    assert posted_keys(stack, schema) == []  # nothing reached Monetate
 
 
 def _send_again(stack, schema, records, answer):
