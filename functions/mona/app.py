@@ -24,8 +24,8 @@ from martech import mona_delivery as delivery
 from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
-from martech.handlers import (call_deadline, deliver_dropped, dispatch, idempotency, json_response, query_taken, s3,
-                              too_many)
+from martech.handlers import (BadQuery, call_deadline, deliver_dropped, dispatch, idempotency, json_response, query_flag,
+                              query_taken, s3, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -36,7 +36,7 @@ logger = Logger(service="mona")
 metrics = Metrics(namespace="MarketingBundle", service="mona")
 tracer = Tracer(service="mona")
 api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
-api.use([query_taken({})])  # no call here takes a query parameter
+api.use([query_taken({"/mona/export": ["dry_run"], "/mona/{arc_class}/messages": ["dry_run"]})])
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)
@@ -71,7 +71,13 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
 # -- webhooks ----------------------------------------------------------------------------------
 def send(messages: list[dict[str, Any]], deadline: float) -> Response:
     """Export validated messages; the answer says, per message index, what Mona refused and, when Mona
-    kept failing or the call's time ran out part way, what was not sent."""
+    kept failing or the call's time ran out part way, what was not sent. With ``?dry_run=true`` none is
+    sent: every message was valid, and the answer says so."""
+    if query_flag(api, "dry_run"):
+        valid = ["valid; not sent: dry_run=true only checks"]
+        return json_response(200, {"total": len(messages), "sent": 0, "failed": 0, "unknown": 0, "failure_reasons": {},
+                                   "not_sent": len(messages),
+                                   "not_sent_reasons": {str(index): valid for index in range(len(messages))}})
     try:
         outcomes, not_sent, failure = delivery.export_in_time(list(enumerate(messages)), mona(), settings, deadline)
     except MonaAuthError as exc:  # logging in, before any message was tried
@@ -90,6 +96,11 @@ def send(messages: list[dict[str, Any]], deadline: float) -> Response:
         return json_response(502, {"message": f"{failure}; the messages in not_sent_reasons were not sent", **answer})
     return json_response(503, {"message": f"not every message was sent ({failure}); send the messages in"
                                           " not_sent_reasons again later", **answer})
+
+
+@api.exception_handler(BadQuery)
+def on_bad_query(exc: BadQuery) -> Response:
+    return json_response(400, {"message": str(exc)})
 
 
 def invalid(reasons: dict[str, list[str]]) -> Response:

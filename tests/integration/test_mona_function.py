@@ -370,10 +370,28 @@ def test_export_webhook_refuses_what_mona_would_refuse(stack, body):
     assert answer.status_code == 400 and answer.json()["topLevelError"]
 
 
-def test_a_query_parameter_is_refused_as_no_mona_call_takes_one(stack, arc):
+def test_a_query_parameter_the_call_does_not_take_is_refused(stack, arc):
     answer = call(stack, "POST", f"/mona/{arc}/messages", json=[{"contextId": "c", "v": 1}], params={"defaultAction": "ADD"})
-    assert answer.status_code == 400 and answer.json()["message"].endswith("?defaultAction; it takes none")
+    assert answer.status_code == 400 and answer.json()["message"].endswith("?defaultAction; it takes ?dry_run")
+    answer = call(stack, "POST", "/mona/export", json={"messages": [{"arcClass": arc, "message": {"v": 1}}]},
+                  params={"dry_run": "maybe"})
+    assert answer.status_code == 400 and answer.json()["message"] == "?dry_run=maybe: write true or false"
     assert contexts(stack, arc) == {}
+
+
+@pytest.mark.parametrize("path", ["/mona/export", "/mona/{arc}/messages"])
+def test_a_dry_run_checks_every_message_and_sends_none(stack, arc, path):
+    messages = [{"arcClass": arc, "contextId": "c1", "message": {"v": 1}}, {"arcClass": arc, "message": {"v": 2}}]
+    body = {"messages": messages}
+    answer = call(stack, "POST", path.format(arc=arc), json=body, params={"dry_run": "true"})
+    assert answer.status_code == 200
+    assert answer.json() == {"total": 2, "sent": 0, "failed": 0, "unknown": 0, "failure_reasons": {}, "not_sent": 2,
+                             "not_sent_reasons": {"0": ["valid; not sent: dry_run=true only checks"],
+                                                  "1": ["valid; not sent: dry_run=true only checks"]}}
+    messages[1]["action"] = "MERGE"
+    answer = call(stack, "POST", path.format(arc=arc), json=body, params={"dry_run": "true"})
+    assert answer.status_code == 400 and list(answer.json()["failure_reasons"]) == ["1"]
+    assert contexts(stack, arc) == {}  # nothing reached Mona
 
 
 def test_an_export_of_no_messages_is_refused_saying_so(stack):
