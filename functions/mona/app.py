@@ -54,7 +54,7 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
     report = delivery.deliver_file(s3(), S3Object(bucket, key, version, boto3_client=s3()), bucket, key, version,
                                    dropped["written_at"], mona(), settings, dropped["resume_from"], dropped["stop_at"],
-                                   dropped["retry_note"], dropped["charset"])
+                                   dropped["retry_note"], dropped["charset"], dropped["metadata"])
     return report.as_dict()
 
 

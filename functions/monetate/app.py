@@ -77,7 +77,7 @@ def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     stream = S3Object(dropped["bucket"], dropped["key"], dropped["version_id"], boto3_client=s3())
     report = delivery.deliver_file(s3(), stream, dropped["bucket"], dropped["key"], dropped["version_id"],
                                    monetate(), settings, dropped["resume_from"], dropped["stop_at"], dropped["retry_note"],
-                                   dropped["charset"])
+                                   dropped["charset"], dropped["metadata"])
     return report.as_dict()
 
 

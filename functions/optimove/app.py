@@ -48,11 +48,6 @@ def optimove() -> OptimoveClient:
 
 
 # -- files -------------------------------------------------------------------------------------
-def file_metadata(head: dict[str, Any]) -> dict[str, str]:
-    """The object metadata, which sets a file's TTL and merge mode (``delivery.file_options``)."""
-    return {k.lower(): v for k, v in head.get("Metadata", {}).items()}
-
-
 @idempotent_function(data_keyword_argument="dropped", persistence_store=persistence, config=once_per_version)
 def deliver_once(dropped: dict[str, Any]) -> dict[str, Any]:
     bucket, key, version = dropped["bucket"], dropped["key"], dropped["version_id"]
@@ -68,8 +63,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
         deliver_dropped(dropped, record, lambda_context, deliver_once, settings, logger, metrics,
                         ("read", "sent", "rejected", "duplicates", "reads", "seconds"),
                         {"RecordsRead": "read", "RecordsSent": "sent", "RecordsRejected": "rejected",
-                         "RecordsFailed": "failed", "Batches": "batches"},
-                        lambda head: {"metadata": file_metadata(head)})
+                         "RecordsFailed": "failed", "Batches": "batches"})
 
 
 # -- webhooks ----------------------------------------------------------------------------------

@@ -137,6 +137,14 @@ def test_a_csv_whose_header_is_in_snake_case_as_warehouses_name_columns_lands_in
     assert {c: (found[c]["fields"], found[c]["mainTime"]) for c in found} == {"o-1": ({"score": 0.5}, 1714557600.0)}
 
 
+def test_a_file_whose_metadata_asks_a_dry_run_is_checked_and_nothing_is_sent(stack, arc):
+    data = jsonl([{"contextId": "c1", "score": 0.5}, {"contextId": "c2", "exportTimestamp": "soon"}])
+    report = drop(stack, f"mona/{arc}/new-feed.jsonl", data, **{"dry-run": "true"})
+    assert (report["status"], report["dry_run"], report["checked"], report["rejected"], report["sent"]) == (
+        "complete", True, 1, 1, 0)
+    assert contexts(stack, arc) == {}
+
+
 def test_add_appends_and_new_resets_as_documented(stack, arc):
     records = [{"contextId": "c", "tag": "a", "keep": 1}, {"contextId": "c", "tag": "b", "action": "ADD"},
                {"contextId": "d", "x": 1}, {"contextId": "d", "y": 2, "action": "NEW"}]

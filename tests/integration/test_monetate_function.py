@@ -304,6 +304,24 @@ def test_the_report_names_each_column_dropped_as_unknown_and_the_nearest_field(s
     assert "read_as" not in report
 
 
+def test_a_file_whose_metadata_asks_a_dry_run_is_checked_and_nothing_is_sent(stack, schema):
+    rows = customers(3)
+    rows[1]["lifetime_value"] = "lots"
+    report = drop(stack, f"monetate/{schema}/new-feed.csv", csv_bytes(rows), **{"dry-run": "true"})
+    assert (report["status"], report["dry_run"], report["read"], report["checked"], report["rejected"], report["sent"],
+            report["batches"]) == ("complete", True, 3, 2, 1, 0, 0)
+    assert report["rejected_reasons"] == {"lifetime_value: expected a number, found '...'": 1}
+    report = drop(stack, f"monetate/{schema}/new-feed.jsonl", jsonl(customers(2)), dry_run="yes")  # as written otherwise
+    assert (report["dry_run"], report["checked"], report["sent"]) == (True, 2, 0)
+    assert posted_keys(stack, schema) == []
+    report = drop(stack, f"monetate/{schema}/typo.csv", csv_bytes(rows), dryrun="true")
+    assert (report["status"], report["sent"]) == ("failed", 0)
+    assert report["errors"] == ["the object's metadata dryrun='true' is no option (did you mean dry-run?); nothing was sent"]
+    report = drop(stack, f"monetate/{schema}/unsure.csv", csv_bytes(rows), **{"dry-run": "maybe"})
+    assert report["errors"] == ["the object's metadata dry-run='maybe' is neither true nor false; nothing was sent"]
+    assert posted_keys(stack, schema) == [] and "dry_run" not in report
+
+
 def test_a_sql_server_export_writing_null_as_text_arrives_with_those_fields_absent_when_csv_nulls_says_so(
         stack, schema):
     data = b"customer_id,tier,lifetime_value,last_purchase\r\nC0,NULL,NULL,NULL\r\nC1,gold,12,2024-05-01\r\n"

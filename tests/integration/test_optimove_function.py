@@ -265,6 +265,18 @@ def test_a_file_naming_the_primary_key_written_otherwise_is_upserted_and_deleted
     assert list(report["read_as"].values()) == ["customer_id"]
 
 
+@pytest.mark.parametrize("operation, data", [("upsert", b"customer_id,tier\n1,gold\n2,silver\n,bronze\n"),
+                                             ("update", b"customer_id,tier\n1,gold\n2,silver\n,bronze\n"),
+                                             ("delete", b"customer_id\n1\n2\n#N/A\n")])
+def test_a_file_whose_metadata_asks_a_dry_run_is_checked_and_nothing_is_sent(stack, connection, operation, data):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv", b"customer_id,tier\n1,silver\n")
+    before = held(stack, connection)
+    report = drop(stack, f"optimove/{connection['uuid']}/{operation}/check.csv", data, **{"dry-run": "true", "merge": "true"})
+    assert (report["status"], report["dry_run"], report["checked"], report["sent"]) == ("complete", True, 2, 0)
+    assert report["rejected"] == 1  # set aside as it would be: no key, or a spreadsheet's #N/A
+    assert held(stack, connection) == before
+
+
 def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}, {"customer_id": "2", "tier": "x", "city": "Nice"}]))

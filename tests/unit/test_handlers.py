@@ -135,6 +135,21 @@ def test_a_file_run_logs_the_names_read_otherwise_and_left_out_so_a_log_filter_f
                                                        "left_out": {"notes": "not a field of schema customers"}}
 
 
+def test_a_dry_run_is_logged_as_checked_with_nothing_sent_not_as_delivered():
+    from aws_lambda_powertools import Logger
+
+    from martech.handlers import log_file_run
+    from martech.reports import RunReport
+
+    report = RunReport("inbox", "mona/orders/day.csv", None, "mona", status="complete", read=3, rejected=1, dry_run=True,
+                       checked=2)
+    stream = io.StringIO()
+    log_file_run(Logger(service="files-dry-run", stream=stream), report.as_dict(), ("read", "sent", "rejected"))
+    line = json.loads(stream.getvalue())
+    assert (line["level"], line["message"]) == ("INFO", "file checked, nothing sent")
+    assert line["report"] == {"status": "complete", "read": 3, "sent": 0, "rejected": 1, "checked": 2}
+
+
 def test_uploads_of_a_key_without_versions_are_told_apart_by_their_content_and_time(monkeypatch):
     import datetime as dt
 

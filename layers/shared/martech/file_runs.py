@@ -23,20 +23,24 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import gc
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError
 
+from martech.names import written_otherwise
 from martech.readers import CsvOptions, Record, UnreadableFile, read_records
 from martech.reports import RejectedRows, RetryLater, RunReport
+from martech.settings import yes_or_no
 
 T = TypeVar("T")
+DRY_RUN = "dry-run"  # object metadata asking only to check the file: aws s3 cp f.csv s3://... --metadata dry-run=true
 CHECK_EVERY = 500  # records between looks at the clock
 WHOLE_FILE_CHECK_EVERY = 65_536  # records between looks at the clock, where a file must be read whole in a run
 
@@ -82,6 +86,24 @@ def read_whole_in_time(records: Iterable[T], stop_at: float | None, doing: str, 
             raise ValueError(f"the file is too big to {doing} in one run ({number:,} {unit} read before the time"
                              " was up); split it into smaller files")
         yield number, record
+
+
+def dry_run_asked(metadata: Mapping[str, str]) -> bool:
+    """Whether the object's metadata asks only to check the file (``dry-run=true``, or ``dry_run``, ``dryRun``):
+    read and convert it, set its bad rows aside, send nothing. A value neither true nor false, or a name
+    nearly that one (``dryrun``), is a ValueError: taken for false, the file meant only to be checked
+    would be sent. Other metadata, that tools add (``mtime``), is let be."""
+    name = DRY_RUN if DRY_RUN in metadata else written_otherwise(DRY_RUN, metadata)
+    if name is None:
+        if near := next((n for n in metadata if difflib.get_close_matches(n.lower(), [DRY_RUN], cutoff=0.8)), None):
+            raise ValueError(f"the object's metadata {near}={metadata[near]!r} is no option (did you mean {DRY_RUN}?);"
+                             " nothing was sent")
+        return False
+    raw = metadata[name].strip()
+    try:
+        return yes_or_no(raw) if raw else False
+    except ValueError:
+        raise ValueError(f"the object's metadata {DRY_RUN}={raw!r} is neither true nor false; nothing was sent") from None
 
 
 class FileRun:

@@ -218,6 +218,7 @@ def pinned(dropped: DroppedFile, logger: Logger) -> dict[str, Any] | None:
     part = f"#from-{dropped.resume_from}" if dropped.resume_from else ""  # each continuation is a run of its own
     return {"id": f"{dropped.bucket}/{dropped.key}@{upload}{part}", "bucket": dropped.bucket, "key": dropped.key,
             "version_id": version, "upload": upload, "head": head, "charset": charset_of(head.get("ContentType")),
+            "metadata": {name.lower(): value for name, value in head.get("Metadata", {}).items()},  # a file's options
             "resume_from": dropped.resume_from}
 
 
@@ -241,7 +242,10 @@ def log_file_run(logger: Logger, report: dict[str, Any], fields: tuple[str, ...]
     its first errors or reasons and where its report is. A log filter on the level then finds every
     file that needs a look; one on ``report.left_out`` every file whose columns were dropped unsent."""
     status, summary = report["status"], {name: report[name] for name in ("status", *fields)}
-    summary |= {name: report[name] for name in ("read_as", "left_out") if name in report}
+    summary |= {name: report[name] for name in ("read_as", "left_out", "checked") if name in report}
+    if status == "complete" and report.get("dry_run"):
+        logger.info("file checked, nothing sent", extra={"report": summary})
+        return
     if status == "complete" and (report["sent"] or not report["rejected"]):
         logger.info("file delivered", extra={"report": summary})
         return

@@ -10,7 +10,7 @@ failure goes on after the batches Mona took.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing
 from functools import partial
 from typing import IO, Any
@@ -20,8 +20,8 @@ import orjson
 from martech.batching import batched
 from martech.mona import FateUnknown, MonaAuthError, MonaClient, MonaUnavailable, TopLevelError, overwrites_only
 from martech.mona_messages import MessageBuilder, check_arc_class
-from martech.file_runs import FileRun
-from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, sendings_in_order, unsent_reason
+from martech.file_runs import FileRun, dry_run_asked
+from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, check_only, sendings_in_order, unsent_reason
 from martech.csv_records import header_of_values
 from martech.readers import CsvOptions, UnreadableFile, is_csv, lines_between
 from martech.reports import RunReport
@@ -103,18 +103,22 @@ def export_in_time(items: list[tuple[int, dict[str, Any]]], client: MonaClient, 
 
 def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: str | None, object_time: float | None,
                  client: MonaClient, settings: Settings, resume_from: int = 0, stop_at: float | None = None,
-                 retry_note: str = "", charset: str | None = None) -> RunReport:
+                 retry_note: str = "", charset: str | None = None, metadata: Mapping[str, str] | None = None
+                 ) -> RunReport:
     """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
     said how far the file got, so that the retry goes on from there. A run still reading at
-    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``). ``charset``: as
-    ``monetate_delivery.deliver_file`` takes it."""
+    ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``). ``charset`` and the
+    object's ``metadata`` (``dry-run=true``: check, send nothing): as ``monetate_delivery.deliver_file`` takes them."""
     run = FileRun(s3, bucket, key, version_id, "mona", resume_from, stop_at, retry_note,
                   CsvOptions(settings.csv_null_texts, charset=charset))
     report = run.report
     logins_before = client.tokens.logins - report.token_refreshes
-    sender = OrderedSender(run, partial(export_batch, client), settings.mona_concurrency,
-                           resendable=lambda items: overwrites_only([message for _, message in items]), keys=contexts)
+    sender = None
     try:
+        report.dry_run = dry_run_asked(metadata or {})
+        sender = OrderedSender(run, check_only if report.dry_run else partial(export_batch, client),
+                               settings.mona_concurrency,
+                               resendable=lambda items: overwrites_only([message for _, message in items]), keys=contexts)
         builder = MessageBuilder(settings)
         builder.read_as.update(report.read_as)  # a run before this one's, carried over
         report.read_as = builder.read_as
@@ -122,11 +126,11 @@ def deliver_file(s3: Any, stream: IO[bytes], bucket: str, key: str, version_id: 
         sender.send_all(batches)
         run.finish("complete" if not report.unknown else "partial")
     except MonaUnavailable as exc:
-        raise run.retry_later(exc, sender.confirmed) from exc
+        raise run.retry_later(exc, sender.confirmed if sender else None) from exc
     except (ValueError, UnreadableFile, MonaAuthError) as exc:
         run.fail(exc)
     except Exception as exc:
-        raise run.unexpected(exc, sender.confirmed) from exc
+        raise run.unexpected(exc, sender.confirmed if sender else None) from exc
     finally:
         report.token_refreshes = client.tokens.logins - logins_before
         run.close()

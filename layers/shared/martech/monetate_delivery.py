@@ -15,14 +15,14 @@ import time
 from functools import partial
 from operator import attrgetter, itemgetter
 from typing import Any
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from martech.batching import batched
 from martech.monetate import BatchTooLarge, FateUnknown, MonetateClient, RowsRejected, TransientFailure, UnknownSchema
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.monetate_rows import RowConverter, Schema
-from martech.file_runs import FileRun
-from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, unsent_reason
+from martech.file_runs import FileRun, dry_run_asked
+from martech.ordered_sending import Batch, BatchOutcome, OrderedSender, check_only, unsent_reason
 from martech.csv_records import header_of_values
 from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, lines_between
 from martech.reports import RunReport
@@ -58,17 +58,20 @@ def schema_from_key(key: str) -> str:
 
 def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | None,
                  client: MonetateClient, settings: Settings, resume_from: int = 0,
-                 stop_at: float | None = None, retry_note: str = "", charset: str | None = None) -> RunReport:
+                 stop_at: float | None = None, retry_note: str = "", charset: str | None = None,
+                 metadata: Mapping[str, str] | None = None) -> RunReport:
     """Deliver one dropped file; raises ``RetryLater`` for transient failures, after the report has
     said how far the file got, so that the retry goes on from there. A run still reading at
     ``stop_at`` ends ``continuing`` for a later run to go on (``martech.file_runs``). ``charset``: the
-    one the object's Content-Type names, for a CSV not in UTF-8 (``handlers.charset_of``)."""
+    one the object's Content-Type names, for a CSV not in UTF-8 (``handlers.charset_of``). ``metadata``:
+    the object's; ``dry-run=true`` reads and checks the file and sends nothing (``file_runs.dry_run_asked``)."""
     run = FileRun(s3, bucket, key, version_id, "monetate", resume_from, stop_at, retry_note,
                   CsvOptions(settings.csv_null_texts, settings.unknown_columns, charset))
     report = run.report
     refreshes_before = client.tokens.refreshes - report.token_refreshes
     sender = None
     try:
+        report.dry_run = dry_run_asked(metadata or {})
         schema = client.schema(schema_from_key(key))
         columns: list[str] | None = [] if is_csv(key) else None  # a CSV's header, once read
         original = partial(_original, columns)
@@ -81,7 +84,8 @@ def deliver_file(s3: Any, stream: Any, bucket: str, key: str, version_id: str | 
         # Without a unique key Monetate stores every row sent: one batch at a time, then. With one, a
         # batch repeating a key waits for the earlier batch, so that the file's later row is kept.
         unique_key = schema.unique_key
-        sender = OrderedSender(run, partial(post_batch, client, schema, original=original), settings.monetate_concurrency,
+        post = check_only if report.dry_run else partial(post_batch, client, schema, original=original)
+        sender = OrderedSender(run, post, settings.monetate_concurrency,
                                resendable=lambda rows: unique_key is not None,
                                keys=lambda rows: {row[unique_key] for _, row, _ in rows})
         sender.send_all(batches)

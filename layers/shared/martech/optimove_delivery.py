@@ -22,7 +22,7 @@ from martech.csv_values import typed_row
 from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean, written_otherwise
-from martech.file_runs import FileRun, read_whole_in_time
+from martech.file_runs import DRY_RUN, FileRun, dry_run_asked, read_whole_in_time
 from martech.csv_records import header_of_values, trimmed, written_alike
 from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
@@ -62,7 +62,7 @@ def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]
     return {**(stored or {}), **new}
 
 
-FILE_OPTIONS = ("ttl", "merge")  # object metadata a file may carry
+FILE_OPTIONS = ("ttl", "merge", DRY_RUN)  # object metadata a file may carry
 # A file's ttl: seconds, or a whole number of minutes, hours or days (30m, 24h, 7d), as people write a lifetime.
 _DURATION = re.compile(r"([0-9]+) ?([smhdSMHD]?)")
 _SECONDS_IN = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -107,6 +107,7 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
                   CsvOptions(settings.csv_null_texts, charset=charset))
     try:
         ttl, merge = file_options(metadata, settings.optimove_ttl)
+        run.report.dry_run = dry_run_asked(metadata)
         connection_ref, operation = route_from_key(key)
         connection = client.resolve(connection_ref)
         uuid_ = connection["data_connection_uuid"]
@@ -121,13 +122,16 @@ def deliver_file(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str, key
             if from_csv:
                 numbers, keep = settings.csv_values == "typed", {pk_field}
                 rows = ((line, pk, typed_row(row, keep, numbers)) for line, pk, row in rows)
-            if merge:
-                rows = _merge_stored(rows, uuid_, client, run.report)
-            if operation == "upsert":
-                batch_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{bucket}/{key}?versionId={upload or version_id}"))
-                _upsert(rows, uuid_, batch_uuid, ttl, client, settings, run)
+            if run.report.dry_run:  # checked as they would be sent; not sent, nor merged with what is stored
+                run.report.checked += sum(1 for _ in rows)
             else:
-                _update(rows, uuid_, pk_field, ttl, client, settings, run)
+                if merge:
+                    rows = _merge_stored(rows, uuid_, client, run.report)
+                if operation == "upsert":
+                    batch_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"s3://{bucket}/{key}?versionId={upload or version_id}"))
+                    _upsert(rows, uuid_, batch_uuid, ttl, client, settings, run)
+                else:
+                    _update(rows, uuid_, pk_field, ttl, client, settings, run)
         run.finish("complete")
     except OptimoveUnavailable as exc:
         raise run.retry_later(exc) from exc
@@ -285,6 +289,9 @@ def _delete(open_stream: Callable[[], IO[bytes]], run: FileRun, pk_field: str, u
         return None if record.error else _key_of(value, pk_field)
 
     keys = (pk for _, pk in _last_of_each_key(open_stream, run, key_of, f"no {pk_field} to delete", objects_only=False))
+    if run.report.dry_run:
+        run.report.checked += sum(1 for _ in keys)
+        return
     for chunk in batched(keys, min(settings.optimove_batch_size, MAX_ROWS_PER_UPLOAD)):
         client.delete(uuid_, chunk)
         run.report.batches += 1

@@ -43,15 +43,22 @@ class BatchOutcome:
     """What the vendor did with one batch."""
 
     sent: int = 0
+    checked: int = 0  # in a dry run: checked, and not sent
     unknown: int = 0  # sent, but the answer was lost
     errors: list[str] = field(default_factory=list)
     refused: list[tuple[int, list[str], Any]] = field(default_factory=list)  # (line, reasons, original)
 
     def merge(self, other: BatchOutcome) -> None:
         self.sent += other.sent
+        self.checked += other.checked
         self.unknown += other.unknown
         self.errors += other.errors
         self.refused += other.refused
+
+
+def check_only(items: list[Any], *args: Any, **kwargs: Any) -> BatchOutcome:
+    """What a dry run does with a batch in place of sending it (``file_runs.dry_run_asked``): counts it."""
+    return BatchOutcome(checked=len(items))
 
 
 def unsent_reason(failure: Exception, tried: bool) -> str:
@@ -137,9 +144,10 @@ class OrderedSender:
         report, rejected = self._run.report, self._run.rejected
         for line, reasons, original in sorted(set_aside + outcome.refused, key=itemgetter(0)):
             rejected.add(line, reasons, original)
-        if sending is not None:
+        if sending is not None and not outcome.checked:  # a batch only checked, in a dry run, was not sent
             report.batches += 1
         report.sent += outcome.sent
+        report.checked += outcome.checked
         report.unknown += outcome.unknown
         report.errors += outcome.errors
         self.confirmed = through

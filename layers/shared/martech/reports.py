@@ -213,6 +213,8 @@ class RunReport:
     # (Monetate, UnknownColumns=drop) names left out of what was sent, with why: what a report's counts cannot say.
     read_as: dict[str, str] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False  # the object's metadata asked only to check the file (dry-run=true): nothing was sent
+    checked: int = 0  # in a dry run, the records that would have been sent
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -276,6 +278,8 @@ class RunReport:
         for name in ("read_as", "left_out"):  # none, the usual case: the names as written were the fields
             if not out[name]:
                 del out[name]
+        if not self.dry_run:
+            del out["dry_run"], out["checked"]
         if len(self.errors) > ERRORS_SHOWN:  # a batch's lost answer each, say: the report stays small
             first, last = self.errors[:ERRORS_SHOWN - 10], self.errors[-9:]
             hidden = len(self.errors) - len(first) - len(last)
