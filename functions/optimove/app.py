@@ -35,7 +35,8 @@ logger = Logger(service="optimove")
 metrics = Metrics(namespace="MarketingBundle", service="optimove")
 tracer = Tracer(service="optimove")
 api = APIGatewayRestResolver(json_body_deserializer=strict_loads)  # NaN is not sent on as null
-api.use([query_taken({"/optimove/connections/{connection}/data": ["merge"]})])
+api.use([query_taken({"/optimove/connections/{connection}/data": ["merge", "dry_run"],
+                       "/optimove/connections/{connection}/delete": ["dry_run"]})])
 processor = BatchProcessor(event_type=EventType.SQS)
 persistence, once_per_version = idempotency(settings)
 replays = RepeatedCalls(settings)
@@ -142,12 +143,19 @@ def delete_connection(connection: str) -> Response:
     return json_response(200, answer)
 
 
+def checked_only(count: int) -> Response:
+    """The answer to ``?dry_run=true``: the call's records were checked as they would be sent, none was."""
+    return json_response(200, {"status": "checked", "checked": count, "message": "dry_run=true: checked, nothing sent"})
+
+
 @api.put("/optimove/connections/<connection>/data")
 def update_data(connection: str) -> Response:
     deadline = call_deadline(settings)
     conn = optimove().resolve(connection)
     items = check_update_items(body(), conn.get("primary_key"))
     merge = query_flag(api, "merge")
+    if query_flag(api, "dry_run"):
+        return checked_only(len(items))
     uuid_ = conn["data_connection_uuid"]
     reads = 0
     if merge:  # a read per record: a call that cannot read them all in time sends nothing, and says so
@@ -167,6 +175,8 @@ def delete_data(connection: str) -> Response:
     deadline = call_deadline(settings)
     conn = optimove().resolve(connection)
     keys = check_delete_keys(body())
+    if query_flag(api, "dry_run"):
+        return checked_only(len(keys))
     uuid_ = conn["data_connection_uuid"]
     return json_response(200, in_requests(lambda part: optimove().delete(uuid_, part), keys, "deleted_records",
                                           settings.optimove_batch_size, deadline))

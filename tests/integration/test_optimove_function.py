@@ -493,7 +493,7 @@ def test_a_query_parameter_the_call_does_not_take_is_refused_so_a_misspelt_merge
                      marge="true")
     assert answer.status_code == 400
     assert answer.json()["message"] == ("this call takes no such query parameter: ?marge (did you mean merge?);"
-                                        " it takes ?merge")
+                                        " it takes ?dry_run, ?merge")
     assert held(stack, connection)["1"] == {"customer_id": "1", "tier": "gold", "city": "Lyon"}
     listed = webhook(stack, "GET", "/connections", limit="10")
     assert listed.status_code == 400 and listed.json()["message"].endswith("?limit; it takes none")
@@ -525,6 +525,19 @@ def test_webhook_data_update_merge_delete_query_and_schema(stack, connection):
     assert "data" in batch.json()["results"][0] and "error" in batch.json()["results"][1]
     assert webhook(stack, "POST", f"{path}/delete", {"primary_keys": ["1"]}).json()["deleted_records"] == 1
     assert webhook(stack, "POST", f"{path}/query", {"primary_key": "1"}).status_code == 404
+
+
+def test_a_webhook_dry_run_checks_the_items_and_sends_none(stack, connection):
+    drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv", csv_bytes([{"customer_id": "1", "tier": "gold"}]))
+    path = f"/connections/{connection['name']}"
+    answer = webhook(stack, "PUT", f"{path}/data", [{"primary_key": "1", "data": {"tier": "vip"}}], dry_run="true")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "checked", "checked": 1, "message": "dry_run=true: checked, nothing sent"}
+    answer = webhook(stack, "POST", f"{path}/delete", {"primary_keys": ["1", "2"]}, dry_run="true")
+    assert answer.status_code == 200 and answer.json()["checked"] == 2
+    answer = webhook(stack, "POST", f"{path}/delete", {"primary_keys": ["1", None]}, dry_run="true")
+    assert answer.status_code == 400  # checked as the call would be: a key that is no key
+    assert held(stack, connection) == {"1": {"customer_id": "1", "tier": "gold"}}
 
 
 def test_webhook_passes_on_the_vendors_refusal_with_its_reason(stack, connection):
