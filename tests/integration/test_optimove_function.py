@@ -271,7 +271,8 @@ def test_a_file_naming_the_primary_key_written_otherwise_is_upserted_and_deleted
 def test_a_file_whose_metadata_asks_a_dry_run_is_checked_and_nothing_is_sent(stack, connection, operation, data):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv", b"customer_id,tier\n1,silver\n")
     before = held(stack, connection)
-    report = drop(stack, f"optimove/{connection['uuid']}/{operation}/check.csv", data, **{"dry-run": "true", "merge": "true"})
+    asked = {"dry-run" if operation != "delete" else "dry_run": "true", "merge": "true"}  # dry_run, as written otherwise
+    report = drop(stack, f"optimove/{connection['uuid']}/{operation}/check.csv", data, **asked)
     assert (report["status"], report["dry_run"], report["checked"], report["sent"]) == ("complete", True, 2, 0)
     assert report["rejected"] == 1  # set aside as it would be: no key, or a spreadsheet's #N/A
     assert held(stack, connection) == before

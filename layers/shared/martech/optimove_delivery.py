@@ -74,7 +74,8 @@ def file_options(metadata: Mapping[str, str], default_ttl: int | None) -> tuple[
     ValueError, not a default: sent without merge, a partial update would erase fields; so is a name that
     is nearly one of these (``marge``): other metadata, that tools such as rclone add (``mtime``), is let be."""
     for name, value in metadata.items():
-        if name not in FILE_OPTIONS and (near := did_you_mean(name, FILE_OPTIONS)):
+        written_otherwise_of_one = any(written_otherwise(option, [name]) for option in FILE_OPTIONS)  # dry_run
+        if name not in FILE_OPTIONS and not written_otherwise_of_one and (near := did_you_mean(name, FILE_OPTIONS)):
             raise ValueError(f"the object's metadata {name}={value!r} is no option{near}; nothing was sent")
     ttl, merge = default_ttl, False
     raw_ttl, raw_merge = metadata.get("ttl", "").strip(), metadata.get("merge", "").strip()
