@@ -69,15 +69,17 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
 
 
 # -- webhooks ----------------------------------------------------------------------------------
-def send(messages: list[dict[str, Any]], deadline: float) -> Response:
+def send(messages: list[dict[str, Any]], deadline: float, read_as: dict[str, str] | None = None) -> Response:
     """Export validated messages; the answer says, per message index, what Mona refused and, when Mona
-    kept failing or the call's time ran out part way, what was not sent. With ``?dry_run=true`` none is
-    sent: every message was valid, and the answer says so."""
+    kept failing or the call's time ran out part way, what was not sent; and ``read_as``, the fields
+    taken written otherwise, if any. With ``?dry_run=true`` none is sent: every message was valid, and
+    the answer says so."""
+    names = {"read_as": read_as} if read_as else {}
     if query_flag(api, "dry_run"):
         valid = ["valid; not sent: dry_run=true only checks"]
         return json_response(200, {"total": len(messages), "sent": 0, "failed": 0, "unknown": 0, "failure_reasons": {},
                                    "not_sent": len(messages),
-                                   "not_sent_reasons": {str(index): valid for index in range(len(messages))}})
+                                   "not_sent_reasons": {str(index): valid for index in range(len(messages))}, **names})
     try:
         outcomes, not_sent, failure = delivery.export_in_time(list(enumerate(messages)), mona(), settings, deadline)
     except MonaAuthError as exc:  # logging in, before any message was tried
@@ -88,7 +90,8 @@ def send(messages: list[dict[str, Any]], deadline: float) -> Response:
     unknown = sum(o.unknown for o in outcomes)
     sent = sum(o.sent for o in outcomes)
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=sent)
-    answer = {"total": len(messages), "sent": sent, "failed": len(failed), "unknown": unknown, "failure_reasons": failed}
+    answer = {"total": len(messages), "sent": sent, "failed": len(failed), "unknown": unknown, "failure_reasons": failed,
+              **names}
     if failure is None:
         return json_response(200, answer)
     answer |= {"not_sent": len(not_sent), "not_sent_reasons": {str(index): [why] for index, why in sorted(not_sent.items())}}
@@ -161,7 +164,7 @@ def messages(arc_class: str) -> Response:
             reasons[str(i)] = why
         else:
             built.append(message)
-    return invalid(reasons) if reasons else send(built, deadline)
+    return invalid(reasons) if reasons else send(built, deadline, builder.read_as)
 
 
 # -- entry point -------------------------------------------------------------------------------

@@ -145,6 +145,14 @@ def test_a_file_whose_metadata_asks_a_dry_run_is_checked_and_nothing_is_sent(sta
     assert contexts(stack, arc) == {}
 
 
+def test_a_records_call_says_which_fields_were_read_as_the_context_id_and_time(stack, arc):
+    record = {"context_id": "o-9", "export_timestamp": 1714557600, "score": 1}
+    answer = call(stack, "POST", f"/mona/{arc}/messages", json=[record])
+    assert answer.status_code == 200 and answer.json()["sent"] == 1
+    assert answer.json()["read_as"] == {"context_id": "contextId", "export_timestamp": "exportTimestamp"}
+    assert list(contexts(stack, arc)) == ["o-9"]
+
+
 def test_add_appends_and_new_resets_as_documented(stack, arc):
     records = [{"contextId": "c", "tag": "a", "keep": 1}, {"contextId": "c", "tag": "b", "action": "ADD"},
                {"contextId": "d", "x": 1}, {"contextId": "d", "y": 2, "action": "NEW"}]
