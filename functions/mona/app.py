@@ -24,8 +24,8 @@ from martech import mona_delivery as delivery
 from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
 from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
-from martech.handlers import (BadQuery, call_deadline, deliver_dropped, dispatch, idempotency, json_response, query_flag,
-                              query_taken, s3, too_many)
+from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, idempotency,
+                              json_response, query_flag, query_taken, s3, too_many)
 from martech.s3_events import dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -76,7 +76,7 @@ def send(messages: list[dict[str, Any]], deadline: float, read_as: dict[str, str
     the answer says so."""
     names = {"read_as": read_as} if read_as else {}
     if query_flag(api, "dry_run"):
-        valid = ["valid; not sent: dry_run=true only checks"]
+        valid = [CHECKED_NOT_SENT]
         return json_response(200, {"total": len(messages), "sent": 0, "failed": 0, "unknown": 0, "failure_reasons": {},
                                    "not_sent": len(messages),
                                    "not_sent_reasons": {str(index): valid for index in range(len(messages))}, **names})

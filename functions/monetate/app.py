@@ -31,7 +31,7 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (BadQuery, call_deadline, deliver_dropped, dispatch, idempotency, json_response,
+from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, idempotency, json_response,
                               log_sessions_run, pinned, query_flag, query_taken, query_values, s3, stop_time, too_many)
 from martech.s3_events import DroppedFile, dropped_files
 from martech.repeated_calls import RepeatedCalls
@@ -181,7 +181,7 @@ def deliver_webhook(schema_name: str, records: list[Any], partial: bool, deadlin
     schema = delivery.current_schema(monetate(), schema, names, settings.unknown_columns)
     results, ready, names = delivery.validate_records(records, schema, settings)
     if dry_run:
-        checked = [{"index": r["index"], "status": "not_sent", "reasons": ["valid; not sent: dry_run=true only checks"]}
+        checked = [{"index": r["index"], "status": "not_sent", "reasons": [CHECKED_NOT_SENT]}
                    if r["status"] == "accepted" else r for r in results]
         return checked, False, None, names
     if len(ready) < len(records) and not partial:

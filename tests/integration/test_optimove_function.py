@@ -278,6 +278,11 @@ def test_a_file_whose_metadata_asks_a_dry_run_is_checked_and_nothing_is_sent(sta
     assert held(stack, connection) == before
 
 
+def test_metadata_a_job_adds_beside_the_options_is_let_be(stack, connection):
+    report = drop(stack, f"optimove/{connection['uuid']}/upsert/job.csv", b"customer_id,tier\n1,gold\n", run="42")
+    assert (report["status"], report["sent"]) == ("complete", 1)  # not a near miss of dry-run, nor sent as one
+
+
 def test_update_replaces_whole_records_unless_merge_mode_is_asked(stack, connection):
     drop(stack, f"optimove/{connection['uuid']}/upsert/seed.csv",
          csv_bytes([{"customer_id": "1", "tier": "gold", "city": "Lyon"}, {"customer_id": "2", "tier": "x", "city": "Nice"}]))

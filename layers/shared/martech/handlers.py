@@ -233,6 +233,9 @@ def charset_of(content_type: str | None) -> str | None:
     return (charset.strip() or None) if isinstance(charset, str) else None
 
 
+# Why a valid record of a webhook call made with ?dry_run=true was not sent.
+CHECKED_NOT_SENT = "valid; not sent: dry_run=true only checks"
+
 ERRORS_LOGGED = 5  # of a file that did not complete: the report holds the rest
 
 

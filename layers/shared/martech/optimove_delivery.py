@@ -22,7 +22,7 @@ from martech.csv_values import typed_row
 from martech.last_rows import LastRows
 from martech.optimove import MAX_ROWS_PER_UPLOAD, OptimoveClient, OptimoveError, OptimoveUnavailable, UnknownConnection
 from martech.names import did_you_mean, written_otherwise
-from martech.file_runs import DRY_RUN, FileRun, dry_run_asked, read_whole_in_time
+from martech.file_runs import FileRun, dry_run_asked, read_whole_in_time
 from martech.csv_records import header_of_values, trimmed, written_alike
 from martech.readers import CsvOptions, Record, UnreadableFile, is_csv, read_records
 from martech.reports import RunReport
@@ -62,7 +62,7 @@ def merged(stored: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]
     return {**(stored or {}), **new}
 
 
-FILE_OPTIONS = ("ttl", "merge", DRY_RUN)  # object metadata a file may carry
+FILE_OPTIONS = ("ttl", "merge")  # object metadata a file may carry, beside dry-run (file_runs.dry_run_asked)
 # A file's ttl: seconds, or a whole number of minutes, hours or days (30m, 24h, 7d), as people write a lifetime.
 _DURATION = re.compile(r"([0-9]+) ?([smhdSMHD]?)")
 _SECONDS_IN = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -74,8 +74,7 @@ def file_options(metadata: Mapping[str, str], default_ttl: int | None) -> tuple[
     ValueError, not a default: sent without merge, a partial update would erase fields; so is a name that
     is nearly one of these (``marge``): other metadata, that tools such as rclone add (``mtime``), is let be."""
     for name, value in metadata.items():
-        written_otherwise_of_one = any(written_otherwise(option, [name]) for option in FILE_OPTIONS)  # dry_run
-        if name not in FILE_OPTIONS and not written_otherwise_of_one and (near := did_you_mean(name, FILE_OPTIONS)):
+        if name not in FILE_OPTIONS and (near := did_you_mean(name, FILE_OPTIONS)):
             raise ValueError(f"the object's metadata {name}={value!r} is no option{near}; nothing was sent")
     ttl, merge = default_ttl, False
     raw_ttl, raw_merge = metadata.get("ttl", "").strip(), metadata.get("merge", "").strip()
