@@ -5,7 +5,8 @@ Triggers:
 - files dropped at ``monetate-sessions/<file>`` (S3 -> SQS): Session Stream interpreted;
 - ``POST /monetate/{schema}/records`` with ``{"records": [...]}`` (API Gateway);
 - an EventBridge schedule and ``POST /metadata/refresh``: metadata snapshots refreshed;
-- ``GET /metadata/{kind}/{id}`` and ``GET /metadata/{kind}?ids=1,2``: lookups in the latest snapshot.
+- ``GET /metadata/{kind}/{id}`` and ``GET /metadata/{kind}?ids=1,2``: lookups in the latest snapshot (the first
+  lookup before any refresh takes it).
 """
 
 from __future__ import annotations
@@ -241,6 +242,13 @@ def _lookup(kind: str, ids: list[str]) -> dict[str, Any] | Response:
         shown = ", ".join(i if len(i) <= 40 else f"{i[:40]}…" for i in bad[:10])
         return json_response(400, {"message": f"ids are whole numbers (0-9, at most 20 digits); not {shown}"})
     snapshot = snapshots().latest(kind)
+    if snapshot is None and snapshots().last_refresh() is None:
+        # Never refreshed (the schedule first fires a period after the deploy): this lookup takes the first snapshot.
+        try:
+            refresh_metadata()
+        except (RefreshFailed, MonetateAuthError, AuthUnavailable) as exc:
+            return json_response(502, {"message": f"no snapshot of {kind} yet, and taking the first failed: {exc}"})
+        snapshot = snapshots().latest(kind)
     if snapshot is None:
         return json_response(404, {"message": f"no snapshot of {kind} yet; POST /metadata/refresh takes one"})
     last = snapshots().last_refresh() or {}

@@ -183,6 +183,45 @@ def test_an_unknown_id_is_404_with_when_the_snapshot_was_taken(stack):
     assert answer.json()["last_refresh"] == read_json(stack, "metadata/latest/refreshed.json")["refreshed_at"]
 
 
+def forget_every_snapshot(stack):
+    """The bucket as a deploy leaves it, before the schedule first fires."""
+    for key in keys(stack, "metadata/"):
+        stack.s3.delete_object(Bucket=stack.bucket, Key=key)
+    stack.functions[FUNCTION].module.snapshots.cache_clear()  # the function's snapshots held in memory
+
+
+def test_the_first_lookup_after_a_deploy_takes_the_first_snapshot(stack):
+    forget_every_snapshot(stack)
+    stack.metadata_changes()
+    event_id = sorted(stack.monetate.items["pageevent"])[0]
+
+    answer = call(stack, "GET", f"/metadata/pageevent/{event_id}")
+
+    assert answer.status_code == 200
+    assert answer.json()["item"] == stack.monetate.items["pageevent"][event_id]
+    assert {kind: latest(stack, kind)["count"] for kind in KINDS} == {k: len(stack.monetate.items[k]) for k in KINDS}
+    assert sorted(event["detail"]["kind"] for event in stack.metadata_changes()) == sorted(KINDS)
+    calls_before = len(stack.monetate.received("/metadata/"))
+    assert call(stack, "GET", "/metadata/variant/42").status_code == 404  # a snapshot there is: no second refresh
+    assert len(stack.monetate.received("/metadata/")) == calls_before
+
+
+def test_a_first_lookup_that_cannot_take_the_first_snapshot_says_why(stack):
+    forget_every_snapshot(stack)
+    stack.monetate.auth.set_active("key-1", False)
+    try:
+        answer = call(stack, "GET", "/metadata/pageevent/1")
+    finally:
+        stack.monetate.auth.set_active("key-1", True)
+    assert answer.status_code == 502
+    assert "no snapshot of pageevent yet, and taking the first failed" in answer.json()["message"]
+    assert "deactivated" in answer.json()["message"]
+    assert keys(stack, "metadata/") == []
+    event_id = sorted(stack.monetate.items["pageevent"])[0]
+    assert call(stack, "GET", f"/metadata/pageevent/{event_id}").status_code == 200  # the next one takes it
+    assert len(stack.metadata_changes()) == len(KINDS)
+
+
 @pytest.mark.parametrize("path, status", [("/metadata/widgets/1", 404), ("/metadata/pageevent/abc", 400),
                                           ("/metadata/pageevent", 400), ("/metadata/pageevent?ids=%C2%B2", 400),
                                           ("/metadata/pageevent?ids=%D9%A1%D9%A2", 400),
