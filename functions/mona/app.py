@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from martech import mona_delivery as delivery
 from martech.strict_json import BadJson, body_of, loads as strict_loads
 from martech.mona import ACTIONS, MonaAuthError, MonaClient, MonaUnavailable
-from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message
+from martech.mona_messages import MessageBuilder, check_arc_class, check_export_message, times_in_zone
 from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, idempotency,
                               json_response, query_flag, query_taken, s3, too_many)
 from martech.s3_events import dropped_files
@@ -133,8 +133,9 @@ def export() -> Response:
     if reasons:
         return invalid(reasons)
     messages = [{k: v for k, v in m.items() if v is not None} for m in body["messages"]]
-    if default_action:
-        for m in messages:
+    for m in messages:
+        times_in_zone(m, settings.time_zone)
+        if default_action:
             m.setdefault("action", default_action)
     return send(messages, deadline)
 

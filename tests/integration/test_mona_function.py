@@ -461,6 +461,22 @@ def test_export_webhook_accepts_the_sdk_shape_with_nulls_and_fills_the_user_id(s
     assert contexts(stack, arc)["n"]["fields"] == {"v": [1]}
 
 
+def test_a_time_without_an_offset_is_read_in_the_time_zone_set_in_an_export_call_and_a_file_in_monas_form(stack, arc):
+    from zoneinfo import ZoneInfo
+
+    restore = _with_settings(stack, time_zone=ZoneInfo("America/New_York"))
+    try:
+        called = {"arcClass": arc, "contextId": "call", "message": {"v": 1}, "exportTimestamp": "2024-05-01T06:00:00"}
+        assert webhook(stack, "/mona/export", {"messages": [called]}).status_code == 200
+        dropped = {**called, "contextId": "file", "exportTimestamp": "2024-01-15 05:00:00"}
+        assert drop(stack, f"mona/{arc}/zoned.jsonl", jsonl([dropped]))["sent"] == 1
+    finally:
+        restore()
+    found = contexts(stack, arc)
+    assert found["call"]["mainTime"] == 1714557600.0  # 10:00 UTC: New York is 4 hours behind in May
+    assert found["file"]["mainTime"] == 1705312800.0  # and 5 in January
+
+
 def test_a_file_too_big_for_one_run_goes_on_in_later_runs_and_nothing_is_added_twice(stack, arc):
     module = stack.functions["MonaFunction"].module
     settings = module.settings

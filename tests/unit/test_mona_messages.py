@@ -72,6 +72,21 @@ def test_a_time_written_without_an_offset_is_read_in_the_time_zone_set_else_in_u
     assert build(record, time_zone=paris)[0]["exportTimestamp"] == pytest.approx(1714557600.0)
 
 
+def test_a_message_in_monas_form_has_a_time_without_an_offset_read_in_the_time_zone_set():
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    message = {"arcClass": "orders", "contextId": "o-1", "message": {"score": 1},
+               "exportTimestamp": "2024-05-01T12:00:00", "sendTimestamp": "2024-01-15 11:00:00"}
+    sent, reasons = build(message, time_zone=paris)
+    assert reasons == []
+    assert sent["exportTimestamp"] == pytest.approx(1714557600.0) and sent["sendTimestamp"] == pytest.approx(1705312800.0)
+    kept = {**message, "exportTimestamp": "2024-05-01T10:00:00Z", "sendTimestamp": 1714557600}  # unambiguous: as written
+    assert build(kept, time_zone=paris)[0] | {"action": None} == kept | {"action": None}
+    assert build({**message, "exportTimestamp": "1714557600"}, time_zone=paris)[0]["exportTimestamp"] == "1714557600"
+    assert build(message)[0]["exportTimestamp"] == "2024-05-01T12:00:00"  # no zone set: as Mona reads it, UTC
+
+
 def test_a_file_time_written_with_slashes_is_read_day_first_when_date_order_says_so():
     record = {"id": "o-1", "exportTimestamp": "01/05/2024 10:00", "score": 1}
     assert build(record, date_order="day-first")[0]["exportTimestamp"] == pytest.approx(1714557600.0)  # 1 May

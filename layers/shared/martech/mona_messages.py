@@ -181,10 +181,31 @@ class MessageBuilder:
         if reasons:
             return None, reasons
         message = {name: value for name, value in record.items() if value is not None}
+        times_in_zone(message, self.zone)
         message.setdefault("action", self.default_action)
         if default_time is not None:
             message.setdefault("exportTimestamp", default_time)
         return message, []
+
+
+def times_in_zone(message: dict[str, Any], zone: dt.tzinfo | None) -> None:
+    """A message in Mona's form with a time written without an offset has it read in ``zone``
+    (TIME_ZONE), as records of any other shape have, and sent as Unix seconds; unset, as Mona reads it."""
+    if zone is None:
+        return
+    for name in ("exportTimestamp", "sendTimestamp"):
+        if _without_offset(message.get(name)):
+            message[name] = to_epoch_seconds(message[name], common_forms=False, zone=zone)
+
+
+def _without_offset(value: Any) -> bool:
+    """Whether ``value`` is an ISO-8601 time with no offset (``2024-05-01T10:15:00``)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return from_iso(value.strip()).tzinfo is None
+    except ValueError:  # Unix seconds or milliseconds as text
+        return False
 
 
 def check_export_message(message: Any) -> list[str]:
