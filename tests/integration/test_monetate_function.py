@@ -522,6 +522,20 @@ def test_a_file_retried_after_a_transient_failure_goes_on_where_it_stopped_witho
     assert stack.dead_letters()["MonetateDeadLetterQueue"] == 0
 
 
+def test_a_file_whose_runs_failed_before_anything_was_settled_keeps_each_try_in_its_report(stack, schema):
+    # Two runs in a row give up on the one batch (ten tries each): each retry starts from the top.
+    stack.monetate.faults.update({"script": ["503"] * 20, "paths": f"/data/{schema}/"})
+    try:
+        report = drop(stack, f"monetate/{schema}/twice.csv", csv_bytes(customers(150)))
+    finally:
+        stack.monetate.faults.clear()
+    assert (report["status"], report["runs"], report["read"], report["sent"]) == ("complete", 3, 150, 150)
+    assert report["errors"] == [f"transient (try {n} of 5; the next in {m} minutes): Monetate answered 503 after retries"
+                                for n, m in ((1, 5), (2, 10))]
+    assert report["started_at"] < report["finished_at"]
+    assert stack.monetate.state()["schemas"][schema] == 150
+
+
 def webhook(stack, schema, body, headers=None, **params):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return call(stack, "POST", f"/monetate/{schema}/records", data=data, params=params, headers=headers or {})

@@ -357,6 +357,21 @@ def test_429_and_5xx_bursts_lose_nothing(stack, connection):
     assert stack.optimove.stats()["by_status"].get("500", 0) + stack.optimove.stats()["by_status"].get("429", 0) > 0
 
 
+def test_a_file_retried_from_the_top_counts_its_records_once_and_keeps_the_try_that_failed(stack, connection):
+    # The second upload keeps answering 503 past the client's ten tries: the run fails after the first batch,
+    # and the retry uploads the file again from the top (an upsert stores a row once however often sent).
+    stack.optimove.faults.update({"script": ["pass"] + ["503"] * 10, "paths": "/upload_data"})
+    rows = [{"customer_id": "", "tier": "t"}] + [{"customer_id": str(i), "tier": "t"} for i in range(12000)]
+    try:
+        report = drop(stack, f"optimove/{connection['uuid']}/upsert/again.csv", csv_bytes(rows))
+    finally:
+        stack.optimove.faults.clear()
+    assert (report["status"], report["runs"], report["read"], report["sent"], report["rejected"]) == (
+        "complete", 2, 12001, 12000, 1)
+    assert report["errors"] == ["transient (try 1 of 5; the next in 5 minutes): Optimove answered 503 after retries"]
+    assert len(held(stack, connection)) == 12000
+
+
 def test_an_unknown_connection_ends_in_the_report(stack):
     report = drop(stack, "optimove/no-such-connection/upsert/x.csv", b"customer_id\n1\n")
     assert report["status"] == "failed" and "no-such-connection" in report["errors"][0]

@@ -26,6 +26,8 @@ _SPOOL_BYTES = 8 * 1024 * 1024  # rejected rows stay in memory up to this, then 
 # Errors a report shows, its first and its last: it is kept as the file's idempotency record too,
 # and a DynamoDB item holds at most 400 KB.
 ERRORS_SHOWN = 50
+# What ``retry_later`` notes of a failed run in the file's queue: "transient (try 1 of 5; the next in 5 minutes): ..."
+_RETRY_NOTE = re.compile(r"(?:transient|unexpected \w+) \(try \d+ of \d+;")
 FILE_VERSION_METADATA = "file-version"  # on rejected/<key>.jsonl: the version of the file its rows came from
 _VERSIONS_LOOKED_AT = 20  # of a report or rejected rows, newest first, for those of an earlier file version
 # The report counts the rows set aside by reason, the values a reason quotes and the places it names (line,
@@ -260,11 +262,23 @@ class RunReport:
         stopped_for_time = status == "continuing" and at == resume_from > 0
         stopped_by_failure = status == "retrying" and version_id is not None and at >= max(resume_from, 1)
         if not (stopped_for_time or stopped_by_failure):
+            if status == "retrying" and version_id is not None and at == 0:
+                return cls._tried_before(earlier)
             return None
         known = {f.name for f in dataclasses.fields(cls)}
         report = cls(**{k: v for k, v in earlier.items() if k in known})
         report.started_at = _from_iso(earlier["started_at"])
         report.status, report.finished_at, report.runs = "running", None, report.runs + 1
+        return report
+
+    @classmethod
+    def _tried_before(cls, earlier: dict[str, Any]) -> RunReport:
+        """For a run retried after a failure that settled nothing: a report that starts from the top, as
+        the run does, and keeps the file's tries (the runs, when the first began, each failure's note)."""
+        notes = [error for error in earlier.get("errors", []) if _RETRY_NOTE.match(error)]
+        report = cls(earlier["bucket"], earlier["key"], earlier["version_id"], destination=earlier["destination"],
+                     runs=int(earlier.get("runs") or 1) + 1, errors=notes)
+        report.started_at = _from_iso(earlier["started_at"])
         return report
 
     def as_dict(self) -> dict[str, Any]:
