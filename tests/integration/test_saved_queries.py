@@ -177,3 +177,14 @@ def test_files_whose_columns_were_left_out_are_found_with_the_columns(stack, log
 
 def test_the_readme_shows_the_saved_query_of_the_files_that_need_a_look_as_the_template_saves_it():
     assert QUERIES["Files that need a look"].strip() in (ROOT / "README.md").read_text()
+
+
+def test_the_dashboard_lists_the_files_that_need_a_look_with_the_saved_query_over_the_three_log_groups():
+    body = RESOURCES["BundleDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    groups = {name: RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for name in FUNCTIONS}
+    widgets = json.loads(re.sub(r"\$\{(\w+)\}", lambda m: f"<{m[1]}>", body.replace("${AWS::Region}", "region")))["widgets"]
+    [widget] = [w["properties"] for w in widgets if w["type"] == "log"]
+    sources, _, query = widget["query"].partition(" | fields")
+    assert sources == " | ".join(f"SOURCE '<{groups[name]}>'" for name in FUNCTIONS)
+    saved = " | ".join(line.strip().removeprefix("| ") for line in QUERIES["Files that need a look"].strip().splitlines())
+    assert f"fields{query}" == f"{saved} | limit 50"
