@@ -75,26 +75,28 @@ def run_query(query, lines):
 @pytest.fixture(scope="module")
 def stack():
     env = {"HTTP_MAX_ATTEMPTS": "2", "HTTP_BACKOFF_FACTOR": "0.01", "HTTP_BACKOFF_MAX": "0.05"}
-    with LocalStack(metadata=MetadataSizes(customtargets=5, pageevents=5, experiences=2), function_env=env,
-                    log_level="INFO") as stack:  # the template's default
+    with LocalStack(metadata=MetadataSizes(customtargets=5, pageevents=5, experiences=2), function_env=env) as stack:
         stack.monetate.create_schema(json.loads((ROOT / "events" / "monetate" / "customers.schema.json").read_text()))
         yield stack
 
 
 @pytest.fixture
 def logged(stack):
-    """The JSON log lines the functions write during the test, as CloudWatch Logs keeps them."""
+    """The JSON log lines the functions write during the test at the template's LogLevel (INFO), as
+    CloudWatch Logs keeps them."""
     stream = io.StringIO()
     loggers = [stack.functions[name].module.logger for name in FUNCTIONS]
-    handlers = []
+    kept = []
     for logger in loggers:
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logger.registered_formatter)
+        kept.append((handler, logger.level))
         logger.addHandler(handler)
-        handlers.append(handler)
+        logger.setLevel(logging.INFO)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    for logger, handler in zip(loggers, handlers, strict=True):
+    for logger, (handler, level) in zip(loggers, kept, strict=True):
         logger.removeHandler(handler)
+        logger.setLevel(level)
     stack.monetate.faults.clear()
 
 
