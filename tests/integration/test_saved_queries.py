@@ -54,7 +54,7 @@ def as_python(condition):
 
 def run_query(query, lines):
     """Logs Insights' ``fields``, ``filter`` and ``sort @timestamp desc``, in the forms the saved queries use."""
-    shown, conditions = [], []
+    shown, conditions, newest_first = [], [], False
     for command in (line.strip().removeprefix("|").strip() for line in query.strip().splitlines()):
         verb, _, rest = command.partition(" ")
         if verb == "fields":
@@ -62,14 +62,15 @@ def run_query(query, lines):
         elif verb == "filter":
             conditions.append(compile(as_python(rest), "filter", "eval"))
         else:
-            assert command == "sort @timestamp desc", command
+            assert command in ("sort @timestamp desc", "sort @timestamp asc"), command
+            newest_first = command.endswith("desc")
     found = []
-    for line in lines:
+    for line in lines:  # oldest first
         names = {"get": lambda path, line=line: field_of(line, path),
                  "present": lambda path, line=line: field_of(line, path) is not None}
         if all(eval(condition, names) for condition in conditions):  # noqa: S307 - the template's own queries
             found.append({name: field_of(line, name) for name in shown})
-    return found[::-1]
+    return found[::-1] if newest_first else found
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def logged(stack):
 def test_every_saved_query_reads_the_log_groups_of_all_three_functions():
     groups = {RESOURCES[name]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for name in FUNCTIONS}
     queries = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Logs::QueryDefinition"]
-    assert len(queries) == len(QUERIES) == 5
+    assert len(queries) == len(QUERIES) == 6
     for query in queries:
         assert {group["Ref"] for group in query["LogGroupNames"]} == groups
         assert query["Name"]["Fn::Sub"].startswith("${AWS::StackName}/")  # the stack's queries together
@@ -145,6 +146,20 @@ def test_files_sent_back_to_their_queue_are_found_with_their_try_and_why(stack, 
 
     assert [(row["correlation_id"], row["retry.try"]) for row in found] == [("monetate/customers/later.csv", 1)]
     assert "503" in found[0]["retry.because"] and found[0]["retry.back_in_seconds"] > 0
+
+
+def test_one_files_story_is_its_lines_oldest_first_once_its_key_is_put_in(stack, logged):
+    drop(stack, "monetate/customers/other.csv", csv_bytes(CUSTOMERS))
+    stack.monetate.faults.update({"script": ["503"] * 2, "paths": "/data/customers/"})
+    drop(stack, "monetate/customers/story.csv", csv_bytes(CUSTOMERS))
+    query = QUERIES["One file's story (put its key in)"]
+    assert '"monetate/customers/day.csv"' in query  # the README's example key, to be replaced
+
+    found = run_query(query.replace("monetate/customers/day.csv", "monetate/customers/story.csv"), logged())
+
+    assert [(row["level"], row["message"], row["report.status"]) for row in found] == [
+        ("WARNING", "file back to its queue", None), ("INFO", "file delivered", "complete")]
+    assert "503" in found[0]["retry.because"] and found[1]["report.sent"] == 2
 
 
 def test_files_left_alone_by_their_name_or_gone_before_their_turn_are_found_with_why(stack, logged):
