@@ -11,6 +11,7 @@ Triggers:
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Any
 
@@ -32,8 +33,9 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, idempotency, json_response,
-                              log_sessions_run, pinned, query_flag, query_taken, query_values, s3, stop_time, too_many)
+from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, finished_before,
+                              idempotency, json_response, log_sessions_run, pinned, query_flag, query_taken, query_values,
+                              s3, stop_time, too_many)
 from martech.s3_events import DroppedFile, dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -112,7 +114,11 @@ def interpret_dropped(dropped: DroppedFile, lambda_context: LambdaContext | None
     if file is None:
         return
     del file["head"]
+    began = time.time()
     answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
+    if finished_before(answer, began):  # a repeated event: the stored answer, counted when its run ended
+        logger.info("sessions file already interpreted, event repeated", extra={"summary": answer})
+        return
     log_sessions_run(logger, metrics, answer)
 
 

@@ -352,9 +352,16 @@ def test_a_key_repeated_in_a_later_batch_ends_with_its_last_row_though_an_earlie
     assert {row["lifetime_value"] for row in stored} == {2}
 
 
-def test_a_duplicate_s3_event_posts_nothing_twice(stack, schema):
+def test_a_duplicate_s3_event_posts_nothing_twice_nor_counts_the_file_twice(stack, schema, monkeypatch):
+    metrics = stack.functions["MonetateFunction"].module.metrics
+    counted = []
+    add_metric = metrics.add_metric
+    monkeypatch.setattr(metrics, "add_metric", lambda **metric: counted.append((metric["name"], metric["value"]))
+                        or add_metric(**metric))
     key = f"monetate/{schema}/twice.csv"
     first = drop(stack, key, csv_bytes(customers(50)))
+    assert ("RecordsSent", 50) in counted
+    counted.clear()
     version = stack.s3.head_object(Bucket=stack.bucket, Key=key)["VersionId"]
     event = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": stack.bucket},
                                                                    "object": {"key": key, "versionId": version}}}]}
@@ -363,6 +370,7 @@ def test_a_duplicate_s3_event_posts_nothing_twice(stack, schema):
     stack.wait_idle()
     assert len(posted_keys(stack, schema)) == 50
     assert stack.report(key) == first
+    assert counted == []  # the dashboard's records and files are counted when the run ends, once
 
 
 def test_an_event_for_a_version_deleted_before_its_turn_is_dropped_not_retried_and_keeps_the_report(stack, schema):

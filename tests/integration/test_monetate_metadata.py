@@ -341,6 +341,25 @@ def test_a_session_stream_file_with_a_summary_over_what_dynamodb_holds_is_interp
     assert not any(stack.dead_letters().values())
 
 
+def test_a_repeated_event_of_a_session_stream_file_interprets_and_counts_it_once(stack, monkeypatch):
+    metrics = stack.functions[FUNCTION].module.metrics
+    counted = []
+    add_metric = metrics.add_metric
+    monkeypatch.setattr(metrics, "add_metric", lambda **metric: counted.append(metric["name"]) or add_metric(**metric))
+    key = "monetate-sessions/repeated.jsonl"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=b'{"session_id": "s1", "city": "Boston"}\n')
+    stack.wait_idle()
+    assert counted == ["FilesNotComplete"]
+    interpreted = stack.s3.head_object(Bucket=stack.bucket, Key="interpreted/repeated.jsonl")["ETag"]
+    version = stack.s3.head_object(Bucket=stack.bucket, Key=key)["VersionId"]
+    event = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": stack.bucket},
+                                                                   "object": {"key": key, "versionId": version}}}]}
+    stack.sqs.send_message(QueueUrl=stack.queue_urls["MonetateQueue"], MessageBody=json.dumps(event))
+    stack.wait_idle()
+    assert counted == ["FilesNotComplete"]  # not counted again
+    assert stack.s3.head_object(Bucket=stack.bucket, Key="interpreted/repeated.jsonl")["ETag"] == interpreted
+
+
 def test_a_session_stream_file_too_big_to_interpret_in_one_run_fails_with_a_report_instead_of_timing_out(stack):
     module = stack.functions[FUNCTION].module
     settings = module.settings

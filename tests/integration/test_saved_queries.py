@@ -152,14 +152,20 @@ def test_one_files_story_is_its_lines_oldest_first_once_its_key_is_put_in(stack,
     drop(stack, "monetate/customers/other.csv", csv_bytes(CUSTOMERS))
     stack.monetate.faults.update({"script": ["503"] * 2, "paths": "/data/customers/"})
     drop(stack, "monetate/customers/story.csv", csv_bytes(CUSTOMERS))
+    version = stack.s3.head_object(Bucket=stack.bucket, Key="monetate/customers/story.csv")["VersionId"]
+    repeated = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": stack.bucket}, "object": {
+        "key": "monetate/customers/story.csv", "versionId": version}}}]}  # S3 delivers an event at least once
+    stack.sqs.send_message(QueueUrl=stack.queue_urls["MonetateQueue"], MessageBody=json.dumps(repeated))
+    stack.wait_idle()
     query = QUERIES["One file's story (put its key in)"]
     assert '"monetate/customers/day.csv"' in query  # the README's example key, to be replaced
 
     found = run_query(query.replace("monetate/customers/day.csv", "monetate/customers/story.csv"), logged())
 
     assert [(row["level"], row["message"], row["report.status"]) for row in found] == [
-        ("WARNING", "file back to its queue", None), ("INFO", "file delivered", "complete")]
-    assert "503" in found[0]["retry.because"] and found[1]["report.sent"] == 2
+        ("WARNING", "file back to its queue", None), ("INFO", "file delivered", "complete"),
+        ("INFO", "file already delivered, event repeated", "complete")]
+    assert "503" in found[0]["retry.because"] and found[1]["report.sent"] == 2 and found[2]["report.sent"] is None
 
 
 def test_files_left_alone_by_their_name_or_gone_before_their_turn_are_found_with_why(stack, logged):

@@ -235,10 +235,11 @@ def interpret_dropped(s3: Any, open_stream: Callable[[], IO[bytes]], bucket: str
         # What is answered is kept as the file's idempotency record (400 KB at most); the tables by city
         # and the unknown ids can be far larger, and are in the summary's object.
         brief = ("file", "interpreted", "sessions", "rejected", "refresh")
-        return {"summary": summary_key(key), **{name: summary[name] for name in brief}}
+        return {"summary": summary_key(key), **{name: summary[name] for name in brief},
+                "finished_at": run.report.as_dict()["finished_at"]}
     except (UnreadableFile, ValueError) as exc:
         run.fail(exc)
-        return {"file": key, "error": str(exc)}
+        return {"file": key, "error": str(exc), "finished_at": run.report.as_dict()["finished_at"]}
     except Exception as exc:
         raise run.unexpected(exc) from exc
     finally:
