@@ -15,7 +15,6 @@ import time
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -33,7 +32,8 @@ from martech.metadata_snapshots import SnapshotStore
 from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
-from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, finished_before,
+from martech.file_events import publish_file_event, sessions_detail
+from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, events, finished_before,
                               idempotency, json_response, log_sessions_run, pinned, query_flag, query_taken, query_values,
                               s3, stop_time, too_many)
 from martech.s3_events import DroppedFile, dropped_files
@@ -68,9 +68,6 @@ def snapshots() -> SnapshotStore:
     return SnapshotStore(s3(), settings.inbox_bucket or "", settings.metadata_cache_seconds)
 
 
-@cache
-def events() -> Any:
-    return boto3.client("events")
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -120,6 +117,7 @@ def interpret_dropped(dropped: DroppedFile, lambda_context: LambdaContext | None
         logger.info("sessions file already interpreted, event repeated", extra={"summary": answer})
         return
     log_sessions_run(logger, metrics, answer)
+    publish_file_event(events(), settings.file_event_bus, sessions_detail(file["bucket"], file["version_id"], answer), logger)
 
 
 # -- webhook -----------------------------------------------------------------------------------

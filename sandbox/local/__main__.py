@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import threading
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,9 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
             lines.append(f"      error    {error}")
         if key.startswith("monetate-sessions/") and report["status"] == "complete":
             lines += sessions_summary(stack, key)
+    finished = Counter(event["detail"]["status"] for event in stack.file_events())
+    lines.append(f"  File run finished events on EventBridge: {sum(finished.values())} "
+                 f"({', '.join(f'{count} {status}' for status, count in sorted(finished.items()))})")
     lines += ["", "Webhooks"] if calls else []
     for route, status, body in calls:
         ok &= status == 200

@@ -42,15 +42,15 @@ MONETATE_API_USER = "api-1-local"
 def _forget_cached_aws_clients() -> None:
     """AWS clients live as long as a container; a new stack is a new container, pointing at a new moto.
 
-    Powertools keeps one Secrets Manager client per process, the layer one S3 and one SQS client.
+    Powertools keeps one Secrets Manager client per process, the layer one S3, one SQS and one EventBridge client.
     """
     from aws_lambda_powertools.utilities.parameters import base
 
     base.DEFAULT_PROVIDERS.clear()
     handlers = sys.modules.get("martech.handlers")
     if handlers is not None:
-        handlers.s3.cache_clear()
-        handlers.sqs.cache_clear()
+        for client in (handlers.s3, handlers.sqs, handlers.events):
+            client.cache_clear()
 
 
 def _notifications_name_versions() -> None:
@@ -186,29 +186,40 @@ class LocalStack:
         for logical_id, resource in t.of_type("AWS::S3::Bucket").items():
             self._make_bucket(logical_id, resource["Properties"])
         self._make_secrets()
-        self._watch_metadata_changes()
+        self._watch_events()
 
-    def _watch_metadata_changes(self) -> None:
-        """A local queue that receives the metadata change events, so runs and tests can see them."""
+    def _watch_events(self) -> None:
+        """Local queues that receive the metadata change events and the File run finished events, so runs
+        and tests can see them."""
         import_layer()
-        from martech.metadata_refresh import EVENT_SOURCE
+        from martech.file_events import EVENT_SOURCE as FILE_EVENTS
+        from martech.metadata_refresh import EVENT_SOURCE as METADATA_CHANGES
 
-        url = self.sqs.create_queue(QueueName=f"{PSEUDO['AWS::StackName']}-metadata-changes")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.events.put_rule(Name="metadata-changes", EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
-        self.events.put_targets(Rule="metadata-changes", Targets=[{"Id": "local-queue", "Arn": arn}])
-        self.metadata_changes_url = url
+        self._watch_urls = {}
+        for name, source in (("metadata-changes", METADATA_CHANGES), ("file-events", FILE_EVENTS)):
+            url = self.sqs.create_queue(QueueName=f"{PSEUDO['AWS::StackName']}-{name}")["QueueUrl"]
+            arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
+            self.events.put_targets(Rule=name, Targets=[{"Id": "local-queue", "Arn": arn}])
+            self._watch_urls[name] = url
 
     def metadata_changes(self) -> list[dict[str, Any]]:
         """The metadata change events published since the last call, oldest first."""
+        return self._events_since("metadata-changes")
+
+    def file_events(self) -> list[dict[str, Any]]:
+        """The File run finished events published since the last call, oldest first."""
+        return self._events_since("file-events")
+
+    def _events_since(self, name: str) -> list[dict[str, Any]]:
         found = []
         while True:
-            messages = self.sqs.receive_message(QueueUrl=self.metadata_changes_url, MaxNumberOfMessages=10)
+            messages = self.sqs.receive_message(QueueUrl=self._watch_urls[name], MaxNumberOfMessages=10)
             if not messages.get("Messages"):
                 return found
             for message in messages["Messages"]:
                 found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.metadata_changes_url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=self._watch_urls[name], ReceiptHandle=message["ReceiptHandle"])
 
     def run_schedule(self, function: str) -> Any:
         """Fire the function's first schedule now, as EventBridge would."""

@@ -24,6 +24,7 @@ def test_make_run_delivers_the_samples_and_summarises_them(capsys):
     assert "mona context class orders: 4 contexts" in out
     assert "pageevent: 300 items, 300 added" in out  # the schedule fired once: the first snapshot
     assert "5 change event(s) on EventBridge" in out
+    assert "File run finished events on EventBridge: 4 (4 complete)" in out  # one per file: three and the sessions
     assert "monetate-sessions/2026-11-23-10.jsonl: complete - read 40, sent 40, rejected 0" in out
     assert "unknown ids {'pageevent': ['299999']}; refresh triggered: False" in out
     assert "GET /metadata/pageevent?ids=200000,200001: 200" in out
@@ -51,6 +52,7 @@ def test_make_run_ends_in_failure_when_a_file_of_yours_does_not_complete_and_say
     assert main(["run", "--file", f"{unloaded}=monetate/customers/"]) == 1
     out = capsys.readouterr().out
     assert "monetate/customers/unloaded.csv: failed - read 0, sent 0" in out
+    assert "File run finished events on EventBridge: 1 (1 failed)" in out
     assert "error    the CSV header (line 1) holds values, not column names ('12.5')" in out
 
 

@@ -207,3 +207,17 @@ def test_the_csv_nulls_parameter_reaches_every_function_as_its_setting():
         specs = Template(template, parameters, made).functions()
         assert {spec.logical_id: Settings.from_env(spec.environment).csv_null_texts for spec in specs} == \
             {spec.logical_id: expected for spec in specs}, parameters
+
+
+def test_every_function_may_put_its_file_events_on_the_bus_it_is_told():
+    from sandbox.local.stack import ROOT
+    from sandbox.local.template import load
+
+    template = load(ROOT / "template.yaml")
+    bus = template["Globals"]["Function"]["Environment"]["Variables"]["FILE_EVENT_BUS"]
+    functions = {lid: r for lid, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) == 3
+    for name, function in functions.items():
+        allowed = [p["EventBridgePutEventsPolicy"]["EventBusName"] for p in function["Properties"]["Policies"]
+                   if isinstance(p, dict) and "EventBridgePutEventsPolicy" in p]
+        assert allowed == [bus], name

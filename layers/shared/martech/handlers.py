@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partia
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
+from martech.file_events import delivered_detail, publish_file_event
 from martech.names import did_you_mean
 from martech.repeated_calls import REPLAYED, RepeatedCalls
 from martech.reports import RunReport, report_key, version_report
@@ -49,6 +50,11 @@ def sqs() -> Any:
     return boto3.client("sqs")
 
 
+@cache
+def events() -> Any:
+    return boto3.client("events")
+
+
 def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any,
                     deliver_once: Callable[..., dict[str, Any]], settings: Settings, logger: Logger, metrics: Metrics,
                     logged: tuple[str, ...], counted: Mapping[str, str],
@@ -56,8 +62,8 @@ def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any
     """One dropped file, as every file function takes it: its version pinned (``pinned``), or left to wait
     for the version written before it (``waits_for_earlier``); delivered once (``deliver_once``, keyed by
     the version's ``id``, given what ``from_head`` takes from its HEAD); the rest of a file too big for one
-    run handed on; and the run's last log line, with the report's ``logged`` fields, and its metrics
-    (``counted``: metric name to report field)."""
+    run handed on; and the run's last log line, with the report's ``logged`` fields, its metrics
+    (``counted``: metric name to report field) and its File run finished event (``martech.file_events``)."""
     logger.set_correlation_id(dropped.key)
     file = pinned(dropped, logger)
     if file is None or waits_for_earlier(file, dropped, settings, logger, metrics):
@@ -76,6 +82,7 @@ def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any
         return
     log_file_run(logger, report, logged)
     report_metrics(metrics, report, counted)
+    publish_file_event(events(), settings.file_event_bus, delivered_detail(report), logger)
 
 
 def finished_before(report: dict[str, Any], moment: float) -> bool:

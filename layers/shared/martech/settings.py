@@ -87,6 +87,7 @@ class Settings:
     # A file version waiting for the version before it to finish is looked at again after this, doubled each time.
     earlier_version_recheck_seconds: int = _env("EARLIER_VERSION_RECHECK_SECONDS", int, 30)
     metadata_event_bus: str = _env("METADATA_EVENT_BUS", default="default")  # where metadata changes are published
+    file_event_bus: str = _env("FILE_EVENT_BUS", default="default")  # where "File run finished" events go
     metadata_cache_seconds: int = _env("METADATA_CACHE_SECONDS", int, 60)  # lookups re-check the snapshot after this
     metadata_stale_seconds: int = _env("METADATA_STALE_SECONDS", int, 900)  # unknown ids refresh an older snapshot
     # Optimove
