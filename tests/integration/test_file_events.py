@@ -3,6 +3,7 @@ counts, for what should follow it; on the local stack, where a rule sends them t
 
 import dataclasses
 import json
+import time
 
 import pytest
 import requests
@@ -92,3 +93,26 @@ def test_files_of_every_function_and_a_dry_run_end_in_their_events(stack):
     sessions = found["monetate-sessions"]
     assert (sessions["status"], sessions["sessions"], sessions["interpreted"]) == ("complete", 1, "interpreted/hour.jsonl")
     assert sessions["report"] == "reports/monetate-sessions/hour.jsonl.json" and sessions["version_id"]
+
+
+def test_a_file_whose_every_try_failed_ends_in_a_dead_letter_event_with_how_far_it_got(stack):
+    tries = stack.functions["MonetateFunction"].module.settings.file_tries
+    stack.monetate.faults.update({"script": ["503"] * (2 * tries), "paths": "/data/customers/"})  # two attempts a try
+    key = "monetate/customers/doomed.csv"
+    try:
+        stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=csv_bytes(CUSTOMERS[:2]))  # one batch
+        deadline = time.monotonic() + 60  # not wait_idle: a message in a dead-letter queue is never idle
+        while not stack.dead_letters()["MonetateDeadLetterQueue"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stack.monetate.faults.clear()
+    dead = stack.sqs.receive_message(QueueUrl=stack.queue_urls["MonetateDeadLetterQueue"])["Messages"]
+    stack.sqs.delete_message(QueueUrl=stack.queue_urls["MonetateDeadLetterQueue"], ReceiptHandle=dead[0]["ReceiptHandle"])
+    assert stack.report(key)["status"] == "retrying"
+
+    [detail] = details(stack)  # one, at the last try
+
+    assert (detail["status"], detail["key"], detail["sent"], detail["runs"], detail["report"]) == (
+        "dead_letter", key, 0, tries, "reports/monetate/customers/doomed.csv.json")
+    assert detail["errors"][-1].endswith(f"(try {tries} of {tries}; next, the dead-letter queue: redrive it once the"
+                                         " cause is mended): Monetate answered 503 after retries")

@@ -51,3 +51,11 @@ def test_an_event_eventbridge_does_not_take_is_logged_and_the_file_stays_deliver
     [line] = publish(events)  # nothing raised
     assert (line["level"], line["message"]) == ("WARNING", "file event not published")
     assert why in line["file_event"]["why"] and line["file_event"]["status"] == "failed"
+
+
+def test_a_file_that_failed_every_try_before_any_run_wrote_a_report_says_why_in_its_dead_letter_event():
+    from martech.file_events import dead_letter_detail
+
+    detail = dead_letter_detail(None, "inbox", "optimove/loyalty/upsert/day.csv", "v1", RuntimeError("S3 unreachable"))
+    assert detail == {"bucket": "inbox", "key": "optimove/loyalty/upsert/day.csv", "version_id": "v1",
+                      "destination": "optimove", "status": "dead_letter", "report": None, "errors": ["S3 unreachable"]}

@@ -10,13 +10,15 @@ nor for a repeated notification)::
                   "failed", "unknown", "runs", "started_at", "finished_at", "report", "rejected_rows",
                   "errors", "dry_run"}
 
-``status`` is the report's: ``complete``, ``partial`` or ``failed``. A Session Stream file's detail
+``status`` is the report's: ``complete``, ``partial`` or ``failed``; or ``dead_letter`` when the file's
+last try failed too and its message goes to the dead-letter queue (the counts are how far it got: a
+redrive goes on from there, and ends in an event of its own). A Session Stream file's detail
 has ``destination`` ``monetate-sessions``, ``sessions``, ``rejected``, ``interpreted`` and
 ``summary`` (the keys of what it wrote) instead of the delivery counts.
 
 Example rule pattern, the files that need a look::
 
-    {"source": ["martech.files"], "detail": {"status": ["failed", "partial"]}}
+    {"source": ["martech.files"], "detail": {"status": ["failed", "partial", "dead_letter"]}}
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def delivered_detail(report: dict[str, Any]) -> dict[str, Any]:
             "started_at": report["started_at"], "finished_at": report["finished_at"],
             "report": report_key(report["key"]), "rejected_rows": report["rejected_rows"],
             "errors": report["errors"][:ERRORS_SENT], "dry_run": bool(report.get("dry_run"))}
+
+
+def dead_letter_detail(last_report: dict[str, Any] | None, bucket: str, key: str, version_id: str | None,
+                       reason: Exception) -> dict[str, Any]:
+    """What the event says of a file whose every try failed: its last report (``last_report``, this version's)
+    with status ``dead_letter``, or, when no run wrote one (the file could not even be looked at), the reason."""
+    if last_report is not None:
+        return {**delivered_detail(last_report), "status": "dead_letter"}
+    return {"bucket": bucket, "key": key, "version_id": version_id, "destination": key.split("/", 1)[0],
+            "status": "dead_letter", "report": None, "errors": [str(reason)]}
 
 
 def sessions_detail(bucket: str, version_id: str | None, answer: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, process_partia
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-from martech.file_events import delivered_detail, publish_file_event
+from martech.file_events import dead_letter_detail, delivered_detail, publish_file_event
 from martech.names import did_you_mean
 from martech.repeated_calls import REPLAYED, RepeatedCalls
 from martech.reports import RunReport, report_key, version_report
@@ -70,8 +70,15 @@ def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any
         return
     head = file.pop("head")
     began = time.time()
-    report = deliver_once(dropped={**file, **from_head(head), "stop_at": stop_time(lambda_context, settings),
-                                   "retry_note": retry_note(record, settings)})  # keyed by "id" alone
+    try:
+        report = deliver_once(dropped={**file, **from_head(head), "stop_at": stop_time(lambda_context, settings),
+                                       "retry_note": retry_note(record, settings)})  # keyed by "id" alone
+    except Exception as exc:
+        if _tries(record) >= settings.file_tries:  # the last try: the message goes to the dead-letter queue next
+            last = version_report(s3(), dropped.bucket, dropped.key, file["version_id"])
+            publish_file_event(events(), settings.file_event_bus,
+                               dead_letter_detail(last, dropped.bucket, dropped.key, file["version_id"], exc), logger)
+        raise
     # A run that stopped part way hands the rest on even when this event repeats one it came from: the
     # run before may have ended before it could. The runs handed on are delivered once each all the same.
     if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
