@@ -35,7 +35,7 @@ from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.file_events import publish_file_event, sessions_detail
 from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, events, finished_before,
                               idempotency, json_response, log_sessions_run, pinned, query_flag, query_taken, query_values,
-                              s3, stop_time, too_many)
+                              s3, stop_time, tell_at_last_try, too_many)
 from martech.s3_events import DroppedFile, dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -96,7 +96,7 @@ def interpret_once(dropped: dict[str, Any]) -> dict[str, Any]:
 def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     for dropped in dropped_files(record.body):
         if dropped.key.startswith(session_stream.PREFIX):
-            interpret_dropped(dropped, lambda_context)
+            interpret_dropped(dropped, record, lambda_context)
             continue
         deliver_dropped(dropped, record, lambda_context, deliver_once, settings, logger, metrics,
                         ("read", "sent", "rejected", "failed", "unknown", "seconds"),
@@ -104,7 +104,7 @@ def handle_message(record: SQSRecord, lambda_context: LambdaContext | None = Non
                          "RecordsFailed": "failed", "Batches": "batches", "TokenRefreshes": "token_refreshes"})
 
 
-def interpret_dropped(dropped: DroppedFile, lambda_context: LambdaContext | None) -> None:
+def interpret_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: LambdaContext | None) -> None:
     """A Session Stream file: interpreted as it comes, with no report to wait on, once per version."""
     logger.set_correlation_id(dropped.key)
     file = pinned(dropped, logger)
@@ -112,7 +112,11 @@ def interpret_dropped(dropped: DroppedFile, lambda_context: LambdaContext | None
         return
     del file["head"]
     began = time.time()
-    answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
+    try:
+        answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
+    except Exception as exc:
+        tell_at_last_try(record, settings, dropped, file["version_id"], exc, logger)
+        raise
     if finished_before(answer, began):  # a repeated event: the stored answer, counted when its run ended
         logger.info("sessions file already interpreted, event repeated", extra={"summary": answer})
         return

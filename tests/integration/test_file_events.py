@@ -35,6 +35,17 @@ def details(stack):
     return [e["detail"] for e in events]
 
 
+def take_dead_letter(stack):
+    """Wait for the Monetate queue's dead-letter queue to hold a message, and take it away. (Not wait_idle:
+    a message in a dead-letter queue is never idle.)"""
+    url = stack.queue_urls["MonetateDeadLetterQueue"]
+    deadline = time.monotonic() + 60
+    while not (messages := stack.sqs.receive_message(QueueUrl=url).get("Messages")):
+        assert time.monotonic() < deadline, "nothing reached the dead-letter queue"
+        time.sleep(0.2)
+    stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+
+
 def test_a_delivered_file_ends_in_one_event_with_its_counts_and_where_its_report_is(stack):
     rows = [*CUSTOMERS, {"customer_id": "", "tier": "gold"}]
     report = drop(stack, "monetate/customers/day.csv", csv_bytes(rows))
@@ -101,13 +112,9 @@ def test_a_file_whose_every_try_failed_ends_in_a_dead_letter_event_with_how_far_
     key = "monetate/customers/doomed.csv"
     try:
         stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=csv_bytes(CUSTOMERS[:2]))  # one batch
-        deadline = time.monotonic() + 60  # not wait_idle: a message in a dead-letter queue is never idle
-        while not stack.dead_letters()["MonetateDeadLetterQueue"] and time.monotonic() < deadline:
-            time.sleep(0.2)
+        take_dead_letter(stack)
     finally:
         stack.monetate.faults.clear()
-    dead = stack.sqs.receive_message(QueueUrl=stack.queue_urls["MonetateDeadLetterQueue"])["Messages"]
-    stack.sqs.delete_message(QueueUrl=stack.queue_urls["MonetateDeadLetterQueue"], ReceiptHandle=dead[0]["ReceiptHandle"])
     assert stack.report(key)["status"] == "retrying"
 
     [detail] = details(stack)  # one, at the last try
@@ -116,3 +123,20 @@ def test_a_file_whose_every_try_failed_ends_in_a_dead_letter_event_with_how_far_
         "dead_letter", key, 0, tries, "reports/monetate/customers/doomed.csv.json")
     assert detail["errors"][-1].endswith(f"(try {tries} of {tries}; next, the dead-letter queue: redrive it once the"
                                          " cause is mended): Monetate answered 503 after retries")
+
+
+def test_a_session_stream_file_whose_every_try_failed_ends_in_a_dead_letter_event_too(stack, monkeypatch):
+    module = stack.functions["MonetateFunction"].module
+
+    def broken(dropped):
+        raise RuntimeError("the snapshots could not be read")
+
+    monkeypatch.setattr(module, "interpret_once", broken)
+    stack.s3.put_object(Bucket=stack.bucket, Key="monetate-sessions/doomed.jsonl", Body=b'{"session_id": "s1"}\n')
+    take_dead_letter(stack)
+
+    [detail] = details(stack)
+
+    assert (detail["status"], detail["key"], detail["destination"]) == (
+        "dead_letter", "monetate-sessions/doomed.jsonl", "monetate-sessions")
+    assert detail["errors"] == ["the snapshots could not be read"]  # no run wrote a report

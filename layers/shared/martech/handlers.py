@@ -74,10 +74,7 @@ def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any
         report = deliver_once(dropped={**file, **from_head(head), "stop_at": stop_time(lambda_context, settings),
                                        "retry_note": retry_note(record, settings)})  # keyed by "id" alone
     except Exception as exc:
-        if _tries(record) >= settings.file_tries:  # the last try: the message goes to the dead-letter queue next
-            last = version_report(s3(), dropped.bucket, dropped.key, file["version_id"])
-            publish_file_event(events(), settings.file_event_bus,
-                               dead_letter_detail(last, dropped.bucket, dropped.key, file["version_id"], exc), logger)
+        tell_at_last_try(record, settings, dropped, file["version_id"], exc, logger)
         raise
     # A run that stopped part way hands the rest on even when this event repeats one it came from: the
     # run before may have ended before it could. The runs handed on are delivered once each all the same.
@@ -90,6 +87,16 @@ def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any
     log_file_run(logger, report, logged)
     report_metrics(metrics, report, counted)
     publish_file_event(events(), settings.file_event_bus, delivered_detail(report), logger)
+
+
+def tell_at_last_try(record: SQSRecord, settings: Settings, dropped: DroppedFile, version_id: str | None,
+                     failure: Exception, logger: Logger) -> None:
+    """When this was the file's last try (``FILE_TRIES``; its message goes to the dead-letter queue next), its
+    ``dead_letter`` event, with what its last report says (``martech.file_events``)."""
+    if _tries(record) >= settings.file_tries:
+        last = version_report(s3(), dropped.bucket, dropped.key, version_id)
+        publish_file_event(events(), settings.file_event_bus,
+                           dead_letter_detail(last, dropped.bucket, dropped.key, version_id, failure), logger)
 
 
 def finished_before(report: dict[str, Any], moment: float) -> bool:
