@@ -5,7 +5,7 @@ import json
 
 import pytest
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from martech.file_events import DETAIL_TYPE, ERRORS_SENT, EVENT_SOURCE, delivered_detail, publish_file_event
 from martech.reports import RunReport
@@ -59,3 +59,29 @@ def test_a_file_that_failed_every_try_before_any_run_wrote_a_report_says_why_in_
     detail = dead_letter_detail(None, "inbox", "optimove/loyalty/upsert/day.csv", "v1", RuntimeError("S3 unreachable"))
     assert detail == {"bucket": "inbox", "key": "optimove/loyalty/upsert/day.csv", "version_id": "v1",
                       "destination": "optimove", "status": "dead_letter", "report": None, "errors": ["S3 unreachable"]}
+
+
+@pytest.mark.parametrize("receive_count, told", [("4", False), ("5", True)])
+def test_the_last_try_tells_of_the_file_even_when_its_report_cannot_be_read(monkeypatch, receive_count, told):
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from martech import handlers
+    from martech.s3_events import DroppedFile
+    from martech.settings import Settings
+
+    class Unreachable:
+        def __getattr__(self, name):
+            def fail(**kwargs):
+                raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+            return fail
+
+    events = Events()
+    monkeypatch.setattr(handlers, "s3", lambda: Unreachable())
+    monkeypatch.setattr(handlers, "events", lambda: events)
+    record = SQSRecord({"messageId": "m", "body": "{}", "attributes": {"ApproximateReceiveCount": receive_count}})
+    dropped = DroppedFile("inbox", "mona/orders/day.jsonl", "v1", 10)
+    handlers.tell_at_last_try(record, Settings(file_tries=5), dropped, "v1", RuntimeError("Mona is down"),
+                              Logger(service="last-try", stream=io.StringIO()))
+    sent = [json.loads(entry["Detail"]) for entry in events.entries]
+    assert sent == ([{"bucket": "inbox", "key": "mona/orders/day.jsonl", "version_id": "v1", "destination": "mona",
+                      "status": "dead_letter", "report": None, "errors": ["Mona is down"]}] if told else [])

@@ -17,7 +17,7 @@ from typing import Any
 from collections.abc import Callable, Collection, Mapping
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -94,7 +94,10 @@ def tell_at_last_try(record: SQSRecord, settings: Settings, dropped: DroppedFile
     """When this was the file's last try (``FILE_TRIES``; its message goes to the dead-letter queue next), its
     ``dead_letter`` event, with what its last report says (``martech.file_events``)."""
     if _tries(record) >= settings.file_tries:
-        last = version_report(s3(), dropped.bucket, dropped.key, version_id)
+        try:
+            last = version_report(s3(), dropped.bucket, dropped.key, version_id)
+        except (ClientError, BotoCoreError):  # the failure to tell of is the run's, not this one
+            last = None
         publish_file_event(events(), settings.file_event_bus,
                            dead_letter_detail(last, dropped.bucket, dropped.key, version_id, failure), logger)
 
