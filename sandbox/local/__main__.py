@@ -180,6 +180,9 @@ def summary(stack: LocalStack, keys: list[str], calls: list[tuple[str, int, Any]
     return "\n".join(lines), ok
 
 
+EVENT_LABELS = {"file-events": "events (files)", "metadata-changes": "events (meta)"}  # aligned with the lines above
+
+
 def endpoints(stack: LocalStack) -> str:
     return "\n".join([
         "The bundle is running locally:",
@@ -190,6 +193,8 @@ def endpoints(stack: LocalStack) -> str:
         f"  mona           {stack.mona_server.url}   (inspect: {stack.mona_server.url}/_sandbox/contexts)",
         f"  AWS (moto)     {stack.aws_endpoint}   "
         "(AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1)",
+        *(f"  {EVENT_LABELS[name]:<14} {url}   (aws --endpoint-url {stack.aws_endpoint} sqs receive-message --queue-url {url})"
+          for name, url in stack.event_queue_urls.items()),
     ])
 
 

@@ -195,13 +195,13 @@ class LocalStack:
         from martech.file_events import EVENT_SOURCE as FILE_EVENTS
         from martech.metadata_refresh import EVENT_SOURCE as METADATA_CHANGES
 
-        self._watch_urls = {}
+        self.event_queue_urls: dict[str, str] = {}  # each watched kind of event, and the queue a rule sends it to
         for name, source in (("metadata-changes", METADATA_CHANGES), ("file-events", FILE_EVENTS)):
             url = self.sqs.create_queue(QueueName=f"{PSEUDO['AWS::StackName']}-{name}")["QueueUrl"]
             arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             self.events.put_rule(Name=name, EventPattern=json.dumps({"source": [source]}))
             self.events.put_targets(Rule=name, Targets=[{"Id": "local-queue", "Arn": arn}])
-            self._watch_urls[name] = url
+            self.event_queue_urls[name] = url
 
     def metadata_changes(self) -> list[dict[str, Any]]:
         """The metadata change events published since the last call, oldest first."""
@@ -214,12 +214,12 @@ class LocalStack:
     def _events_since(self, name: str) -> list[dict[str, Any]]:
         found = []
         while True:
-            messages = self.sqs.receive_message(QueueUrl=self._watch_urls[name], MaxNumberOfMessages=10)
+            messages = self.sqs.receive_message(QueueUrl=self.event_queue_urls[name], MaxNumberOfMessages=10)
             if not messages.get("Messages"):
                 return found
             for message in messages["Messages"]:
                 found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self._watch_urls[name], ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=self.event_queue_urls[name], ReceiptHandle=message["ReceiptHandle"])
 
     def run_schedule(self, function: str) -> Any:
         """Fire the function's first schedule now, as EventBridge would."""

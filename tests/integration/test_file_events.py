@@ -140,3 +140,14 @@ def test_a_session_stream_file_whose_every_try_failed_ends_in_a_dead_letter_even
     assert (detail["status"], detail["key"], detail["destination"]) == (
         "dead_letter", "monetate-sessions/doomed.jsonl", "monetate-sessions")
     assert detail["errors"] == ["the snapshots could not be read"]  # no run wrote a report
+
+
+def test_make_serve_says_where_the_file_events_can_be_read(stack):
+    from sandbox.local.__main__ import endpoints
+
+    [line] = [line for line in endpoints(stack).splitlines() if line.startswith("  events (files) ")]
+    url = line.split()[2]
+    drop(stack, "monetate/customers/seen.csv", csv_bytes(CUSTOMERS))
+    [message] = stack.sqs.receive_message(QueueUrl=url)["Messages"]  # as `aws sqs receive-message` shows it
+    assert json.loads(message["Body"])["detail"]["key"] == "monetate/customers/seen.csv"
+    stack.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
