@@ -11,7 +11,6 @@ Triggers:
 
 from __future__ import annotations
 
-import time
 from functools import cache
 from typing import Any
 
@@ -33,9 +32,9 @@ from martech.monetate import MonetateClient, TransientFailure, UnknownSchema
 from martech.monetate_metadata import KINDS, MetadataClient, RefreshFailed
 from martech.monetate_auth import AuthUnavailable, MonetateAuthError
 from martech.file_events import publish_file_event, sessions_detail
-from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, events, finished_before,
-                              idempotency, json_response, log_sessions_run, pinned, query_flag, query_taken, query_values,
-                              s3, stop_time, tell_at_last_try, too_many)
+from martech.handlers import (CHECKED_NOT_SENT, BadQuery, call_deadline, deliver_dropped, dispatch, events, idempotency,
+                              json_response, log_sessions_run, pinned, query_flag, query_taken, query_values, run_once, s3,
+                              stop_time, too_many)
 from martech.s3_events import DroppedFile, dropped_files
 from martech.repeated_calls import RepeatedCalls
 from martech.settings import Settings
@@ -66,8 +65,6 @@ def metadata() -> MetadataClient:
 @cache
 def snapshots() -> SnapshotStore:
     return SnapshotStore(s3(), settings.inbox_bucket or "", settings.metadata_cache_seconds)
-
-
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -111,13 +108,9 @@ def interpret_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: L
     if file is None:
         return
     del file["head"]
-    began = time.time()
-    try:
-        answer = interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)})  # keyed by "id"
-    except Exception as exc:
-        tell_at_last_try(record, settings, dropped, file["version_id"], exc, logger)
-        raise
-    if finished_before(answer, began):  # a repeated event: the stored answer, counted when its run ended
+    answer, repeated = run_once(lambda: interpret_once(dropped={**file, "stop_at": stop_time(lambda_context, settings)}),
+                                record, settings, dropped, file["version_id"], logger)  # keyed by "id"
+    if repeated:  # the stored answer, counted when its run ended
         logger.info("sessions file already interpreted, event repeated", extra={"summary": answer})
         return
     log_sessions_run(logger, metrics, answer)

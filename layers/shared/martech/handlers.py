@@ -69,24 +69,35 @@ def deliver_dropped(dropped: DroppedFile, record: SQSRecord, lambda_context: Any
     if file is None or waits_for_earlier(file, dropped, settings, logger, metrics):
         return
     head = file.pop("head")
-    began = time.time()
-    try:
-        report = deliver_once(dropped={**file, **from_head(head), "stop_at": stop_time(lambda_context, settings),
-                                       "retry_note": retry_note(record, settings)})  # keyed by "id" alone
-    except Exception as exc:
-        tell_at_last_try(record, settings, dropped, file["version_id"], exc, logger)
-        raise
+    report, repeated = run_once(lambda: deliver_once(dropped={  # keyed by "id" alone
+        **file, **from_head(head), "stop_at": stop_time(lambda_context, settings), "retry_note": retry_note(record, settings)}),
+        record, settings, dropped, file["version_id"], logger)
     # A run that stopped part way hands the rest on even when this event repeats one it came from: the
     # run before may have ended before it could. The runs handed on are delivered once each all the same.
     if handed_on(report, dropped, settings.file_queue_url, logger, metrics):
         return  # the counts are the whole file's so far: metrics come once, from the last run
-    if finished_before(report, began):  # a repeated event: the stored report, counted when its run ended
+    if repeated:  # the stored report, counted when its run ended
         logger.info("file already delivered, event repeated", extra={"report": {
             "status": report["status"], "finished_at": report["finished_at"], "report": report_key(report["key"])}})
         return
     log_file_run(logger, report, logged)
     report_metrics(metrics, report, counted)
     publish_file_event(events(), settings.file_event_bus, delivered_detail(report), logger)
+
+
+def run_once(run: Callable[[], dict[str, Any]], record: SQSRecord, settings: Settings, dropped: DroppedFile,
+             version_id: str | None, logger: Logger) -> tuple[dict[str, Any], bool]:
+    """``run()``, a file version's idempotent run, and whether its answer is the one stored for an earlier
+    event of the version (S3 and SQS deliver an event at least once): its run ended before this one began.
+    A run that fails on the file's last try first publishes the file's ``dead_letter`` event (``tell_at_last_try``)."""
+    began = time.time()
+    try:
+        answer = run()
+    except Exception as exc:
+        tell_at_last_try(record, settings, dropped, version_id, exc, logger)
+        raise
+    finished = answer.get("finished_at")
+    return answer, bool(finished) and dt.datetime.fromisoformat(finished).timestamp() < began
 
 
 def tell_at_last_try(record: SQSRecord, settings: Settings, dropped: DroppedFile, version_id: str | None,
@@ -100,13 +111,6 @@ def tell_at_last_try(record: SQSRecord, settings: Settings, dropped: DroppedFile
             last = None
         publish_file_event(events(), settings.file_event_bus,
                            dead_letter_detail(last, dropped.bucket, dropped.key, version_id, failure), logger)
-
-
-def finished_before(report: dict[str, Any], moment: float) -> bool:
-    """Whether the run of ``report`` ended before ``moment`` (Unix time): the report is the one stored for
-    the file version's first event, given back for a repeated one (S3 and SQS deliver an event at least once)."""
-    finished = report.get("finished_at")
-    return bool(finished) and dt.datetime.fromisoformat(finished).timestamp() < moment
 
 
 def handed_on(report: dict[str, Any], dropped: DroppedFile, queue_url: str | None, logger: Logger, metrics: Metrics
